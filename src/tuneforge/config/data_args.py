@@ -1,0 +1,43 @@
+"""Data group: which datasets, how they are templated, cut and mixed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuneforge.config.fields import opt
+
+
+@dataclass
+class DataArguments:
+    template: str | None = opt(
+        None,
+        "Prompt template (default, empty, alpaca, chatml, qwen, llama3, mistral, gemma, vicuna, ...), "
+        "or 'tokenizer' for the model's own chat_template. Unset: the tokenizer's template if it has one.",
+    )
+    dataset: str | None = opt(None, "Training dataset name(s) from dataset_info.json, comma separated.")
+    eval_dataset: str | None = opt(None, "Evaluation dataset name(s), comma separated.")
+    dataset_dir: str = opt("data", "Folder holding dataset_info.json and the dataset files.")
+    cutoff_len: int = opt(2048, "Longest tokenized sample; longer ones are truncated, keeping part of the response.")
+    train_on_prompt: bool = opt(False, "Also train on the prompt tokens (not only the responses).")
+    mask_history: bool = opt(False, "Train only on the last turn's response.")
+    streaming: bool = opt(False, "Stream the dataset instead of loading it into memory.")
+    buffer_size: int = opt(16384, "Shuffle buffer for streaming.")
+    mix_strategy: str = opt(
+        "concat", "How several datasets are mixed.", ("concat", "interleave_under", "interleave_over")
+    )
+    interleave_probs: str | None = opt(None, "Sampling weights for interleaving, comma separated.")
+    overwrite_cache: bool = opt(False, "Re-tokenize even if a cache exists.")
+    preprocessing_batch_size: int = opt(1000, "Samples per tokenization batch.")
+    preprocessing_num_workers: int | None = opt(None, "Processes used to tokenize.")
+    max_samples: int | None = opt(None, "Use at most this many samples of each dataset (for quick runs).")
+    val_size: float = opt(0.0, "Validation split: a fraction (<1) or a number of samples (>=1).")
+    eval_on_each_dataset: bool = opt(False, "Evaluate each eval dataset separately.")
+    packing: bool | None = opt(None, "Pack several samples into one sequence.")
+    neat_packing: bool = opt(False, "Pack without attention across samples.")
+    tool_format: str | None = opt(None, "Tool-call format, overriding the template's.")
+    default_system: str | None = opt(None, "System prompt used when a sample has none.")
+    enable_thinking: bool = opt(True, "Keep reasoning blocks for templates that have them.")
+    tokenized_path: str | None = opt(None, "Save the tokenized dataset here, or load it if it exists.")
+    ignore_pad_token_for_loss: bool = opt(True, "Leave padding out of the loss.")
+    identity_name: str = opt("TuneForge", "Fills {{name}} in the identity dataset: the assistant's name.")
+    identity_author: str = opt("the TuneForge team", "Fills {{author}} in the identity dataset: who made it.")

@@ -1,0 +1,200 @@
+"""Read a YAML/JSON config plus `key=value` overrides into typed argument groups.
+
+Keys are flat, as in LLaMA-Factory (`lora_rank: 8`); a group prefix is accepted too
+(`finetuning.lora_rank=8`, or a nested `finetuning:` mapping). An unknown key is an error that
+names the closest known key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneforge.config.coerce import coerce
+from tuneforge.config.data_args import DataArguments
+from tuneforge.config.fields import field_types
+from tuneforge.config.finetuning_args import FinetuningArguments
+from tuneforge.config.generating_args import GeneratingArguments
+from tuneforge.config.model_args import ModelArguments
+from tuneforge.config.training import training_field_types
+from tuneforge.errors import UserError
+
+GROUPS = {
+    "model": ModelArguments,
+    "data": DataArguments,
+    "finetuning": FinetuningArguments,
+    "generation": GeneratingArguments,
+}
+TRAINING = "training"
+
+# Keys our users still write that moved; mapped with no loss of meaning.
+RENAMED = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu"}
+SECRET_KEYS = ("hf_hub_token", "hub_token", "api_key", "token")
+
+
+@dataclass
+class RunConfig:
+    model: ModelArguments
+    data: DataArguments
+    finetuning: FinetuningArguments
+    generation: GeneratingArguments
+    training: dict[str, Any]  # validated TrainingArguments keywords, built by train/ when needed
+    given: dict[str, Any] = field(default_factory=dict)  # the keys the user set, after overrides
+    source: str | None = None
+    lines: dict[str, int] = field(default_factory=dict)  # key -> line in the source file
+
+    def where(self, key: str) -> str:
+        """`cfg.yaml:7 (lora_rank)` when the key came from a file, else just the key."""
+        if self.source and key in self.lines:
+            return f"{self.source}:{self.lines[key]} ({key})"
+        return key
+
+    def to_dict(self, mask_secrets: bool = True) -> dict[str, Any]:
+        """The flat config as given; secrets masked. What run directories keep and the Web UI writes."""
+        out = {}
+        for key, value in self.given.items():
+            if mask_secrets and value and any(key.endswith(s) for s in SECRET_KEYS):
+                value = "***"
+            out[key] = value
+        return out
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def known_keys() -> dict[str, tuple[str, Any]]:
+    """key -> (group, type) for every key a config may hold."""
+    keys: dict[str, tuple[str, Any]] = {}
+    for key, tp in training_field_types().items():
+        keys[key] = (TRAINING, tp)
+    for group, cls in GROUPS.items():
+        for key, tp in field_types(cls).items():
+            keys[key] = (group, tp)  # our groups win over a same-named HF field (e.g. overwrite_output_dir)
+    return keys
+
+
+def read_config_file(path: str | Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """The mapping in a YAML or JSON file, with the line of each top-level key."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError("config file not found", where=str(path), fix="check the path")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise UserError(f"invalid JSON: {exc.msg}", where=f"{path}:{exc.lineno}", fix="fix the syntax") from exc
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        where = f"{path}:{line + 1}" if line is not None else str(path)
+        raise UserError(f"invalid YAML: {getattr(exc, 'problem', exc)}", where=where, fix="fix the syntax") from exc
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise UserError("a config file must hold a mapping of key: value", where=str(path))
+    lines = {}
+    if path.suffix != ".json":
+        node = yaml.compose(text)
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                lines[str(key_node.value)] = key_node.start_mark.line + 1
+                if isinstance(value_node, yaml.MappingNode) and key_node.value in (*GROUPS, TRAINING):
+                    for sub, _ in value_node.value:
+                        lines[str(sub.value)] = sub.start_mark.line + 1
+    else:
+        for number, line in enumerate(text.splitlines(), 1):
+            for key in data:
+                if f'"{key}"' in line and key not in lines:
+                    lines[key] = number
+    return data, lines
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise UserError(f"override {item!r} is not key=value", fix="write it as key=value, e.g. lora_rank=16")
+        key, raw = item.split("=", 1)
+        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+    return out
+
+
+def _flatten(data: dict[str, Any], lines: dict[str, int]) -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        key = str(key)
+        if key in (*GROUPS, TRAINING) and isinstance(value, dict):
+            flat.update({str(k): v for k, v in value.items()})
+        elif "." in key and key.split(".", 1)[0] in (*GROUPS, TRAINING):
+            sub = key.split(".", 1)[1]
+            flat[sub] = value
+            if key in lines:
+                lines[sub] = lines[key]
+        else:
+            flat[key] = value
+    return flat
+
+
+def suggest(key: str, candidates) -> str | None:
+    close = difflib.get_close_matches(key, list(candidates), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def load_config(
+    path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
+) -> RunConfig:
+    data, lines = read_config_file(path) if path else ({}, {})
+    flat = _flatten(data, lines)
+    extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides or [])
+    flat.update(_flatten(extra, {}))
+
+    source = str(path) if path else None
+
+    def where(key: str) -> str:
+        return f"{source}:{lines[key]} ({key})" if source and key in lines else key
+
+    for old, new in RENAMED.items():
+        if old in flat:
+            flat.setdefault(new, flat.pop(old))
+    if flat.pop("pure_bf16", False):
+        flat.setdefault("compute_type", "pure_bf16")
+    if "warmup_ratio" in flat:  # transformers 5 reads a float warmup_steps < 1 as a ratio
+        flat.setdefault("warmup_steps", float(flat.pop("warmup_ratio")))
+    if flat.pop("group_by_length", False):
+        flat.setdefault("train_sampling_strategy", "group_by_length")
+
+    known = known_keys()
+    for key in flat:
+        if key not in known:
+            close = suggest(key, known)
+            fix = f"did you mean '{close}'?" if close else "see docs/config.md for the keys"
+            raise UserError(f"unknown key '{key}'", where=where(key), fix=fix)
+
+    groups: dict[str, dict[str, Any]] = {g: {} for g in (*GROUPS, TRAINING)}
+    for key, value in flat.items():
+        group, tp = known[key]
+        groups[group][key] = flat[key] = coerce(value, tp, where(key))
+
+    built = {}
+    for group, cls in GROUPS.items():
+        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}
+        for key, value in groups[group].items():
+            choices = meta[key].get("choices")
+            if choices is not None and value not in choices:
+                shown = ", ".join(str(c) for c in choices)
+                raise UserError(f"'{value}' is not one of: {shown}", where=where(key), fix="pick one of those")
+        built[group] = cls(**groups[group])
+
+    cfg = RunConfig(training=groups[TRAINING], given=flat, source=source, lines=lines, **built)
+    from tuneforge.config.validate import validate
+
+    validate(cfg)
+    return cfg

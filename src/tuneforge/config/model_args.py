@@ -1,0 +1,59 @@
+"""Model group: where the weights come from and how they are loaded."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuneforge.config.fields import opt
+
+DTYPES = ("auto", "bf16", "fp16", "fp32", "pure_bf16")
+
+
+@dataclass
+class ModelArguments:
+    model_name_or_path: str | None = opt(
+        None, "Local model folder (e.g. models/Qwen2.5-7B-Instruct) or a hub id."
+    )
+    adapter_name_or_path: str | None = opt(
+        None, "LoRA adapter folder(s), comma separated; loaded on top of the base model in order."
+    )
+    cache_dir: str | None = opt(None, "Where hub downloads are cached.")
+    model_revision: str = opt("main", "Branch, tag or commit of a hub model.")
+    hf_hub_token: str | None = opt(None, "Token for private hub models (masked in saved configs).")
+    trust_remote_code: bool = opt(False, "Run Python code shipped with the model folder. Off unless set.")
+    use_fast_tokenizer: bool = opt(True, "Use the fast (Rust) tokenizer.")
+    split_special_tokens: bool = opt(False, "Tokenize special-token strings as plain text.")
+    resize_vocab: bool = opt(False, "Resize the embeddings to the tokenizer's vocabulary.")
+    low_cpu_mem_usage: bool = opt(True, "Load weights lazily to lower peak memory.")
+    compute_type: str = opt(
+        "auto",
+        "Training precision. auto: bf16 on GPUs that support it, fp32 on a CPU without native bf16.",
+        DTYPES,
+    )
+    infer_dtype: str = opt("auto", "Precision for chat, API and evaluation.", DTYPES)
+    flash_attn: str = opt(
+        "auto", "Attention implementation: auto (sdpa), sdpa, eager, fa2.", ("auto", "sdpa", "eager", "fa2", "disabled")
+    )
+    rope_scaling: str | None = opt(
+        None, "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len).",
+        (None, "linear", "dynamic", "yarn", "llama3"),
+    )
+    booster: str = opt(
+        "auto", "Speed-up kernels: auto, flashattn2, unsloth, liger_kernel.",
+        ("auto", "flashattn2", "unsloth", "liger_kernel"),
+    )
+    enable_liger_kernel: bool = opt(False, "Use Liger kernels (LLaMA-Factory key; same as booster: liger_kernel).")
+    use_unsloth: bool = opt(False, "Use Unsloth (LLaMA-Factory key; same as booster: unsloth).")
+    quantization_bit: int | None = opt(None, "Load the base quantized to this many bits (QLoRA).", (None, 8, 4))
+    quantization_method: str = opt("bnb", "Quantization backend.", ("bnb", "hqq", "eetq"))
+    quantization_type: str = opt("nf4", "4-bit data type for bitsandbytes.", ("nf4", "fp4"))
+    double_quantization: bool = opt(True, "Quantize the quantization constants too (bitsandbytes 4-bit).")
+    infer_backend: str = opt("huggingface", "Inference engine for chat and API.", ("huggingface", "vllm", "sglang"))
+    print_param_status: bool = opt(False, "Print every parameter's trainable state at load.")
+    train_from_scratch: bool = opt(False, "Initialise the weights randomly instead of loading them.")
+    export_dir: str | None = opt(None, "Where `tuneforge export` writes the merged model.")
+    export_size: int = opt(5, "Largest shard of the exported model, in GB.")
+    export_device: str = opt("cpu", "Device used to merge for export.", ("cpu", "auto"))
+    export_quantization_bit: int | None = opt(None, "Quantize the exported model to this many bits.")
+    export_quantization_dataset: str | None = opt(None, "Calibration data for export quantization.")
+    export_legacy_format: bool = opt(False, "Save .bin files instead of safetensors (refused: safetensors only).")

@@ -1,0 +1,1 @@
+"""Datasets: registry, file readers, format converters, templates, stage processors."""

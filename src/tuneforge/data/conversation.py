@@ -1,0 +1,40 @@
+"""The one internal shape every dataset format is normalised to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Roles follow LLaMA-Factory's sharegpt tags: a `function` turn is the assistant calling a tool
+# (its content is the JSON of the call), an `observation` turn is the tool's answer.
+USER, ASSISTANT, FUNCTION, OBSERVATION = "user", "assistant", "function", "observation"
+PROMPT_ROLES = (USER, OBSERVATION)
+RESPONSE_ROLES = (ASSISTANT, FUNCTION)
+
+
+@dataclass
+class Message:
+    role: str
+    content: str
+
+
+@dataclass
+class Conversation:
+    """A system prompt, tool definitions (a JSON string) and turns.
+
+    `messages` alternates prompt (user/observation) and response (assistant/function) turns and
+    starts with a prompt. For pairwise data the last response is the chosen one and `rejected`
+    holds the other; for KTO data `kto_tag` says whether the last response is desirable.
+    """
+
+    messages: list[Message]
+    system: str = ""
+    tools: str = ""
+    rejected: Message | None = None
+    kto_tag: bool | None = None
+    source: str = ""  # "file:line" of the row, for error messages
+    extra: dict = field(default_factory=dict)
+
+    def pairs(self) -> list[tuple[Message, Message]]:
+        """(prompt, response) pairs; a trailing prompt without a response is left out."""
+        msgs = self.messages
+        return [(msgs[i], msgs[i + 1]) for i in range(0, len(msgs) - 1, 2)]
