@@ -27,6 +27,9 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
         if nullable or value is None:
             return None
+    for option in options:  # a value that already has one of the declared types is kept as it is
+        if isinstance(option, type) and type(value) is option:
+            return value
     errors = []
     for option in options:
         try:

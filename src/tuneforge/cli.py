@@ -1,0 +1,128 @@
+"""Command line: parse arguments, call one workflow function, turn UserError into one line and exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tuneforge.errors import UserError
+
+CONFIG_HELP = "a YAML/JSON config file, then key=value overrides (e.g. learning_rate=5e-5 lora_rank=16)"
+
+
+def _split_config(items: list[str]) -> tuple[str | None, list[str]]:
+    if items and "=" not in items[0]:
+        return items[0], items[1:]
+    return None, items
+
+
+def _load(args):
+    from tuneforge.config import load_config
+    from tuneforge.utils.logging import quiet_libraries
+
+    quiet_libraries()
+    path, overrides = _split_config(args.config)
+    return load_config(path, overrides)
+
+
+def cmd_train(args) -> int:
+    from tuneforge.train.run import run_training
+
+    out = run_training(_load(args))
+    print(f"Done. Saved to {out}")
+    return 0
+
+
+def cmd_preview(args) -> int:
+    from tuneforge.train.preview import preview
+
+    print(preview(_load(args), count=args.num, color=None if args.color == "auto" else args.color == "always"))
+    return 0
+
+
+def cmd_chat(args) -> int:
+    from tuneforge.chat.engine import HuggingFaceEngine
+    from tuneforge.chat.repl import run_chat
+
+    run_chat(HuggingFaceEngine(_load(args)), queries=args.query)
+    return 0
+
+
+def cmd_create_tiny_model(args) -> int:
+    from tuneforge.model.tiny import create_tiny_model
+
+    out = create_tiny_model(
+        args.out, arch=args.arch, layers=args.layers, hidden=args.hidden, heads=args.heads,
+        kv_heads=args.kv_heads, intermediate=args.intermediate, vocab_size=args.vocab_size, seed=args.seed,
+    )
+    print(f"Tiny {args.arch} model saved to {out}")
+    return 0
+
+
+def cmd_env(args) -> int:
+    from tuneforge.utils.env_info import format_env
+
+    print(format_env())
+    return 0
+
+
+def cmd_version(args) -> int:
+    from tuneforge import __version__
+
+    print(__version__)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuneforge", description="Fine-tune large language models: data, training, chat."
+    )
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def command(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        return p
+
+    p = command("train", cmd_train, "train a model from a config")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p = command("preview", cmd_preview, "show encoded samples: which tokens are trained, which are masked")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p.add_argument("-n", "--num", type=int, default=3, help="samples per dataset (default 3)")
+    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    p = command("chat", cmd_chat, "chat in the terminal with a model and its adapters")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p.add_argument("--query", action="append", help="answer this question and exit (repeatable; each on its own)")
+    p = command("create-tiny-model", cmd_create_tiny_model, "build a tiny random model offline (for tests and demos)")
+    p.add_argument("out", help="output folder")
+    p.add_argument("--arch", choices=("qwen2", "llama"), default="qwen2")
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--hidden", type=int, default=128)
+    p.add_argument("--heads", type=int, default=4)
+    p.add_argument("--kv-heads", type=int, default=2)
+    p.add_argument("--intermediate", type=int, default=256)
+    p.add_argument("--vocab-size", type=int, default=4096)
+    p.add_argument("--seed", type=int, default=0)
+    command("env", cmd_env, "versions, devices and bf16 support")
+    command("version", cmd_version, "print the TuneForge version")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except UserError as exc:
+        if args.debug:
+            raise
+        print(f"tuneforge: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tuneforge: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,103 @@
+"""From dataset names to tokenized train / eval datasets: registry → conversations → encode → mix → split."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tuneforge.data.formats import load_conversations
+from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.sft import IGNORE_INDEX, encode_sft_example
+from tuneforge.errors import UserError
+from tuneforge.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from tuneforge.config.data_args import DataArguments
+
+logger = get_logger(__name__)
+
+
+@dataclass
+class EncodedSet:
+    name: str
+    columns: dict[str, list]
+    dropped: Counter
+
+
+def encode_dataset(name: str, conversations, template, tokenizer, args: DataArguments) -> EncodedSet:
+    """Encode every conversation for SFT; samples that cannot teach anything are dropped and counted."""
+    columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
+    dropped: Counter = Counter()
+    for conv in conversations:
+        if not conv.pairs():
+            dropped["no assistant response"] += 1
+            continue
+        example = encode_sft_example(
+            conv, template, tokenizer, args.cutoff_len, args.train_on_prompt, args.mask_history, args.default_system
+        )
+        if all(label == IGNORE_INDEX for label in example["labels"]):
+            dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
+            continue
+        for key in columns:
+            columns[key].append(example[key])
+    return EncodedSet(name, columns, dropped)
+
+
+def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, field: str):
+    sets = []
+    for attr in get_dataset_attrs(names, args.dataset_dir):
+        conversations = load_conversations(attr, args.dataset_dir, args)
+        encoded = encode_dataset(attr.name, conversations, template, tokenizer, args)
+        kept = len(encoded.columns["input_ids"])
+        reasons = ", ".join(f"{n} × {why}" for why, n in encoded.dropped.items())
+        if kept == 0:
+            raise UserError(
+                f"dataset '{attr.name}' is empty after filtering: {len(conversations)} read, all dropped ({reasons})",
+                where=field,
+                fix="raise cutoff_len or check that the samples have responses",
+            )
+        if encoded.dropped:
+            logger.warning("dataset '%s': kept %d of %d samples; dropped %s", attr.name, kept, len(conversations), reasons)
+        sets.append(encoded)
+    return sets
+
+
+def _mix(sets: list[EncodedSet], args: DataArguments, seed: int):
+    from datasets import Dataset, concatenate_datasets, interleave_datasets
+
+    parts = [Dataset.from_dict(s.columns) for s in sets]
+    if len(parts) == 1:
+        return parts[0]
+    if args.mix_strategy == "concat":
+        return concatenate_datasets(parts)
+    probs = None
+    if args.interleave_probs:
+        probs = [float(p) for p in args.interleave_probs.split(",")]
+        if len(probs) != len(parts) or abs(sum(probs) - 1) > 1e-6:
+            raise UserError(
+                f"interleave_probs needs {len(parts)} weights that sum to 1, got {args.interleave_probs}",
+                where="interleave_probs",
+            )
+    strategy = "first_exhausted" if args.mix_strategy == "interleave_under" else "all_exhausted"
+    return interleave_datasets(parts, probabilities=probs, seed=seed, stopping_strategy=strategy)
+
+
+def get_sft_datasets(args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True):
+    """(train, eval) Hugging Face datasets with input_ids / attention_mask / labels; eval may be None."""
+    train = eval_set = None
+    if with_train:
+        train = _mix(_load_encoded(args.dataset, template, tokenizer, args, "dataset"), args, seed)
+    if args.eval_dataset:
+        eval_set = _mix(_load_encoded(args.eval_dataset, template, tokenizer, args, "eval_dataset"), args, seed)
+    elif train is not None and args.val_size > 0:
+        size = int(args.val_size) if args.val_size >= 1 else args.val_size
+        if (isinstance(size, int) and size >= len(train)) or (isinstance(size, float) and int(size * len(train)) < 1):
+            raise UserError(
+                f"val_size {args.val_size} does not fit a dataset of {len(train)} samples",
+                where="val_size",
+                fix="use a fraction like 0.1, or a count smaller than the dataset",
+            )
+        split = train.train_test_split(test_size=size, seed=seed)
+        train, eval_set = split["train"], split["test"]
+    return train, eval_set

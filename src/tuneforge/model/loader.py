@@ -1,0 +1,143 @@
+"""Load the tokenizer and model from a local folder or a hub id, with the user's dtype, attention and RoPE."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tuneforge.errors import UserError
+from tuneforge.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from tuneforge.config.model_args import ModelArguments
+
+logger = get_logger(__name__)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".gguf")
+
+
+def _hub_kwargs(args: ModelArguments) -> dict:
+    return {
+        "cache_dir": args.cache_dir,
+        "revision": args.model_revision,
+        "token": args.hf_hub_token,
+        "trust_remote_code": args.trust_remote_code,
+    }
+
+
+def check_model_path(path: str | None, field: str = "model_name_or_path") -> None:
+    """A local folder must exist and hold a model; anything else must look like a hub id."""
+    if not path:
+        raise UserError("no model given", where=field, fix="set model_name_or_path to a model folder or hub id")
+    p = Path(path).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
+            raise UserError(
+                "folder has no config.json: not a Hugging Face model folder", where=f"{field} ({path})",
+                fix="point it at the folder that holds config.json and the weights",
+            )
+        return
+    looks_local = path.startswith((".", "/", "~")) or os.sep * 2 in path or path.count("/") != 1
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false")
+    if looks_local or offline:
+        raise UserError(
+            f"model path '{path}' does not exist" + (" (and the hub is offline)" if offline else ""),
+            where=field,
+            fix="check the folder path (relative paths start from the current directory)",
+        )
+
+
+def load_tokenizer(args: ModelArguments):
+    from transformers import AutoTokenizer
+
+    check_model_path(args.model_name_or_path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            args.model_name_or_path,
+            use_fast=args.use_fast_tokenizer,
+            split_special_tokens=args.split_special_tokens,
+            padding_side="right",
+            **_hub_kwargs(args),
+        )
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"cannot load the tokenizer: {str(exc).splitlines()[0]}",
+            where=f"model_name_or_path ({args.model_name_or_path})",
+            fix="make sure the folder holds tokenizer files (tokenizer.json or tokenizer_config.json)",
+        ) from exc
+    if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_config(args: ModelArguments, cutoff_len: int | None = None):
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(args.model_name_or_path, **_hub_kwargs(args))
+    except (OSError, ValueError) as exc:
+        raise UserError(
+            f"cannot read the model config: {str(exc).splitlines()[0]}",
+            where=f"model_name_or_path ({args.model_name_or_path})",
+            fix="check config.json; set trust_remote_code: true only for a model whose code you trust",
+        ) from exc
+    if args.rope_scaling:
+        _apply_rope_scaling(config, args.rope_scaling, cutoff_len)
+    return config
+
+
+def _apply_rope_scaling(config, kind: str, cutoff_len: int | None) -> None:
+    current = getattr(config, "max_position_embeddings", None)
+    if not current:
+        raise UserError("this model has no max_position_embeddings; RoPE scaling does not apply", where="rope_scaling")
+    factor = float(math.ceil(cutoff_len / current)) if cutoff_len and cutoff_len > current else 2.0
+    params = dict(getattr(config, "rope_parameters", None) or {})
+    params.update({"rope_type": kind, "factor": factor})
+    if kind in ("yarn", "llama3"):
+        params["original_max_position_embeddings"] = current
+    if kind == "llama3":
+        params.setdefault("low_freq_factor", 1.0)
+        params.setdefault("high_freq_factor", 4.0)
+    config.rope_parameters = params
+    if kind in ("dynamic", "yarn", "llama3", "linear"):
+        config.max_position_embeddings = int(current * factor)
+    logger.info("RoPE scaling %s with factor %.1f (context %d → %d)", kind, factor, current, int(current * factor))
+
+
+def attention_implementation(flash_attn: str) -> str | None:
+    return {"auto": "sdpa", "sdpa": "sdpa", "eager": "eager", "disabled": "eager", "fa2": "flash_attention_2"}[
+        flash_attn
+    ]
+
+
+def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True):
+    """The base model, unquantized or quantized (QLoRA), with no adapter yet."""
+    from transformers import AutoModelForCausalLM
+
+    config = load_config(args, cutoff_len)
+    kwargs = {
+        "config": config,
+        "dtype": dtype,
+        "attn_implementation": attention_implementation(args.flash_attn),
+        "low_cpu_mem_usage": args.low_cpu_mem_usage,
+        **_hub_kwargs(args),
+    }
+    if args.quantization_bit is not None:
+        from tuneforge.model.quantize import quantization_config
+
+        kwargs["quantization_config"] = quantization_config(args, dtype)
+    try:
+        if args.train_from_scratch:
+            model = AutoModelForCausalLM.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(
+            f"cannot load the model: {str(exc).splitlines()[0]}",
+            where=f"model_name_or_path ({args.model_name_or_path})",
+            fix="check that the folder holds complete weights (*.safetensors) for its config.json",
+        ) from exc
+    if for_training:
+        model.config.use_cache = False
+    return model

@@ -1,0 +1,1 @@
+"""Training workflows: one dispatcher and one short recipe per stage."""

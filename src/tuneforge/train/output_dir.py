@@ -1,0 +1,83 @@
+"""Decide what an output_dir means before anything is written: a fresh run, a resume, or a refusal."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from tuneforge.errors import UserError
+
+CONFIG_FILE = "config.yaml"
+DONE_FILE = "train_results.json"  # written by the trainer when a run completes
+# Keys that make a run "the same run": a resume must not continue someone else's training.
+IDENTITY_KEYS = ("model_name_or_path", "dataset", "stage", "finetuning_type", "template")
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class OutputPlan:
+    path: Path
+    resume_from: str | None  # a checkpoint folder, or None for a fresh start
+    clear_first: bool = False  # overwrite_output_dir: emptied only once data and model have loaded
+
+    def prepare(self) -> None:
+        if self.clear_first and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+
+def complete_checkpoints(path: Path) -> list[Path]:
+    """Checkpoint folders that finished writing (trainer_state.json is written last), oldest first."""
+    found = []
+    for child in path.glob("checkpoint-*"):
+        match = _CKPT.match(child.name)
+        if match and child.is_dir() and (child / "trainer_state.json").is_file():
+            found.append((int(match.group(1)), child))
+    return [p for _, p in sorted(found)]
+
+
+def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | bool | None) -> OutputPlan:
+    path = Path(output_dir)
+    overwrite = bool(given.get("overwrite_output_dir"))
+    explicit = resume_from_checkpoint if isinstance(resume_from_checkpoint, str) else None
+    if explicit:
+        if not (Path(explicit) / "trainer_state.json").is_file():
+            raise UserError(
+                "not a complete checkpoint (no trainer_state.json)", where=f"resume_from_checkpoint ({explicit})",
+                fix="point it at a checkpoint-N folder of an earlier run",
+            )
+        return OutputPlan(path, explicit)
+    if not path.exists() or not any(path.iterdir()):
+        return OutputPlan(path, None)
+    if not path.is_dir():
+        raise UserError("output_dir is a file", where=f"output_dir ({output_dir})", fix="choose a folder path")
+    if overwrite:
+        return OutputPlan(path, None, clear_first=True)
+    previous = _read_config(path)
+    same = previous is not None and all(previous.get(k) == given.get(k) for k in IDENTITY_KEYS)
+    checkpoints = complete_checkpoints(path)
+    if same and not (path / DONE_FILE).is_file() and checkpoints:
+        return OutputPlan(path, str(checkpoints[-1]))
+    if same and not (path / DONE_FILE).is_file() and previous is not None and not checkpoints:
+        return OutputPlan(path, None)  # an earlier try of this run stopped before its first checkpoint
+    what = "a finished run" if (path / DONE_FILE).is_file() else "another run" if previous else "other files"
+    raise UserError(
+        f"output_dir already holds {what}",
+        where=f"output_dir ({output_dir})",
+        fix="choose a new output_dir, or set overwrite_output_dir: true to replace it",
+    )
+
+
+def _read_config(path: Path) -> dict | None:
+    file = path / CONFIG_FILE
+    if not file.is_file():
+        return None
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return None
+    return data if isinstance(data, dict) else None

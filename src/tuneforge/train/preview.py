@@ -1,0 +1,34 @@
+"""`tuneforge preview`: the first samples exactly as training encodes them, trained tokens marked."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
+
+
+def preview(cfg: RunConfig, count: int = 3, color: bool | None = None) -> str:
+    from tuneforge.data.formats import load_conversations
+    from tuneforge.data.preview import render_label_mask
+    from tuneforge.data.registry import get_dataset_attrs
+    from tuneforge.data.sft import encode_sft_example
+    from tuneforge.data.template import get_template
+    from tuneforge.errors import UserError
+    from tuneforge.model.loader import load_tokenizer
+
+    if not cfg.data.dataset:
+        raise UserError("dataset is required", fix="name one or more datasets from dataset_info.json")
+    tokenizer = load_tokenizer(cfg.model)
+    template = get_template(cfg.data.template, tokenizer)
+    template.fix_tokenizer(tokenizer)
+    blocks = []
+    for attr in get_dataset_attrs(cfg.data.dataset, cfg.data.dataset_dir):
+        for conv in load_conversations(attr, cfg.data.dataset_dir, cfg.data)[:count]:
+            d = cfg.data
+            example = encode_sft_example(
+                conv, template, tokenizer, d.cutoff_len, d.train_on_prompt, d.mask_history, d.default_system
+            )
+            header = f"── {attr.name} · {conv.source} · template {template.name} ──"
+            blocks.append(header + "\n" + render_label_mask(example["input_ids"], example["labels"], tokenizer, color))
+    return "\n\n".join(blocks)
