@@ -5,6 +5,7 @@ A bad row is an error naming its file:line, never silently dropped.
 
 from __future__ import annotations
 
+import copy
 import json
 import random
 from pathlib import Path
@@ -113,7 +114,9 @@ def _message(message, attr: DatasetAttr, source: str, openai: bool) -> Message:
     """One raw message → Message with our role names (system messages are handled by the caller)."""
     if not isinstance(message, dict) or attr.role_tag not in message:
         raise UserError(
-            f"each message must be an object with '{attr.role_tag}' and '{attr.content_tag}'", where=source, fix=FIX_TAGS
+            f"each message must be an object with '{attr.role_tag}' and '{attr.content_tag}'",
+            where=source,
+            fix=FIX_TAGS,
         )
     tag = message[attr.role_tag]
     roles = {attr.user_tag: USER, attr.assistant_tag: ASSISTANT, attr.observation_tag: OBSERVATION}
@@ -157,6 +160,10 @@ def _sharegpt(row: dict, attr: DatasetAttr, source: str) -> Conversation:
             messages[-1].content += "\n" + msg.content  # parallel tool results form one observation turn
         else:
             messages.append(msg)
+    if not messages:
+        raise UserError(
+            "the conversation has no user or assistant turns", where=source, fix="add turns or remove the row"
+        )
     _check_order(messages, source)
 
     conv = Conversation(messages, system=system, tools=_optional(row, attr.tools))
@@ -195,12 +202,12 @@ def _fill(text: str, values: dict[str, str]) -> str:
 
 
 def _sample(items: list, n: int) -> list:
-    """LLaMA-Factory's num_samples: a random subset when n is smaller; every item once plus random repeats when larger."""
+    """LLaMA-Factory's num_samples: a random subset when n is smaller; all items plus random repeats when larger."""
     rng = random.Random(SAMPLE_SEED)
     order = list(range(len(items)))
     rng.shuffle(order)
-    indexes = order[:n] + [rng.randrange(len(items)) for _ in range(max(0, n - len(items)))]
-    return [items[i] for i in indexes]
+    repeats = [rng.randrange(len(items)) for _ in range(max(0, n - len(items)))] if items else []
+    return [items[i] for i in order[:n]] + [copy.deepcopy(items[i]) for i in repeats]
 
 
 def load_conversations(attr: DatasetAttr, dataset_dir: str | Path, data_args=None) -> list[Conversation]:
@@ -215,7 +222,10 @@ def load_conversations(attr: DatasetAttr, dataset_dir: str | Path, data_args=Non
             fix="remove split, or point file_name at the split's own file",
         )
     rows = read_rows(path, split=attr.split)
-    for column in (attr.system, attr.tools, attr.history):
+    # A configured optional column that no row has is a typo (LLaMA-Factory fails on it too). A sharegpt system
+    # column is only read when the first turn is not a system turn, so it is not checked.
+    checked = (attr.tools, attr.history) + ((attr.system,) if attr.formatting == "alpaca" else ())
+    for column in checked:
         if column and not any(column in row for row, _ in rows):
             raise UserError(
                 f"column '{column}' missing in dataset '{attr.name}' (formatting {attr.formatting}): no row has it",

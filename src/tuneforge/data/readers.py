@@ -81,9 +81,7 @@ def _read_json(path: Path) -> list[Row]:
                 _reject_single_document(path, text)
             raise UserError(f"invalid JSON: {exc.msg}", where=f"{path}:{number}", fix="fix the syntax") from exc
         if not isinstance(obj, dict):
-            raise UserError(
-                f"each line must be a JSON object, got {type(obj).__name__}", where=f"{path}:{number}"
-            )
+            raise UserError(f"each line must be a JSON object, got {type(obj).__name__}", where=f"{path}:{number}")
         rows.append((obj, f"{path}:{number}"))
     return rows
 
@@ -138,6 +136,10 @@ def _read_csv(path: Path) -> list[Row]:
     rows: list[Row] = []
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
+        try:
+            reader.fieldnames  # noqa: B018 -- reads the header, so line_num counts it
+        except csv.Error as exc:
+            raise UserError(f"invalid CSV header: {exc}", where=f"{path}:1") from exc
         start = reader.line_num + 1
         try:
             for row in reader:

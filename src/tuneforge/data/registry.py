@@ -21,8 +21,12 @@ FORMATTINGS = ("alpaca", "sharegpt", "openai")
 COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools", "chosen", "rejected", "kto_tag")
 MEDIA_COLUMNS = ("images", "videos", "audios")
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
-SHAREGPT_TAGS = dict(zip(TAG_KEYS, ("from", "value", "human", "gpt", "observation", "function_call", "system")))
-OPENAI_TAGS = dict(zip(TAG_KEYS, ("role", "content", "user", "assistant", "tool", "function_call", "system")))
+SHAREGPT_TAGS = dict(
+    zip(TAG_KEYS, ("from", "value", "human", "gpt", "observation", "function_call", "system"), strict=True)
+)
+OPENAI_TAGS = dict(
+    zip(TAG_KEYS, ("role", "content", "user", "assistant", "tool", "function_call", "system"), strict=True)
+)
 HUB_KEYS = ("hf_hub_url", "ms_hub_url", "om_hub_url", "script_url")
 # Keys LLaMA-Factory knows; others are ignored unless they look like a typo of one of these.
 ENTRY_KEYS = (
@@ -177,9 +181,7 @@ def get_dataset_attrs(names: str | list[str] | None, dataset_dir: str | Path) ->
             close = difflib.get_close_matches(name, list(registry), n=1, cutoff=0.5)
             hint = f"did you mean '{close[0]}'? " if close else ""
             shown = ", ".join(sorted(registry)[:30]) + (" ..." if len(registry) > 30 else "")
-            raise UserError(
-                f"unknown dataset '{name}'", where=str(info), fix=f"{hint}registered: {shown or '(none)'}"
-            )
+            raise UserError(f"unknown dataset '{name}'", where=str(info), fix=f"{hint}registered: {shown or '(none)'}")
         attr = registry[name]
         if not attr.file_name:
             raise UserError(

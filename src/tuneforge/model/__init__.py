@@ -1,0 +1,1 @@
+"""Model blocks: loading, quantization, adapters, and the offline tiny-model builder."""
