@@ -74,8 +74,8 @@ def test_loads_in_plain_transformers_with_right_shapes(request, fixture, model_t
     with torch.no_grad():
         out = model(**batch, labels=batch["input_ids"])
     assert out.logits.shape == (2, batch["input_ids"].shape[1], 4096)
-    # Small random init: the next-token distribution is near uniform, so the loss is about ln(vocab).
-    assert abs(out.loss.item() - math.log(4096)) < 0.5
+    # Random init: an untrained model, so the loss is near ln(vocab) (a bit above: the init is not tiny).
+    assert math.log(4096) - 0.5 < out.loss.item() < math.log(4096) + 2
 
 
 def test_generate_stops_and_pads(tiny_model_dir):

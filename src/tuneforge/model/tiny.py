@@ -163,12 +163,14 @@ def create_tiny_model(
     max_position: int = 4096,
     seed: int = 0,
     tie_embeddings: bool = False,
+    init_std: float | None = None,
 ) -> pathlib.Path:
     """Builds tokenizer + randomly initialised model (fixed seed), save_pretrained (safetensors) into out_dir, returns
     out_dir.
 
     The model's embedding has exactly `vocab_size` rows (>= len(tokenizer), so every token id has a row).
-    Weights are float32. eos = <|im_end|>, pad = bos = <|endoftext|> in the config (Qwen's convention); the
+    Weights are float32, drawn with std `init_std` (default 1/sqrt(hidden)): wider than the usual 0.02, so
+    a random tiny model has some structure to adapt and LoRA learns in a few steps, as on a real model. eos = <|im_end|>, pad = bos = <|endoftext|> in the config (Qwen's convention); the
     tokenizer adds no BOS.
     """
     import torch
@@ -193,6 +195,7 @@ def create_tiny_model(
         bos_token_id=pad_id,
         eos_token_id=eos_id,
         pad_token_id=pad_id,
+        initializer_range=init_std if init_std is not None else hidden**-0.5,
     )
     with torch.random.fork_rng(devices=[]):  # seed the init without touching the caller's RNG state
         torch.manual_seed(seed)

@@ -30,6 +30,9 @@ def load_for_training(cfg: RunConfig):
     template.fix_tokenizer(tokenizer)
     seed = int(cfg.training.get("seed", 42))
     train_set, eval_set = get_sft_datasets(cfg.data, template, tokenizer, seed=seed)
+    from transformers import set_seed
+
+    set_seed(seed)  # adapter initialisation is random too: same seed, same run
     model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))
