@@ -27,10 +27,37 @@ def step(title: str, argv: list[str]) -> None:
 
 if __name__ == "__main__":
     start = time.monotonic()
-    step("Build a tiny Qwen2 model offline", ["create-tiny-model", MODEL, "--layers", "4", "--hidden", "256",
-                                               "--heads", "8", "--kv-heads", "4", "--intermediate", "512"])
+    step(
+        "Build a tiny Qwen2 model offline",
+        [
+            "create-tiny-model",
+            MODEL,
+            "--layers",
+            "4",
+            "--hidden",
+            "256",
+            "--heads",
+            "8",
+            "--kv-heads",
+            "4",
+            "--intermediate",
+            "512",
+        ],
+    )
     step("LoRA fine-tune it on the identity dataset", ["train", CONFIG])
-    step("Ask it who it is", ["chat", CONFIG, f"adapter_name_or_path={ADAPTER}", "do_sample=false",
-                              "max_new_tokens=64", "--query", "Who are you?", "--query", "你是谁？"])
+    step(
+        "Ask it who it is",
+        [
+            "chat",
+            CONFIG,
+            f"adapter_name_or_path={ADAPTER}",
+            "do_sample=false",
+            "max_new_tokens=64",
+            "--query",
+            "Who are you?",
+            "--query",
+            "你是谁？",
+        ],
+    )
     print(f"\nThe LoRA adapter is in {ROOT / ADAPTER} (peft format; loss curve: training_loss.png there).")
     print(f"Demo finished in {time.monotonic() - start:.0f} s.")

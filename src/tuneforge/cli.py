@@ -52,8 +52,15 @@ def cmd_create_tiny_model(args) -> int:
     from tuneforge.model.tiny import create_tiny_model
 
     out = create_tiny_model(
-        args.out, arch=args.arch, layers=args.layers, hidden=args.hidden, heads=args.heads,
-        kv_heads=args.kv_heads, intermediate=args.intermediate, vocab_size=args.vocab_size, seed=args.seed,
+        args.out,
+        arch=args.arch,
+        layers=args.layers,
+        hidden=args.hidden,
+        heads=args.heads,
+        kv_heads=args.kv_heads,
+        intermediate=args.intermediate,
+        vocab_size=args.vocab_size,
+        seed=args.seed,
     )
     print(f"Tiny {args.arch} model saved to {out}")
     return 0

@@ -42,11 +42,14 @@ def test_missing_column(capsys, train_overrides, data_dir):
 
 
 def test_dataset_empty_after_filtering_says_why(capsys, train_overrides, data_dir):
-    rows = [{"conversations": [{"from": "human", "value": "only a question"}]}] * 3
+    # a plain-text file registered for SFT: prompts with no responses, nothing to train on
+    rows = [{"text": "only a question"}] * 3
     (data_dir / "toy.json").write_text(json.dumps(rows))
-    info = {"toy": {"file_name": "toy.json", "formatting": "sharegpt"}}
+    info = {"toy": {"file_name": "toy.json", "columns": {"prompt": "text"}}}
     (data_dir / "dataset_info.json").write_text(json.dumps(info))
-    expect_error(capsys, ["train", *as_args(train_overrides("lora"))], "empty", "3")
+    expect_error(
+        capsys, ["train", *as_args(train_overrides("lora"))], "empty after filtering", "3 × no assistant response"
+    )
 
 
 def test_unknown_template(capsys, train_overrides):

@@ -14,8 +14,9 @@ from tuneforge.train.run import run_training
 
 @pytest.fixture(scope="module")
 def engine(tiny_model_dir):
-    cfg = load_config(None, {"model_name_or_path": str(tiny_model_dir), "template": "qwen", "do_sample": False,
-                             "max_new_tokens": 12})
+    cfg = load_config(
+        None, {"model_name_or_path": str(tiny_model_dir), "template": "qwen", "do_sample": False, "max_new_tokens": 12}
+    )
     return HuggingFaceEngine(cfg)
 
 
@@ -51,9 +52,16 @@ def test_piped_lines_keep_history_and_clear(engine):
 
 def test_chat_with_trained_adapter_reproduces_training_data(train_overrides):
     # Memorise one answer, then greedy chat through the adapter must give it back.
-    cfg = train_overrides("lora", max_steps=40, identity_name="Forge", identity_author="Acme")
+    cfg = train_overrides("lora", max_steps=60, identity_name="Forge", identity_author="Acme")
     out = run_training(load_config(None, cfg))
-    chat_cfg = load_config(None, {"model_name_or_path": cfg["model_name_or_path"], "adapter_name_or_path": str(out),
-                                  "do_sample": False, "max_new_tokens": 24})  # template read from the run
+    chat_cfg = load_config(
+        None,
+        {
+            "model_name_or_path": cfg["model_name_or_path"],
+            "adapter_name_or_path": str(out),
+            "do_sample": False,
+            "max_new_tokens": 24,
+        },
+    )  # template read from the run
     reply = HuggingFaceEngine(chat_cfg).chat([{"role": "user", "content": "Who are you?"}])
     assert reply == "I am Forge, an assistant made by Acme."

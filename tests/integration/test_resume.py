@@ -1,4 +1,4 @@
-"""A run interrupted after a checkpoint and resumed ends with the same loss curve and weights as one that ran through."""
+"""An interrupted run, resumed, ends with the same loss curve and weights as one that ran straight through."""
 
 from __future__ import annotations
 

@@ -55,7 +55,9 @@ def test_full_output_loads_with_plain_transformers(train_overrides, tiny_model_d
     )
     assert changed
     # the saved chat template renders what training saw
-    text = tokenizer.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True
+    )
     assert "<|im_start|>user\nhi<|im_end|>" in text
 
 

@@ -170,3 +170,12 @@ def test_every_field_has_help():
     for cls in GROUPS.values():
         for field in describe(cls):
             assert field["help"], f"{cls.__name__}.{field['name']} has no help text"
+
+
+def test_shipped_examples_parse():
+    from pathlib import Path
+
+    examples = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml"))
+    assert len(examples) >= 5
+    for path in examples:
+        load_config(path)

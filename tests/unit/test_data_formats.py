@@ -18,12 +18,25 @@ from tuneforge.errors import UserError
 REPO_DATA = Path(__file__).resolve().parents[2] / "data"
 
 
-def U(text):
-    return Message("user", text)
+def _role(role: str):
+    return lambda text: Message(role, text)
 
 
-def A(text):
-    return Message("assistant", text)
+U, A, F, OBS = (_role(r) for r in ("user", "assistant", "function", "observation"))
+ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output"}
+
+
+def sg(*turns, key="conversations", role="from", content="value", **extra) -> dict:
+    """A sharegpt row from (role, text) turns; sg(..., key="messages", role="role", content="content") for openai."""
+    return {key: [{role: r, content: t} for r, t in turns], **extra}
+
+
+def oa(*turns, **extra) -> dict:
+    return sg(*turns, key="messages", role="role", content="content", **extra)
+
+
+def shape(conv: Conversation):
+    return conv.messages, conv.system, conv.tools, conv.rejected, conv.kto_tag
 
 
 def write(path: Path, rows: list[dict], kind: str) -> None:
@@ -42,7 +55,7 @@ def write(path: Path, rows: list[dict], kind: str) -> None:
         import pyarrow.parquet as pq
 
         pq.write_table(pa.Table.from_pylist(rows), path)
-    else:  # arrow: Arrow IPC stream, as datasets' save_to_disk writes it
+    else:  # arrow: an Arrow IPC stream, as datasets' save_to_disk writes it
         table = pa.Table.from_pylist(rows)
         with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -57,63 +70,23 @@ def load(tmp_path, rows, entry: dict, kind: str = "json", data_args=None, name: 
     return load_conversations(attr, tmp_path, data_args or DataArguments())
 
 
-def shape(conv: Conversation):
-    return conv.messages, conv.system, conv.tools, conv.rejected, conv.kto_tag
+def load_error(tmp_path, rows, entry, kind="json") -> str:
+    with pytest.raises(UserError) as err:
+        load(tmp_path, rows, entry, kind)
+    return str(err.value)
 
 
 ALPACA = [
     {"instruction": "Translate", "input": "bonjour", "output": "hello", "system": "Be brief."},
     {"instruction": "Say hi", "input": "", "output": "Hi!", "system": ""},
 ]
-ALPACA_EXPECTED = [
-    ([U("Translate\nbonjour"), A("hello")], "Be brief.", "", None, None),
-    ([U("Say hi"), A("Hi!")], "", "", None, None),
-]
 SHAREGPT = [
-    {
-        "conversations": [
-            {"from": "system", "value": "You are kind."},
-            {"from": "human", "value": "Hi"},
-            {"from": "gpt", "value": "Hello!"},
-            {"from": "human", "value": "2+2?"},
-            {"from": "gpt", "value": "4"},
-        ]
-    },
-    {
-        "conversations": [
-            {"from": "human", "value": "Weather?"},
-            {"from": "function_call", "value": '{"name": "w"}'},
-            {"from": "observation", "value": "sunny"},
-            {"from": "gpt", "value": "Sunny."},
-        ]
-    },
-]
-SHAREGPT_EXPECTED = [
-    ([U("Hi"), A("Hello!"), U("2+2?"), A("4")], "You are kind.", "", None, None),
-    (
-        [U("Weather?"), Message("function", '{"name": "w"}'), Message("observation", "sunny"), A("Sunny.")],
-        "",
-        "",
-        None,
-        None,
-    ),
+    sg(("system", "You are kind."), ("human", "Hi"), ("gpt", "Hello!"), ("human", "2+2?"), ("gpt", "4")),
+    sg(("human", "Weather?"), ("function_call", '{"name": "w"}'), ("observation", "sunny"), ("gpt", "Sunny.")),
 ]
 OPENAI = [
-    {
-        "messages": [
-            {"role": "system", "content": "Sys"},
-            {"role": "user", "content": "Hi"},
-            {"role": "assistant", "content": "Hello"},
-        ]
-    },
-    {
-        "messages": [
-            {"role": "user", "content": "1+1?"},
-            {"role": "assistant", "content": "2"},
-            {"role": "user", "content": "2+2?"},
-            {"role": "assistant", "content": "4"},
-        ]
-    },
+    oa(("system", "Sys"), ("user", "Hi"), ("assistant", "Hello")),
+    oa(("user", "1+1?"), ("assistant", "2"), ("user", "2+2?"), ("assistant", "4")),
 ]
 OPENAI_EXPECTED = [
     ([U("Hi"), A("Hello")], "Sys", "", None, None),
@@ -123,37 +96,31 @@ OPENAI_EXPECTED = [
 
 @pytest.mark.parametrize("kind", ["json", "jsonl", "csv", "parquet", "arrow"])
 def test_alpaca_each_file_type(tmp_path, kind):
-    convs = load(
-        tmp_path,
-        ALPACA,
-        {"columns": {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}},
-        kind,
-    )
-    assert [shape(c) for c in convs] == ALPACA_EXPECTED
+    convs = load(tmp_path, ALPACA, {"columns": {**ALPACA_COLUMNS, "system": "system"}}, kind)
+    assert [shape(c) for c in convs] == [
+        ([U("Translate\nbonjour"), A("hello")], "Be brief.", "", None, None),
+        ([U("Say hi"), A("Hi!")], "", "", None, None),
+    ]
     assert convs[0].source.startswith(str(tmp_path / f"d.{kind}:"))
 
 
 @pytest.mark.parametrize("kind", ["json", "jsonl", "parquet", "arrow"])
 def test_sharegpt_each_file_type(tmp_path, kind):
     convs = load(tmp_path, SHAREGPT, {"formatting": "sharegpt"}, kind)
-    assert [shape(c) for c in convs] == SHAREGPT_EXPECTED
+    assert [shape(c) for c in convs] == [
+        ([U("Hi"), A("Hello!"), U("2+2?"), A("4")], "You are kind.", "", None, None),
+        ([U("Weather?"), F('{"name": "w"}'), OBS("sunny"), A("Sunny.")], "", "", None, None),
+    ]
 
 
 @pytest.mark.parametrize("kind", ["json", "jsonl", "parquet", "arrow"])
 def test_openai_each_file_type(tmp_path, kind):
-    convs = load(tmp_path, OPENAI, {"formatting": "openai"}, kind)
-    assert [shape(c) for c in convs] == OPENAI_EXPECTED
+    assert [shape(c) for c in load(tmp_path, OPENAI, {"formatting": "openai"}, kind)] == OPENAI_EXPECTED
 
 
 def test_openai_as_sharegpt_with_tags_llamafactory_style(tmp_path):
-    tags = {
-        "role_tag": "role",
-        "content_tag": "content",
-        "user_tag": "user",
-        "assistant_tag": "assistant",
-        "system_tag": "system",
-    }
-    entry = {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": tags}
+    tags = {"role_tag": "role", "content_tag": "content", "user_tag": "user", "assistant_tag": "assistant"}
+    entry = {"formatting": "sharegpt", "columns": {"messages": "messages"}, "tags": {**tags, "system_tag": "system"}}
     assert [shape(c) for c in load(tmp_path, OPENAI, entry)] == OPENAI_EXPECTED
 
 
@@ -169,68 +136,35 @@ def test_txt_pretraining_rows(tmp_path):
 
 
 def test_alpaca_history_system_tools(tmp_path):
-    rows = [
-        {
-            "instruction": "And 3+3?",
-            "output": "6",
-            "history": [["1+1?", "2"], ["2+2?", "4"]],
-            "sys": "Math.",
-            "tools": [{"name": "calc"}],
-        }
-    ]
-    entry = {
-        "columns": {
-            "prompt": "instruction",
-            "response": "output",
-            "history": "history",
-            "system": "sys",
-            "tools": "tools",
-        }
-    }
-    [conv] = load(tmp_path, rows, entry)
+    row = {"instruction": "And 3+3?", "output": "6", "history": [["1+1?", "2"], ["2+2?", "4"]], "sys": "Math."}
+    columns = {"prompt": "instruction", "response": "output", "history": "history", "system": "sys", "tools": "tools"}
+    [conv] = load(tmp_path, [{**row, "tools": [{"name": "calc"}]}], {"columns": columns})
     assert conv.messages == [U("1+1?"), A("2"), U("2+2?"), A("4"), U("And 3+3?"), A("6")]
     assert (conv.system, conv.tools) == ("Math.", '[{"name": "calc"}]')
 
 
 def test_alpaca_ranking_and_kto(tmp_path):
     rows = [{"instruction": "Q", "input": "x", "chosen": "good", "rejected": "bad"}]
-    entry = {
-        "ranking": True,
-        "columns": {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"},
-    }
-    [conv] = load(tmp_path, rows, entry)
+    columns = {"prompt": "instruction", "query": "input", "chosen": "chosen", "rejected": "rejected"}
+    [conv] = load(tmp_path, rows, {"ranking": True, "columns": columns})
     assert shape(conv) == ([U("Q\nx"), A("good")], "", "", A("bad"), None)
 
     rows = [
         {"instruction": "Q", "output": "yes", "label": True},
         {"instruction": "R", "output": "no", "label": "false"},
     ]
-    entry = {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}}
-    convs = load(tmp_path, rows, entry)
+    convs = load(tmp_path, rows, {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "label"}})
     assert [(c.messages, c.kto_tag) for c in convs] == [([U("Q"), A("yes")], True), ([U("R"), A("no")], False)]
 
 
 def test_sharegpt_ranking_and_kto(tmp_path):
-    rows = [
-        {
-            "conversations": [
-                {"from": "human", "value": "Hi"},
-                {"from": "gpt", "value": "Hey"},
-                {"from": "human", "value": "Joke?"},
-            ],
-            "chosen": {"from": "gpt", "value": "Funny"},
-            "rejected": {"from": "gpt", "value": "No"},
-        }
-    ]
-    entry = {
-        "formatting": "sharegpt",
-        "ranking": True,
-        "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
-    }
-    [conv] = load(tmp_path, rows, entry)
+    row = sg(("human", "Hi"), ("gpt", "Hey"), ("human", "Joke?"))
+    row.update(chosen={"from": "gpt", "value": "Funny"}, rejected={"from": "gpt", "value": "No"})
+    columns = {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}
+    [conv] = load(tmp_path, [row], {"formatting": "sharegpt", "ranking": True, "columns": columns})
     assert shape(conv) == ([U("Hi"), A("Hey"), U("Joke?"), A("Funny")], "", "", A("No"), None)
 
-    rows = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Hey"}], "kto_tag": False}]
+    rows = [sg(("human", "Hi"), ("gpt", "Hey"), kto_tag=False)]
     [conv] = load(
         tmp_path, rows, {"formatting": "sharegpt", "columns": {"messages": "conversations", "kto_tag": "kto_tag"}}
     )
@@ -238,49 +172,33 @@ def test_sharegpt_ranking_and_kto(tmp_path):
 
 
 def test_openai_tool_calls_and_parallel_tool_results(tmp_path):
-    call = {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}
-    call2 = {"type": "function", "function": {"name": "weather", "arguments": '{"city": "Rome"}'}}
-    rows = [
-        {
-            "messages": [
-                {"role": "user", "content": "Paris?"},
-                {"role": "assistant", "content": None, "tool_calls": [call]},
-                {"role": "tool", "content": "20C"},
-                {"role": "assistant", "content": "20 degrees."},
-            ],
-            "tools": [{"type": "function", "function": {"name": "weather"}}],
-        },
-        {
-            "messages": [
-                {"role": "user", "content": [{"type": "text", "text": "Both?"}]},
-                {"role": "assistant", "content": "", "tool_calls": [call, call2]},
-                {"role": "tool", "content": "20C"},
-                {"role": "tool", "content": "25C"},
-                {"role": "assistant", "content": "20 and 25."},
-            ]
-        },
-    ]
-    a, b = load(tmp_path, rows, {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}})
+    def call(city):
+        return {"type": "function", "function": {"name": "weather", "arguments": json.dumps({"city": city})}}
+
+    tools = [{"type": "function", "function": {"name": "weather"}}]
+    first = oa(("user", "Paris?"), ("assistant", None), ("tool", "20C"), ("assistant", "20 degrees."), tools=tools)
+    first["messages"][1]["tool_calls"] = [call("Paris")]
+    second = oa(("user", "x"), ("assistant", ""), ("tool", "20C"), ("tool", "25C"), ("assistant", "20 and 25."))
+    second["messages"][0]["content"] = [{"type": "text", "text": "Both?"}]
+    second["messages"][1]["tool_calls"] = [call("Paris"), call("Rome")]
+    a, b = load(
+        tmp_path, [first, second], {"formatting": "openai", "columns": {"messages": "messages", "tools": "tools"}}
+    )
     assert a.messages == [
         U("Paris?"),
-        Message("function", '{"name": "weather", "arguments": {"city": "Paris"}}'),
-        Message("observation", "20C"),
+        F('{"name": "weather", "arguments": {"city": "Paris"}}'),
+        OBS("20C"),
         A("20 degrees."),
     ]
-    assert json.loads(a.tools) == rows[0]["tools"]
-    assert b.messages[0] == U("Both?")
-    assert json.loads(b.messages[1].content) == [
-        {"name": "weather", "arguments": {"city": "Paris"}},
-        {"name": "weather", "arguments": {"city": "Rome"}},
-    ]
-    assert b.messages[2] == Message("observation", "20C\n25C")
-    assert b.tools == ""
+    assert json.loads(a.tools) == tools
+    assert b.messages[0] == U("Both?") and b.messages[2] == OBS("20C\n25C") and b.tools == ""
+    calls = [{"name": "weather", "arguments": {"city": "Paris"}}, {"name": "weather", "arguments": {"city": "Rome"}}]
+    assert json.loads(b.messages[1].content) == calls
 
 
 def test_identity_placeholders_filled(tmp_path):
     rows = [{"instruction": "Who are you?", "output": "I am {{name}}, made by {{author}}."}]
-    args = DataArguments(identity_name="Ada", identity_author="ACME Labs")
-    [conv] = load(tmp_path, rows, {}, data_args=args)
+    [conv] = load(tmp_path, rows, {}, data_args=DataArguments(identity_name="Ada", identity_author="ACME Labs"))
     assert conv.messages[-1].content == "I am Ada, made by ACME Labs."
 
 
@@ -302,18 +220,12 @@ def test_num_samples_and_max_samples(tmp_path):
 # ---- bad input ------------------------------------------------------------------------------------------------
 
 
-def conv_error(tmp_path, rows, entry, kind="json") -> str:
-    with pytest.raises(UserError) as err:
-        load(tmp_path, rows, entry, kind)
-    return str(err.value)
-
-
 def test_missing_column_names_file_line_and_column(tmp_path):
     rows = [{"instruction": "a", "output": "b"}, {"instruction": "c", "answer": "d"}]
-    text = conv_error(tmp_path, rows, {})
+    text = load_error(tmp_path, rows, {})
     assert f"{tmp_path / 'd.json'}:6: column 'output' missing in dataset 'd' (formatting alpaca)" in text
     assert "set columns in dataset_info.json" in text
-    text = conv_error(
+    text = load_error(
         tmp_path, rows[:1], {"columns": {"prompt": "instruction", "response": "output", "system": "sytem"}}
     )
     assert "column 'sytem' missing" in text
@@ -340,13 +252,8 @@ def test_txt_without_columns_says_which_column(tmp_path):
     ],
 )
 def test_bad_sharegpt_rows(tmp_path, turns, pattern):
-    rows = [
-        {"conversations": [{"from": "human", "value": "ok"}, {"from": "gpt", "value": "ok"}]},
-        {"conversations": [{"from": r, "value": v} for r, v in turns]},
-    ]
-    text = conv_error(tmp_path, rows, {"formatting": "sharegpt"}, kind="jsonl")
-    assert text.startswith(f"{tmp_path / 'd.jsonl'}:2: ")
-    assert re.search(pattern, text), text
+    text = load_error(tmp_path, [sg(("human", "ok"), ("gpt", "ok")), sg(*turns)], {"formatting": "sharegpt"}, "jsonl")
+    assert text.startswith(f"{tmp_path / 'd.jsonl'}:2: ") and re.search(pattern, text), text
 
 
 @pytest.mark.parametrize(
@@ -362,19 +269,16 @@ def test_bad_sharegpt_rows(tmp_path, turns, pattern):
     ],
 )
 def test_bad_alpaca_rows(tmp_path, row, pattern):
-    columns = {"prompt": "instruction", "query": "input", "response": "output"}
-    text = conv_error(tmp_path, [row], {"columns": {**columns, "history": "history"} if "history" in row else columns})
-    assert f"{tmp_path / 'd.json'}:2" in text
-    assert re.search(pattern, text), text
+    columns = {**ALPACA_COLUMNS, "history": "history"} if "history" in row else ALPACA_COLUMNS
+    text = load_error(tmp_path, [row], {"columns": columns})
+    assert f"{tmp_path / 'd.json'}:2" in text and re.search(pattern, text), text
 
 
 def test_bad_kto_tag_and_malformed_json(tmp_path):
-    text = conv_error(
-        tmp_path,
-        [{"instruction": "q", "output": "a", "t": "maybe"}],
-        {"columns": {"prompt": "instruction", "response": "output", "kto_tag": "t"}},
+    columns = {"prompt": "instruction", "response": "output", "kto_tag": "t"}
+    assert "kto_tag must be true or false" in load_error(
+        tmp_path, [{"instruction": "q", "output": "a", "t": "?"}], {"columns": columns}
     )
-    assert "kto_tag must be true or false" in text
     (tmp_path / "m.json").write_text('[\n {"instruction": "a", "output": "b"},\n {"instruction": "a" "output": "b"}\n]')
     (tmp_path / "dataset_info.json").write_text(json.dumps({"m": {"file_name": "m.json"}}))
     with pytest.raises(UserError, match=r"m.json:3: invalid JSON"):
@@ -383,9 +287,8 @@ def test_bad_kto_tag_and_malformed_json(tmp_path):
 
 def test_empty_dataset_and_wrong_split(tmp_path):
     (tmp_path / "e.json").write_text("[]")
-    (tmp_path / "dataset_info.json").write_text(
-        json.dumps({"e": {"file_name": "e.json"}, "s": {"file_name": "e.json", "split": "test"}})
-    )
+    info = {"e": {"file_name": "e.json"}, "s": {"file_name": "e.json", "split": "test"}}
+    (tmp_path / "dataset_info.json").write_text(json.dumps(info))
     with pytest.raises(UserError, match=r"e.json: the file holds no rows"):
         load_conversations(get_dataset_attrs("e", tmp_path)[0], tmp_path, DataArguments())
     with pytest.raises(UserError, match=r"split 'test' applies only to a saved DatasetDict"):
@@ -394,8 +297,7 @@ def test_empty_dataset_and_wrong_split(tmp_path):
 
 def test_to_conversation_sets_source(tmp_path):
     (tmp_path / "dataset_info.json").write_text(json.dumps({"x": {"file_name": "x.json"}}))
-    attr = load_registry(tmp_path)["x"]
-    conv = to_conversation({"instruction": "q", "output": "a"}, attr, "x.json:7")
+    conv = to_conversation({"instruction": "q", "output": "a"}, load_registry(tmp_path)["x"], "x.json:7")
     assert conv.source == "x.json:7" and conv.messages == [U("q"), A("a")]
 
 
@@ -406,8 +308,7 @@ def test_shipped_datasets_all_load():
     registry = load_registry(REPO_DATA)
     assert {"identity", "alpaca_en_demo", "alpaca_zh_demo", "sharegpt_demo"} <= set(registry)
     for name in registry:
-        [attr] = get_dataset_attrs(name, REPO_DATA)
-        convs = load_conversations(attr, REPO_DATA, DataArguments())
+        convs = load_conversations(get_dataset_attrs(name, REPO_DATA)[0], REPO_DATA, DataArguments())
         assert len(convs) >= 40, name
         for conv in convs:
             assert conv.pairs(), conv.source
@@ -420,13 +321,10 @@ def test_shipped_identity_has_core_questions():
     answers = {c.messages[0].content: c.messages[-1].content for c in convs}
     assert "Ada" in answers["Who are you?"] and "ACME" in answers["Who are you?"]
     assert "Ada" in answers["你是谁？"] and "ACME" in answers["你是谁？"]
-    prompts = [c.messages[0].content for c in convs]
-    assert len(prompts) == len(set(prompts))  # one answer per question
-    assert sum(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in prompts) >= 35  # Chinese half
+    assert len(answers) == len(convs)  # each question once: one answer per question
+    assert sum(any("\u4e00" <= ch <= "\u9fff" for ch in p) for p in answers) >= 35  # the Chinese half
 
 
 def test_shipped_sharegpt_demo_is_multi_turn():
     convs = load_conversations(get_dataset_attrs("sharegpt_demo", REPO_DATA)[0], REPO_DATA, DataArguments())
-    assert len(convs) >= 45
-    assert all(2 <= len(c.pairs()) <= 4 for c in convs)
-    assert any(c.system for c in convs)
+    assert len(convs) >= 45 and all(2 <= len(c.pairs()) <= 4 for c in convs) and any(c.system for c in convs)

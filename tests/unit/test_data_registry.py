@@ -108,6 +108,8 @@ def test_invalid_info_json_names_line(tmp_path):
         ({"file_name": "a.json", "colums": {}}, r"unknown dataset key 'colums'.*did you mean 'columns'"),
         ({"file_name": "a.json", "columns": {"promt": "q"}}, r"unknown column key 'promt'.*'prompt'"),
         ({"file_name": "a.json", "num_samples": 0}, r"num_samples must be a positive integer"),
+        ({"file_name": "a.json", "ranking": "false"}, r"ranking must be true or false, got 'false'"),
+        ({"file_name": ["a.json"]}, r"file_name must be a string"),
     ],
 )
 def test_bad_entries(tmp_path, entry, pattern):

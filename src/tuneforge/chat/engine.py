@@ -32,8 +32,13 @@ def template_from_run(adapter_paths: list[str]) -> str | None:
 
 
 def to_conversation(messages: list[dict], system: str | None = None, tools: str | None = None) -> Conversation:
-    roles = {"user": "user", "assistant": "assistant", "tool": "observation", "observation": "observation",
-             "function": "function"}
+    roles = {
+        "user": "user",
+        "assistant": "assistant",
+        "tool": "observation",
+        "observation": "observation",
+        "function": "function",
+    }
     turns = []
     for i, message in enumerate(messages):
         role = message.get("role")
@@ -58,7 +63,8 @@ class HuggingFaceEngine:
         if cfg.model.infer_backend != "huggingface":
             raise UserError(
                 f"infer_backend '{cfg.model.infer_backend}' needs its package and a CUDA GPU",
-                where="infer_backend", fix="use infer_backend: huggingface",
+                where="infer_backend",
+                fix="use infer_backend: huggingface",
             )
         self.cfg = cfg
         adapters = split_names(cfg.model.adapter_name_or_path)
@@ -99,8 +105,12 @@ class HuggingFaceEngine:
         streamer = TextIteratorStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=self.cfg.generation.skip_special_tokens
         )
-        kwargs = {"input_ids": input_ids, "attention_mask": input_ids.new_ones(input_ids.shape),
-                  "streamer": streamer, **self._generate_kwargs(**gen)}
+        kwargs = {
+            "input_ids": input_ids,
+            "attention_mask": input_ids.new_ones(input_ids.shape),
+            "streamer": streamer,
+            **self._generate_kwargs(**gen),
+        }
         errors: list[BaseException] = []
 
         def work():

@@ -24,9 +24,10 @@ def _options(tp) -> tuple[list, bool]:
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
     options, nullable = _options(tp)
-    if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "~")):
-        if nullable or value is None:
-            return None
+    if value is None:
+        return None
+    if nullable and isinstance(value, str) and value.strip().lower() in ("none", "null", "~"):
+        return None
     for option in options:  # a value that already has one of the declared types is kept as it is
         if isinstance(option, type) and type(value) is option:
             return value

@@ -27,8 +27,10 @@ def describe(cls) -> list[dict]:
     hints = field_types(cls)
     out = []
     for f in dataclasses.fields(cls):
-        default = f.default if f.default is not MISSING else (
-            f.default_factory() if f.default_factory is not MISSING else None
+        default = (
+            f.default
+            if f.default is not MISSING
+            else (f.default_factory() if f.default_factory is not MISSING else None)
         )
         out.append(
             {

@@ -28,9 +28,7 @@ class FinetuningArguments:
     lora_rank: int = opt(8, "LoRA rank.")
     lora_alpha: int | None = opt(None, "LoRA alpha (scale = alpha / rank). Default: rank * 2.")
     lora_dropout: float = opt(0.0, "Dropout on the LoRA input.")
-    lora_target: str = opt(
-        "all", "Modules that get LoRA, comma separated, or all (every linear layer but the head)."
-    )
+    lora_target: str = opt("all", "Modules that get LoRA, comma separated, or all (every linear layer but the head).")
     additional_target: str | None = opt(
         None, "Modules trained in full and saved with the adapter (e.g. embed_tokens,lm_head)."
     )

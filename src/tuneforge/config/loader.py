@@ -148,9 +148,7 @@ def suggest(key: str, candidates) -> str | None:
     return close[0] if close else None
 
 
-def load_config(
-    path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
-) -> RunConfig:
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> RunConfig:
     data, lines = read_config_file(path) if path else ({}, {})
     flat = _flatten(data, lines)
     extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides or [])

@@ -11,9 +11,7 @@ DTYPES = ("auto", "bf16", "fp16", "fp32", "pure_bf16")
 
 @dataclass
 class ModelArguments:
-    model_name_or_path: str | None = opt(
-        None, "Local model folder (e.g. models/Qwen2.5-7B-Instruct) or a hub id."
-    )
+    model_name_or_path: str | None = opt(None, "Local model folder (e.g. models/Qwen2.5-7B-Instruct) or a hub id.")
     adapter_name_or_path: str | None = opt(
         None, "LoRA adapter folder(s), comma separated; loaded on top of the base model in order."
     )
@@ -35,11 +33,13 @@ class ModelArguments:
         "auto", "Attention implementation: auto (sdpa), sdpa, eager, fa2.", ("auto", "sdpa", "eager", "fa2", "disabled")
     )
     rope_scaling: str | None = opt(
-        None, "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len).",
+        None,
+        "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len).",
         (None, "linear", "dynamic", "yarn", "llama3"),
     )
     booster: str = opt(
-        "auto", "Speed-up kernels: auto, flashattn2, unsloth, liger_kernel.",
+        "auto",
+        "Speed-up kernels: auto, flashattn2, unsloth, liger_kernel.",
         ("auto", "flashattn2", "unsloth", "liger_kernel"),
     )
     enable_liger_kernel: bool = opt(False, "Use Liger kernels (LLaMA-Factory key; same as booster: liger_kernel).")

@@ -11,8 +11,16 @@ if TYPE_CHECKING:
 
 FREEZE_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
 LORA_KEYS = (
-    "lora_rank", "lora_alpha", "lora_dropout", "lora_target", "additional_target", "loraplus_lr_ratio",
-    "use_rslora", "use_dora", "pissa_init", "create_new_adapter",
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target",
+    "additional_target",
+    "loraplus_lr_ratio",
+    "use_rslora",
+    "use_dora",
+    "pissa_init",
+    "create_new_adapter",
 )
 IMPLEMENTED_STAGES = ("sft",)
 
@@ -62,12 +70,14 @@ def validate(cfg: RunConfig) -> None:
         )
     if model.export_legacy_format:
         raise UserError(
-            "TuneForge writes safetensors only", where=cfg.where("export_legacy_format"),
+            "TuneForge writes safetensors only",
+            where=cfg.where("export_legacy_format"),
             fix="remove export_legacy_format",
         )
     if model.quantization_method == "eetq" and model.quantization_bit is not None:
         raise UserError(
-            "eetq has no installable package for this platform", where=cfg.where("quantization_method"),
+            "eetq has no installable package for this platform",
+            where=cfg.where("quantization_method"),
             fix="use quantization_method: bnb or hqq",
         )
     if model.booster in ("unsloth",) or model.use_unsloth:
@@ -98,7 +108,8 @@ def _check_mixed_precision(cfg: RunConfig) -> None:
     tr = cfg.training
     if (tr.get("bf16") or tr.get("fp16")) and "compute_type" in cfg.given:
         raise UserError(
-            "set either compute_type or bf16/fp16, not both", where=cfg.where("compute_type"),
+            "set either compute_type or bf16/fp16, not both",
+            where=cfg.where("compute_type"),
             fix="keep compute_type and remove bf16/fp16",
         )
 
@@ -108,6 +119,7 @@ def _needs_package(module: str, where: str) -> None:
 
     if importlib.util.find_spec(module) is None:
         raise UserError(
-            f"this booster needs the '{module}' package (and a CUDA GPU)", where=where,
+            f"this booster needs the '{module}' package (and a CUDA GPU)",
+            where=where,
             fix="install it, or set booster: auto",
         )

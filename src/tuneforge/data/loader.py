@@ -58,7 +58,9 @@ def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, f
                 fix="raise cutoff_len or check that the samples have responses",
             )
         if encoded.dropped:
-            logger.warning("dataset '%s': kept %d of %d samples; dropped %s", attr.name, kept, len(conversations), reasons)
+            logger.warning(
+                "dataset '%s': kept %d of %d samples; dropped %s", attr.name, kept, len(conversations), reasons
+            )
         sets.append(encoded)
     return sets
 

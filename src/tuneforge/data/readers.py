@@ -133,6 +133,7 @@ def _read_json_array(path: Path, text: str, pos: int) -> list[Row]:
 
 
 def _read_csv(path: Path) -> list[Row]:
+    csv.field_size_limit(2**31 - 1)  # long texts: the default limit is 128 KiB per cell
     rows: list[Row] = []
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)

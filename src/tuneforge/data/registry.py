@@ -104,7 +104,11 @@ def _parse_entry(name: str, entry: object, where: str) -> DatasetAttr:
         raise UserError(
             f"dataset '{name}': unknown formatting '{attr.formatting}'", where=where, fix=f"use one of {FORMATTINGS}"
         )
-    attr.ranking = bool(entry.get("ranking", False))
+    if attr.file_name is not None and not isinstance(attr.file_name, str):
+        raise UserError(f"dataset '{name}': file_name must be a string (a file or folder)", where=where)
+    attr.ranking = entry.get("ranking", False)
+    if not isinstance(attr.ranking, bool):
+        raise UserError(f"dataset '{name}': ranking must be true or false, got {attr.ranking!r}", where=where)
     attr.split = entry.get("split", "train")
     num = entry.get("num_samples")
     if num is not None and (isinstance(num, bool) or not isinstance(num, int) or num < 1):

@@ -53,7 +53,8 @@ def setup_freeze(model, args: FinetuningArguments) -> None:
     for module in modules:
         if module != "all" and module not in layer_modules:
             raise UserError(
-                f"no module '{module}' in the model's layers", where="freeze_trainable_modules",
+                f"no module '{module}' in the model's layers",
+                where="freeze_trainable_modules",
                 fix=f"use all or some of: {', '.join(sorted(layer_modules))}",
             )
     all_names = [name for name, _ in model.named_parameters()]
@@ -85,7 +86,8 @@ def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
     for i, path in enumerate(adapter_paths):
         if not (Path(path) / "adapter_config.json").is_file():
             raise UserError(
-                "not a LoRA adapter folder (no adapter_config.json)", where=f"adapter_name_or_path ({path})",
+                "not a LoRA adapter folder (no adapter_config.json)",
+                where=f"adapter_name_or_path ({path})",
                 fix="point it at a folder written by a LoRA run (its output_dir or a checkpoint-N)",
             )
         last = i == len(adapter_paths) - 1
@@ -117,7 +119,8 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
     unknown = [t for t in targets if t not in available]
     if unknown:
         raise UserError(
-            f"lora_target names modules the model does not have: {', '.join(unknown)}", where="lora_target",
+            f"lora_target names modules the model does not have: {', '.join(unknown)}",
+            where="lora_target",
             fix=f"use all, or some of: {', '.join(available)}",
         )
     config = LoraConfig(

@@ -34,7 +34,8 @@ def check_model_path(path: str | None, field: str = "model_name_or_path") -> Non
     if p.is_dir():
         if not (p / "config.json").is_file() and not (p / "adapter_config.json").is_file():
             raise UserError(
-                "folder has no config.json: not a Hugging Face model folder", where=f"{field} ({path})",
+                "folder has no config.json: not a Hugging Face model folder",
+                where=f"{field} ({path})",
                 fix="point it at the folder that holds config.json and the weights",
             )
         return

@@ -16,7 +16,8 @@ def quantization_config(args, dtype):
         )
     if importlib.util.find_spec("bitsandbytes") is None:
         raise UserError(
-            "QLoRA with bnb needs the bitsandbytes package", where="quantization_bit",
+            "QLoRA with bnb needs the bitsandbytes package",
+            where="quantization_bit",
             fix="pip install bitsandbytes",
         )
     from transformers import BitsAndBytesConfig

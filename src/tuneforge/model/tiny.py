@@ -170,8 +170,8 @@ def create_tiny_model(
 
     The model's embedding has exactly `vocab_size` rows (>= len(tokenizer), so every token id has a row).
     Weights are float32, drawn with std `init_std` (default 1/sqrt(hidden)): wider than the usual 0.02, so
-    a random tiny model has some structure to adapt and LoRA learns in a few steps, as on a real model. eos = <|im_end|>, pad = bos = <|endoftext|> in the config (Qwen's convention); the
-    tokenizer adds no BOS.
+    a random tiny model has some structure to adapt and LoRA learns in a few steps, as on a real model.
+    eos = <|im_end|>, pad = bos = <|endoftext|> in the config (Qwen's convention); the tokenizer adds no BOS.
     """
     import torch
     from transformers import GenerationConfig

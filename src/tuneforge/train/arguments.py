@@ -47,4 +47,6 @@ def build_training_arguments(cfg: RunConfig, output_dir: str):
     try:
         return Seq2SeqTrainingArguments(**kwargs)
     except (ValueError, TypeError) as exc:
-        raise UserError(f"invalid training arguments: {str(exc).splitlines()[0]}", fix="correct the training keys") from exc
+        raise UserError(
+            f"invalid training arguments: {str(exc).splitlines()[0]}", fix="correct the training keys"
+        ) from exc

@@ -47,7 +47,8 @@ def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | 
     if explicit:
         if not (Path(explicit) / "trainer_state.json").is_file():
             raise UserError(
-                "not a complete checkpoint (no trainer_state.json)", where=f"resume_from_checkpoint ({explicit})",
+                "not a complete checkpoint (no trainer_state.json)",
+                where=f"resume_from_checkpoint ({explicit})",
                 fix="point it at a checkpoint-N folder of an earlier run",
             )
         return OutputPlan(path, explicit)

@@ -44,8 +44,7 @@ def resolve_dtype(compute_type: str, field: str = "compute_type"):
     ]
     if dtype == torch.bfloat16 and not bf16_supported():
         warnings.warn(
-            f"{field}: {compute_type} on a CPU without native bf16 is emulated and very slow; "
-            "use fp32 (or auto) here",
+            f"{field}: {compute_type} on a CPU without native bf16 is emulated and very slow; use fp32 (or auto) here",
             stacklevel=2,
         )
     if dtype == torch.float16 and not has_cuda():

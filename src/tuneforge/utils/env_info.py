@@ -7,8 +7,22 @@ import os
 import platform
 
 PACKAGES = (
-    "torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers", "safetensors",
-    "bitsandbytes", "hqq", "deepspeed", "gradio", "fastapi", "vllm", "flash-attn", "liger-kernel",
+    "torch",
+    "transformers",
+    "peft",
+    "trl",
+    "datasets",
+    "accelerate",
+    "tokenizers",
+    "safetensors",
+    "bitsandbytes",
+    "hqq",
+    "deepspeed",
+    "gradio",
+    "fastapi",
+    "vllm",
+    "flash-attn",
+    "liger-kernel",
 )
 
 
