@@ -26,9 +26,14 @@ def _load(args):
 
 
 def cmd_train(args) -> int:
+    from tuneforge.train.launch import maybe_relaunch
     from tuneforge.train.run import run_training
 
-    out = run_training(_load(args))
+    cfg = _load(args)  # a bad config fails here, once, before any process starts
+    code = maybe_relaunch(args.config, args.nproc, disabled=args.no_torchrun)
+    if code is not None:
+        return code
+    out = run_training(cfg)
     print(f"Done. Saved to {out}")
     return 0
 
@@ -95,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", cmd_train, "train a model from a config")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p.add_argument(
+        "--nproc", type=int, default=None,
+        help="processes on this machine (relaunches under torchrun; default: NPROC_PER_NODE or 1). "
+        "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
+    )
+    p.add_argument("--no-torchrun", action="store_true", help="never relaunch under torchrun (run as one process)")
     p = command("preview", cmd_preview, "show encoded samples: which tokens are trained, which are masked")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)
     p.add_argument("-n", "--num", type=int, default=3, help="samples per dataset (default 3)")

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from threading import Thread
+from threading import Event, Thread
 from typing import TYPE_CHECKING
 
 import yaml
 
+from tuneforge.chat.stops import StopFilter
 from tuneforge.data.conversation import Conversation, Message
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger
@@ -31,7 +34,29 @@ def template_from_run(adapter_paths: list[str]) -> str | None:
     return None
 
 
-def to_conversation(messages: list[dict], system: str | None = None, tools: str | None = None) -> Conversation:
+def _tool_call_json(calls: list[dict]) -> str:
+    """OpenAI `tool_calls` of an assistant message → the JSON a `function` turn holds."""
+    out = []
+    for call in calls:
+        function = call.get("function") or {}
+        arguments = function.get("arguments") or "{}"
+        if isinstance(arguments, str):
+            try:
+                arguments = json.loads(arguments)
+            except json.JSONDecodeError as exc:
+                raise UserError(
+                    f"tool call arguments are not JSON: {arguments[:80]!r}", fix="send arguments as a JSON object"
+                ) from exc
+        out.append({"name": function.get("name"), "arguments": arguments})
+    return json.dumps(out, ensure_ascii=False)
+
+
+def to_conversation(
+    messages: list[dict], system: str | None = None, tools: str | None = None, reply: bool = False
+) -> Conversation:
+    """OpenAI-style messages → a Conversation. An assistant message with `tool_calls` becomes a function turn;
+    tool results in a row become one observation turn. The last message must be a prompt (user or tool), or with
+    `reply=True` the assistant's reply (for scoring)."""
     roles = {
         "user": "user",
         "assistant": "assistant",
@@ -42,15 +67,64 @@ def to_conversation(messages: list[dict], system: str | None = None, tools: str 
     turns = []
     for i, message in enumerate(messages):
         role = message.get("role")
-        if role == "system":
+        if role in ("system", "developer"):
             system = message.get("content") or ""
             continue
         if role not in roles:
             raise UserError(f"message {i} has unknown role {role!r}", fix="use user, assistant, tool or system")
-        turns.append(Message(roles[role], message.get("content") or ""))
-    if not turns or turns[-1].role not in ("user", "observation"):
+        content = message.get("content") or ""
+        if role == "assistant" and message.get("tool_calls"):
+            turns.append(Message("function", _tool_call_json(message["tool_calls"])))
+        elif roles[role] == "observation" and turns and turns[-1].role == "observation":
+            turns[-1].content += "\n" + content
+        else:
+            turns.append(Message(roles[role], content))
+    if reply and (not turns or turns[-1].role not in ("assistant", "function")):
+        raise UserError("the last message must be the assistant's reply", fix="end messages with an assistant turn")
+    if not reply and (not turns or turns[-1].role not in ("user", "observation")):
         raise UserError("the last message must come from the user (or a tool)", fix="end messages with a user turn")
     return Conversation(messages=turns, system=system or "", tools=tools or "")
+
+
+@dataclass
+class GenerationInfo:
+    """Filled in by `HuggingFaceEngine.stream(info=...)`: token counts and why the reply ended."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    finish_reason: str = "stop"  # "stop": end of turn or a stop string; "length": max_new_tokens reached
+
+
+class _CountingStreamer:
+    """Make a TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
+
+    def __new__(cls, tokenizer, **kwargs):
+        from transformers import TextIteratorStreamer
+
+        class Counting(TextIteratorStreamer):
+            tokens, last_token = 0, None
+
+            def put(self, value):
+                if not (self.skip_prompt and self.next_tokens_are_prompt):
+                    ids = value.reshape(-1).tolist()
+                    self.tokens += len(ids)
+                    self.last_token = ids[-1] if ids else self.last_token
+                super().put(value)
+
+        return Counting(tokenizer, **kwargs)
+
+
+def _stop_when(*events: Event):
+    """A StoppingCriteria that ends generation once any of the events is set (checked after every token)."""
+    import torch
+    from transformers import StoppingCriteria
+
+    class WhenSet(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            stop = any(e is not None and e.is_set() for e in events)
+            return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+
+    return WhenSet()
 
 
 class HuggingFaceEngine:
@@ -80,37 +154,76 @@ class HuggingFaceEngine:
         self.device = "cuda" if has_cuda() else "cpu"
         self.model = model.to(self.device).eval()
 
-    def _inputs(self, messages, system, tools):
+    @property
+    def tool_format(self) -> str:
+        """How this model writes tool calls (the template's tool format): "default" or "qwen"."""
+        return self.template.tool_format
+
+    @property
+    def context_length(self) -> int | None:
+        return getattr(self.model.config, "max_position_embeddings", None)
+
+    def prompt_ids(self, messages: list[dict], system: str | None = None, tools: str | None = None) -> list[int]:
         conv = to_conversation(messages, system, tools)
-        ids = self.template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system)
-        import torch
+        return self.template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system)
 
-        return torch.tensor([ids], device=self.device)
-
-    def _generate_kwargs(self, **overrides) -> dict:
+    def _generate_kwargs(self, prompt_len: int, **overrides) -> dict:
         kw = self.cfg.generation.to_generate_kwargs()
         kw.update({k: v for k, v in overrides.items() if v is not None})
         if not kw.get("do_sample"):
             for key in ("temperature", "top_p", "top_k"):
                 kw.pop(key, None)
+        room = self.context_length and self.context_length - prompt_len
+        if room is not None and room < 1:
+            raise UserError(
+                f"the prompt is {prompt_len} tokens and the model's context is {self.context_length}",
+                fix="send a shorter conversation",
+            )
+        if room is not None and overrides.get("max_new_tokens") is None:
+            kw["max_new_tokens"] = min(kw["max_new_tokens"], room)  # the default answer fills what is left
+        elif room is not None and kw["max_new_tokens"] > room:
+            raise UserError(
+                f"the prompt ({prompt_len} tokens) + max_new_tokens ({kw['max_new_tokens']}) exceed the model's "
+                f"context of {self.context_length} tokens",
+                where="max_tokens",
+                fix=f"ask for at most {room} new tokens",
+            )
         kw["eos_token_id"] = self.template.stop_token_ids(self.tokenizer)
         kw["pad_token_id"] = self.tokenizer.pad_token_id
         return kw
 
-    def stream(self, messages: list[dict], system: str | None = None, tools: str | None = None, **gen) -> Iterator[str]:
-        """Yield the reply piece by piece as the model writes it."""
-        from transformers import TextIteratorStreamer
+    def stream(
+        self,
+        messages: list[dict],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        stop: list[str] | None = None,
+        cancel: Event | None = None,
+        info: GenerationInfo | None = None,
+        **gen,
+    ) -> Iterator[str]:
+        """Yield the reply piece by piece as the model writes it.
 
-        input_ids = self._inputs(messages, system, tools)
-        streamer = TextIteratorStreamer(
+        `stop`: strings that end the reply (left out of it). `cancel`: set it to stop generating after the current
+        token. `info`: filled in with token counts and the finish reason. Closing the iterator stops generation."""
+        import torch
+
+        ids = self.prompt_ids(messages, system, tools)
+        kwargs = self._generate_kwargs(len(ids), **gen)
+        info = info if info is not None else GenerationInfo()
+        info.prompt_tokens = len(ids)
+        input_ids = torch.tensor([ids], device=self.device)
+        streamer = _CountingStreamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=self.cfg.generation.skip_special_tokens
         )
-        kwargs = {
-            "input_ids": input_ids,
-            "attention_mask": input_ids.new_ones(input_ids.shape),
-            "streamer": streamer,
-            **self._generate_kwargs(**gen),
-        }
+        done, stops = Event(), StopFilter(stop)
+        kwargs.update(
+            input_ids=input_ids,
+            attention_mask=input_ids.new_ones(input_ids.shape),
+            streamer=streamer,
+            stopping_criteria=[_stop_when(done, cancel)],
+        )
         errors: list[BaseException] = []
 
         def work():
@@ -122,10 +235,22 @@ class HuggingFaceEngine:
 
         thread = Thread(target=work, daemon=True)
         thread.start()
-        yield from (piece for piece in streamer if piece)
-        thread.join()
+        try:
+            for piece in streamer:
+                if text := stops.feed(piece):
+                    yield text
+                if stops.hit:
+                    done.set()  # the rest of the stream is drained and dropped
+            if text := stops.flush():
+                yield text
+        finally:
+            done.set()
+            thread.join()
         if errors:
             raise errors[0]
+        info.completion_tokens = streamer.tokens
+        ended = stops.hit or streamer.last_token in kwargs["eos_token_id"] or (cancel is not None and cancel.is_set())
+        info.finish_reason = "stop" if ended or streamer.tokens < kwargs["max_new_tokens"] else "length"
 
     def chat(self, messages: list[dict], system: str | None = None, tools: str | None = None, **gen) -> str:
         return "".join(self.stream(messages, system, tools, **gen))

@@ -52,8 +52,20 @@ class ModelArguments:
     print_param_status: bool = opt(False, "Print every parameter's trainable state at load.")
     train_from_scratch: bool = opt(False, "Initialise the weights randomly instead of loading them.")
     export_dir: str | None = opt(None, "Where `tuneforge export` writes the merged model.")
-    export_size: int = opt(5, "Largest shard of the exported model, in GB.")
+    export_size: float = opt(5, "Largest shard of the exported model, in GB (fractions allowed: 0.5).")
     export_device: str = opt("cpu", "Device used to merge for export.", ("cpu", "auto"))
-    export_quantization_bit: int | None = opt(None, "Quantize the exported model to this many bits.")
+    export_quantization_bit: int | None = opt(
+        None, "Quantize the exported model to this many bits with GPTQ (needs a CUDA GPU and gptqmodel).", (None, 8, 4)
+    )
     export_quantization_dataset: str | None = opt(None, "Calibration data for export quantization.")
     export_legacy_format: bool = opt(False, "Save .bin files instead of safetensors (refused: safetensors only).")
+    export_format: str = opt(
+        "safetensors",
+        "What `tuneforge export` writes: a Hugging Face folder (safetensors) or one GGUF file + Ollama Modelfile.",
+        ("safetensors", "gguf"),
+    )
+    export_gguf_type: str = opt("f16", "Weight type of the GGUF file (export_format: gguf).", ("f32", "f16", "q8_0"))
+    export_overwrite: bool = opt(False, "Replace an export_dir that holds other files (a previous export is replaced).")
+    export_quantization_method: str = opt("gptq", "Export quantization backend.", ("gptq",))
+    export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
+    export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")

@@ -112,11 +112,17 @@ def attention_implementation(flash_attn: str) -> str | None:
     ]
 
 
-def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True):
-    """The base model, unquantized or quantized (QLoRA), with no adapter yet."""
-    from transformers import AutoModelForCausalLM
+def load_model(
+    args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True, head: str = "lm"
+):
+    """The base model, unquantized or quantized (QLoRA), with no adapter yet. `head="score"` loads it with a
+    one-output sequence-classification head (a reward model, stage rm) instead of the LM head."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    auto = AutoModelForSequenceClassification if head == "score" else AutoModelForCausalLM
     config = load_config(args, cutoff_len)
+    if head == "score":
+        config.num_labels = 1
     kwargs = {
         "config": config,
         "dtype": dtype,
@@ -130,9 +136,9 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
         kwargs["quantization_config"] = quantization_config(args, dtype)
     try:
         if args.train_from_scratch:
-            model = AutoModelForCausalLM.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code)
+            model = auto.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code)
         else:
-            model = AutoModelForCausalLM.from_pretrained(args.model_name_or_path, **kwargs)
+            model = auto.from_pretrained(args.model_name_or_path, **kwargs)
     except (OSError, ValueError, KeyError) as exc:
         raise UserError(
             f"cannot load the model: {str(exc).splitlines()[0]}",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,11 +28,15 @@ def compute_dtype(cfg: RunConfig):
     return resolve_dtype(cfg.model.compute_type)
 
 
-def build_training_arguments(cfg: RunConfig, output_dir: str):
+def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra):
+    """HF arguments of class `cls` (default Seq2SeqTrainingArguments; a TRL config for the preference stages),
+    with `extra` keywords (stage settings) on top of the user's training keys."""
     import torch
     from transformers import Seq2SeqTrainingArguments
 
-    kwargs = {**DEFAULTS, **cfg.training, "output_dir": output_dir}
+    cls = cls or Seq2SeqTrainingArguments
+    kwargs = {**DEFAULTS, **cfg.training, **extra, "output_dir": output_dir}
+    kwargs.setdefault("gradient_checkpointing", False)  # TRL configs default it to True
     kwargs.pop("resume_from_checkpoint", None)  # resolved by plan_output_dir
     dtype = compute_dtype(cfg)
     pure = cfg.model.compute_type == "pure_bf16"
@@ -39,13 +44,17 @@ def build_training_arguments(cfg: RunConfig, output_dir: str):
     kwargs["fp16"] = dtype == torch.float16
     if not has_cuda():
         kwargs["use_cpu"] = True
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            kwargs.setdefault("ddp_backend", "gloo")
+    if cfg.finetuning.finetuning_type == "lora":
+        kwargs.setdefault("ddp_find_unused_parameters", False)
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
     if cfg.data.val_size > 0 or cfg.data.eval_dataset:
         kwargs.setdefault("eval_strategy", "steps")
         kwargs.setdefault("eval_steps", kwargs.get("save_steps"))
         kwargs.setdefault("per_device_eval_batch_size", kwargs["per_device_train_batch_size"])
     try:
-        return Seq2SeqTrainingArguments(**kwargs)
+        return cls(**kwargs)
     except (ValueError, TypeError) as exc:
         raise UserError(
             f"invalid training arguments: {str(exc).splitlines()[0]}", fix="correct the training keys"

@@ -10,6 +10,7 @@ from pathlib import Path
 import yaml
 
 from tuneforge.errors import UserError
+from tuneforge.utils.logging import is_main_process
 
 CONFIG_FILE = "config.yaml"
 DONE_FILE = "train_results.json"  # written by the trainer when a run completes
@@ -25,7 +26,8 @@ class OutputPlan:
     clear_first: bool = False  # overwrite_output_dir: emptied only once data and model have loaded
 
     def prepare(self) -> None:
-        if self.clear_first and self.path.exists():
+        """Create (or, with overwrite_output_dir, empty) the folder; only rank 0 deletes anything."""
+        if self.clear_first and self.path.exists() and is_main_process():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
 

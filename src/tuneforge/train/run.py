@@ -21,4 +21,15 @@ def run_training(cfg: RunConfig) -> Path:
     from tuneforge.train import sft
 
     recipes = {"sft": sft.run}
-    return recipes[cfg.finetuning.stage](cfg, plan)
+    try:
+        return recipes[cfg.finetuning.stage](cfg, plan)
+    finally:
+        _end_process_group()
+
+
+def _end_process_group() -> None:
+    """Under torchrun, leave cleanly: every rank destroys the process group it joined."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

@@ -83,6 +83,10 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
 
 
 def _write_config(cfg: RunConfig, path: Path) -> None:
+    from tuneforge.utils.logging import is_main_process
+
+    if not is_main_process():
+        return
     data = cfg.to_dict()
     data.setdefault("output_dir", str(path))
     (path / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")

@@ -1,0 +1,99 @@
+"""What every stage recipe shares: tokenizer + template, the trainable model, the run folder, the final save."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import yaml
+
+from tuneforge.train.output_dir import CONFIG_FILE
+from tuneforge.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
+    from tuneforge.train.output_dir import OutputPlan
+
+logger = get_logger(__name__)
+
+
+def load_tokenizer_and_template(cfg: RunConfig):
+    from tuneforge.data.template import get_template
+    from tuneforge.model.loader import load_tokenizer
+
+    tokenizer = load_tokenizer(cfg.model)
+    template = get_template(cfg.data.template, tokenizer)
+    template.fix_tokenizer(tokenizer)
+    return tokenizer, template
+
+
+def seed_of(cfg: RunConfig) -> int:
+    return int(cfg.training.get("seed", 42))
+
+
+def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
+    """The base model with the method's trainable weights (full / freeze / LoRA). `head="score"`: a reward model
+    (sequence classification, one output) whose new score head is always trained and saved with a LoRA adapter."""
+    from transformers import set_seed
+
+    from tuneforge.model.adapters import prepare_trainable, split_names
+    from tuneforge.model.loader import load_model
+    from tuneforge.train.arguments import compute_dtype
+
+    set_seed(seed_of(cfg))  # adapter (and score head) initialisation is random too: same seed, same run
+    model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len, head=head)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    ft = cfg.finetuning
+    if head == "score":
+        model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
+        if ft.finetuning_type == "lora":
+            import dataclasses
+
+            extra = split_names(ft.additional_target)
+            ft = dataclasses.replace(ft, additional_target=",".join(dict.fromkeys([*extra, "score"])))
+    model = prepare_trainable(model, ft, split_names(cfg.model.adapter_name_or_path))
+    if head == "score":
+        if ft.finetuning_type == "lora":
+            model.peft_config["default"].task_type = "SEQ_CLS"  # saved adapter loads as a sequence classifier
+        else:
+            for param in model.score.parameters():
+                param.requires_grad_(True)
+    return model
+
+
+def write_config(cfg: RunConfig, path: Path) -> None:
+    from tuneforge.utils.logging import is_main_process
+
+    if not is_main_process():
+        return
+    data = cfg.to_dict()
+    data.setdefault("output_dir", str(path))
+    (path / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+
+
+def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:
+    """Train (resuming if the plan says so), then save the model, state, metrics and the loss plot."""
+    from tuneforge.train.plot import plot_loss
+
+    if plan.resume_from:
+        logger.info("resuming from %s", plan.resume_from)
+    result = trainer.train(resume_from_checkpoint=plan.resume_from)
+    tokenizer.chat_template = template.to_jinja()  # plain transformers then renders what training saw
+    trainer.save_model()
+    if trainer.processing_class is not tokenizer:  # TRL trainers keep their own reference
+        tokenizer.save_pretrained(plan.path)
+    trainer.save_state()
+    if eval_set is not None:
+        trainer.save_metrics("eval", trainer.evaluate())
+    trainer.save_metrics("train", result.metrics)  # train_results.json marks the run complete
+    if cfg.finetuning.plot_loss and trainer.is_world_process_zero():
+        plot_loss(plan.path)
+    logger.info("saved to %s", plan.path)
+    return plan.path
+
+
+def callbacks(plan: OutputPlan) -> list:
+    from tuneforge.train.callbacks import JsonlLogCallback
+
+    return [JsonlLogCallback(plan.path)]
