@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_HUB_DISABLE_TELEMETRY ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv demo test test-all lint format clean
+.PHONY: venv demo test test-all test-browser lint format clean
 
 venv: $(STAMP)
 
@@ -19,6 +19,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q "$(TORCH)"
 	$(BIN)/python -m pip install -q -e ".[dev]"
+# DeepSpeed builds against the installed torch, so no build isolation (and after torch); its ops JIT-compile
+# on first use (70-105 s once, cached). tests/integration/test_deepspeed.py runs ZeRO-2/3 on 2 CPU processes.
+	$(BIN)/python -m pip install -q setuptools wheel
+	$(BIN)/python -m pip install -q --no-build-isolation "deepspeed>=0.16"
 	touch $(STAMP)
 
 demo: venv
@@ -27,6 +31,11 @@ demo: venv
 # One torch thread per test process: two busy processes on two cores otherwise collapse.
 test: venv
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not gpu and not browser" tests
+
+# The Web UI in a real browser (Playwright + Debian's chromium; the test set-up apt-installs chromium and
+# fonts-wqy-zenhei when missing): about 3-4 minutes on 2 busy cores. Saves docs/images/webui-*.png.
+test-browser: venv
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m browser tests/e2e
 
 lint: venv
 	$(BIN)/ruff check src tests scripts

@@ -38,6 +38,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from tuneforge.export.run import run_export
+
+    out = run_export(_load(args))
+    print(f"Done. Exported to {out}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from tuneforge.evaluate.evaluator import eval_command
+
+    print(eval_command(_load(args)))
+    return 0
+
+
 def cmd_preview(args) -> int:
     from tuneforge.train.preview import preview
 
@@ -50,6 +65,15 @@ def cmd_chat(args) -> int:
     from tuneforge.chat.repl import run_chat
 
     run_chat(HuggingFaceEngine(_load(args)), queries=args.query)
+    return 0
+
+
+def cmd_api(args) -> int:
+    from tuneforge.api.app import ServerSettings
+    from tuneforge.api.server import serve
+
+    settings = ServerSettings(api_key=args.api_key, max_tokens=args.max_tokens, max_pending=args.max_pending)
+    serve(_load(args), host=args.host, port=args.port, settings=settings, model_name=args.model_name)
     return 0
 
 
@@ -68,6 +92,28 @@ def cmd_create_tiny_model(args) -> int:
         seed=args.seed,
     )
     print(f"Tiny {args.arch} model saved to {out}")
+    return 0
+
+
+def cmd_webui(args, chat_only: bool = False) -> int:
+    from tuneforge.webui.app import launch
+
+    launch(host=args.host, port=args.port, auth=args.auth, share=args.share, saves_dir=args.saves_dir,
+           data_dir=args.data_dir, lang=args.lang, chat_only=chat_only)
+    return 0
+
+
+def cmd_webchat(args) -> int:
+    return cmd_webui(args, chat_only=True)
+
+
+def cmd_estimate(args) -> int:
+    import json
+
+    from tuneforge.model.estimate import estimate_memory, format_estimate
+
+    est = estimate_memory(_load(args))
+    print(json.dumps(est) if args.json else format_estimate(est))
     return 0
 
 
@@ -106,6 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
     )
     p.add_argument("--no-torchrun", action="store_true", help="never relaunch under torchrun (run as one process)")
+    p = command("export", cmd_export, "merge LoRA adapters and export: safetensors folder, or GGUF + Ollama Modelfile")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p = command("eval", cmd_eval, "benchmark a model on a multiple-choice task (task=...), or predict on eval_dataset")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
     p = command("preview", cmd_preview, "show encoded samples: which tokens are trained, which are masked")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)
     p.add_argument("-n", "--num", type=int, default=3, help="samples per dataset (default 3)")
@@ -113,6 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("chat", cmd_chat, "chat in the terminal with a model and its adapters")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)
     p.add_argument("--query", action="append", help="answer this question and exit (repeatable; each on its own)")
+    p = command("api", cmd_api, "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", help="require `Authorization: Bearer KEY` (default: $TUNEFORGE_API_KEY, else none)")
+    p.add_argument("--model-name", help="the model id clients see (default: the model or adapter folder name)")
+    p.add_argument("--max-tokens", type=int, default=4096, help="largest max_tokens a request may ask for")
+    p.add_argument("--max-pending", type=int, default=64, help="requests queued at once; more get HTTP 503")
     p = command("create-tiny-model", cmd_create_tiny_model, "build a tiny random model offline (for tests and demos)")
     p.add_argument("out", help="output folder")
     p.add_argument("--arch", choices=("qwen2", "llama"), default="qwen2")
@@ -123,6 +181,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intermediate", type=int, default=256)
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
+    for name, func, text in (("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)"),
+                             ("webchat", cmd_webchat, "a chat-only Web UI page")):
+        p = command(name, func, text)
+        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+        p.add_argument("--port", type=int, default=7860)
+        p.add_argument("--auth", default=None, help="user:password required to open the page")
+        p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
+        p.add_argument("--saves-dir", default="saves", help="run folders and the job queue (default saves)")
+        p.add_argument("--data-dir", default="data", help="dataset folder shown first (default data)")
+        p.add_argument("--lang", default="en", help="page language: en or zh (switchable on the page)")
+    p = command("estimate", cmd_estimate, "predict a training run's peak memory (reads config.json; loads no weights)")
+    p.add_argument("config", nargs="*", help=CONFIG_HELP)
+    p.add_argument("--json", action="store_true", help="print JSON")
     command("env", cmd_env, "versions, devices and bf16 support")
     command("version", cmd_version, "print the TuneForge version")
     return parser

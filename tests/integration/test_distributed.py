@@ -26,14 +26,19 @@ def as_args(cfg: dict) -> list[str]:
 def test_two_processes_match_one_with_double_batch_and_resume_in_one(train_overrides, tmp_path):
     common = {"max_steps": 6, "save_steps": 3, "cutoff_len": 48}
     single = run_training(
-        load_config(None, train_overrides("lora", output_dir=str(tmp_path / "one"), per_device_train_batch_size=4, **common))
+        load_config(
+            None, train_overrides("lora", output_dir=str(tmp_path / "one"), per_device_train_batch_size=4, **common)
+        )
     )
     ddp_cfg = train_overrides("lora", output_dir=str(tmp_path / "two"), per_device_train_batch_size=2, **common)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("LOCAL_RANK", None)
     proc = subprocess.run(
         [sys.executable, "-m", "tuneforge", "train", "--nproc", "2", *as_args(ddp_cfg)],
-        capture_output=True, text=True, env=env, timeout=600,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     two = tmp_path / "two"
@@ -45,8 +50,12 @@ def test_two_processes_match_one_with_double_batch_and_resume_in_one(train_overr
     assert len((two / "trainer_log.jsonl").read_text().splitlines()) == 6
     assert (two / "checkpoint-3" / "rng_state_1.pth").is_file()  # both ranks' RNG states were kept
 
-    resumed_cfg = {**ddp_cfg, "output_dir": str(tmp_path / "resumed"), "per_device_train_batch_size": 4,
-                   "resume_from_checkpoint": str(two / "checkpoint-3")}
+    resumed_cfg = {
+        **ddp_cfg,
+        "output_dir": str(tmp_path / "resumed"),
+        "per_device_train_batch_size": 4,
+        "resume_from_checkpoint": str(two / "checkpoint-3"),
+    }
     resumed = run_training(load_config(None, resumed_cfg))
     resumed_curve = curve(resumed)
     assert sorted(resumed_curve) == [4, 5, 6]

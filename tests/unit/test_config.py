@@ -175,7 +175,9 @@ def test_every_field_has_help():
 def test_shipped_examples_parse():
     from pathlib import Path
 
-    examples = sorted((Path(__file__).resolve().parents[2] / "examples").rglob("*.yaml"))
+    root = Path(__file__).resolve().parents[2] / "examples"
+    # examples/accelerate holds accelerate's own launcher configs, not TuneForge configs
+    examples = sorted(p for p in root.rglob("*.yaml") if "accelerate" not in p.relative_to(root).parts)
     assert len(examples) >= 5
     for path in examples:
         load_config(path)

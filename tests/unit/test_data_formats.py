@@ -308,10 +308,12 @@ def test_shipped_datasets_all_load():
     registry = load_registry(REPO_DATA)
     assert {"identity", "alpaca_en_demo", "alpaca_zh_demo", "sharegpt_demo"} <= set(registry)
     for name in registry:
-        convs = load_conversations(get_dataset_attrs(name, REPO_DATA)[0], REPO_DATA, DataArguments())
-        assert len(convs) >= 40, name
+        attr = get_dataset_attrs(name, REPO_DATA)[0]
+        convs = load_conversations(attr, REPO_DATA, DataArguments())
+        assert len(convs) >= 20, name  # enough to train a few steps on
+        text_only = attr.formatting == "alpaca" and not attr.response and not attr.ranking  # pt text, ppo prompts
         for conv in convs:
-            assert conv.pairs(), conv.source
+            assert conv.pairs() or (text_only and conv.messages[0].content.strip()), conv.source
             assert all("{{" not in m.content for m in conv.messages), conv.source
 
 

@@ -95,23 +95,21 @@ class GenerationInfo:
     finish_reason: str = "stop"  # "stop": end of turn or a stop string; "length": max_new_tokens reached
 
 
-class _CountingStreamer:
-    """Make a TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
+def _counting_streamer(tokenizer, **kwargs):
+    """A TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
+    from transformers import TextIteratorStreamer
 
-    def __new__(cls, tokenizer, **kwargs):
-        from transformers import TextIteratorStreamer
+    class Counting(TextIteratorStreamer):
+        tokens, last_token = 0, None
 
-        class Counting(TextIteratorStreamer):
-            tokens, last_token = 0, None
+        def put(self, value):
+            if not (self.skip_prompt and self.next_tokens_are_prompt):
+                ids = value.reshape(-1).tolist()
+                self.tokens += len(ids)
+                self.last_token = ids[-1] if ids else self.last_token
+            super().put(value)
 
-            def put(self, value):
-                if not (self.skip_prompt and self.next_tokens_are_prompt):
-                    ids = value.reshape(-1).tolist()
-                    self.tokens += len(ids)
-                    self.last_token = ids[-1] if ids else self.last_token
-                super().put(value)
-
-        return Counting(tokenizer, **kwargs)
+    return Counting(tokenizer, **kwargs)
 
 
 def _stop_when(*events: Event):
@@ -214,7 +212,7 @@ class HuggingFaceEngine:
         info = info if info is not None else GenerationInfo()
         info.prompt_tokens = len(ids)
         input_ids = torch.tensor([ids], device=self.device)
-        streamer = _CountingStreamer(
+        streamer = _counting_streamer(
             self.tokenizer, skip_prompt=True, skip_special_tokens=self.cfg.generation.skip_special_tokens
         )
         done, stops = Event(), StopFilter(stop)
@@ -246,9 +244,9 @@ class HuggingFaceEngine:
         finally:
             done.set()
             thread.join()
+            info.completion_tokens = streamer.tokens
         if errors:
             raise errors[0]
-        info.completion_tokens = streamer.tokens
         ended = stops.hit or streamer.last_token in kwargs["eos_token_id"] or (cancel is not None and cancel.is_set())
         info.finish_reason = "stop" if ended or streamer.tokens < kwargs["max_new_tokens"] else "length"
 

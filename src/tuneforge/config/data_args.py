@@ -20,15 +20,17 @@ class DataArguments:
     cutoff_len: int = opt(2048, "Longest tokenized sample; longer ones are truncated, keeping part of the response.")
     train_on_prompt: bool = opt(False, "Also train on the prompt tokens (not only the responses).")
     mask_history: bool = opt(False, "Train only on the last turn's response.")
-    streaming: bool = opt(False, "Stream the dataset instead of loading it into memory.")
-    buffer_size: int = opt(16384, "Shuffle buffer for streaming.")
+    streaming: bool = opt(
+        False, "Read, convert and tokenize the dataset lazily (flat memory for any size); needs max_steps."
+    )
+    buffer_size: int = opt(16384, "Streaming: samples held in the shuffle buffer.")
     mix_strategy: str = opt(
         "concat", "How several datasets are mixed.", ("concat", "interleave_under", "interleave_over")
     )
     interleave_probs: str | None = opt(None, "Sampling weights for interleaving, comma separated.")
     overwrite_cache: bool = opt(False, "Re-tokenize even if a cache exists.")
     preprocessing_batch_size: int = opt(1000, "Samples per tokenization batch.")
-    preprocessing_num_workers: int | None = opt(None, "Processes used to tokenize.")
+    preprocessing_num_workers: int | None = opt(None, "Processes that tokenize in parallel (each a batch at a time).")
     max_samples: int | None = opt(None, "Use at most this many samples of each dataset (for quick runs).")
     val_size: float = opt(0.0, "Validation split: a fraction (<1) or a number of samples (>=1).")
     eval_on_each_dataset: bool = opt(False, "Evaluate each eval dataset separately.")
@@ -37,7 +39,11 @@ class DataArguments:
     tool_format: str | None = opt(None, "Tool-call format, overriding the template's.")
     default_system: str | None = opt(None, "System prompt used when a sample has none.")
     enable_thinking: bool = opt(True, "Keep reasoning blocks for templates that have them.")
-    tokenized_path: str | None = opt(None, "Save the tokenized dataset here, or load it if it exists.")
+    tokenized_path: str | None = opt(
+        None,
+        "Save the tokenized dataset here, or load it if it exists; a cache built from other settings "
+        "is refused (overwrite_cache: true rebuilds it).",
+    )
     ignore_pad_token_for_loss: bool = opt(True, "Leave padding out of the loss.")
     identity_name: str = opt("TuneForge", "Fills {{name}} in the identity dataset: the assistant's name.")
     identity_author: str = opt("the TuneForge team", "Fills {{author}} in the identity dataset: who made it.")

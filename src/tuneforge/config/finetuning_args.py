@@ -36,7 +36,40 @@ class FinetuningArguments:
     use_rslora: bool = opt(False, "Rank-stabilised LoRA scaling.")
     use_dora: bool = opt(False, "Weight-decomposed LoRA (DoRA).")
     pissa_init: bool = opt(False, "Initialise LoRA with PiSSA.")
+    pissa_iter: int = opt(16, "PiSSA: iterations of the fast SVD (-1: exact SVD, slower).")
+    pissa_convert: bool = opt(
+        False, "PiSSA: also save the trained adapter converted to a plain LoRA (output_dir/pissa_converted)."
+    )
+    loraplus_lr_embedding: float = opt(1e-6, "LoRA+: learning rate of the LoRA B matrices of embedding layers.")
     create_new_adapter: bool = opt(False, "Train a new adapter on top of the given one.")
+    # memory-saving optimizers for full fine-tuning (need their packages: galore-torch, apollo-torch, badam)
+    use_galore: bool = opt(False, "GaLore: project the gradients of linear layers to low rank (full fine-tuning).")
+    galore_target: str = opt("all", "GaLore: linear modules to project, comma separated, or all (inside the layers).")
+    galore_rank: int = opt(16, "GaLore: rank of the gradient projection.")
+    galore_update_interval: int = opt(200, "GaLore: steps between updates of the projection.")
+    galore_scale: float = opt(2.0, "GaLore: scale of the projected update.")
+    galore_proj_type: str = opt(
+        "std", "GaLore: projection type.", ("std", "reverse_std", "right", "left", "full")
+    )
+    galore_layerwise: bool = opt(False, "GaLore: update layer by layer during the backward pass (saves memory).")
+    use_apollo: bool = opt(False, "APOLLO: AdamW-like updates with low-rank auxiliary states (full fine-tuning).")
+    apollo_target: str = opt("all", "APOLLO: linear modules to apply it to, comma separated, or all.")
+    apollo_rank: int = opt(16, "APOLLO: rank of the auxiliary space.")
+    apollo_update_interval: int = opt(200, "APOLLO: steps between updates of the projection.")
+    apollo_scale: float = opt(32.0, "APOLLO: scale of the update.")
+    apollo_proj: str = opt("random", "APOLLO: projection.", ("random", "svd"))
+    apollo_scale_type: str = opt("channel", "APOLLO: scaling granularity.", ("channel", "tensor"))
+    apollo_layerwise: bool = opt(False, "APOLLO: update layer by layer during the backward pass.")
+    use_badam: bool = opt(False, "BAdam: train one block of layers at a time (full fine-tuning).")
+    badam_mode: str = opt(
+        "layer", "BAdam: blocks of whole layers (LLaMA-Factory's ratio mode is refused here).", ("layer", "ratio")
+    )
+    badam_start_block: int | None = opt(None, "BAdam (layer): the block to start with.")
+    badam_switch_mode: str = opt(
+        "ascending", "BAdam (layer): order of the blocks.", ("ascending", "descending", "random", "fixed")
+    )
+    badam_switch_interval: int = opt(50, "BAdam: steps before switching to the next block.")
+    badam_verbose: int = opt(0, "BAdam: 0 quiet, 1 block switches, 2 also trainable parameters.")
     # preference and rl stages (see the stage issue)
     pref_beta: float = opt(0.1, "DPO/KTO beta.")
     pref_ftx: float = opt(0.0, "SFT loss weight added to the preference loss.")
@@ -46,6 +79,20 @@ class FinetuningArguments:
     kto_rejected_weight: float = opt(1.0, "KTO weight of undesirable samples.")
     ref_model: str | None = opt(None, "Reference model for DPO/KTO/PPO (default: the base).")
     reward_model: str | None = opt(None, "Reward model (a run of stage rm) for PPO.")
+    dpo_label_smoothing: float = opt(
+        0.0, "DPO (sigmoid): probability that a preference label is flipped (robust DPO), in [0, 0.5)."
+    )
+    ref_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to ref_model, comma separated.")
+    reward_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to reward_model, comma separated.")
+    reward_model_type: str = opt(
+        "full", "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here).",
+        ("full", "lora", "api"),
+    )
+    ppo_buffer_size: int = opt(1, "PPO: rollout batches collected before each round of updates.")
+    ppo_epochs: int = opt(4, "PPO: optimisation passes over each rollout buffer.")
+    ppo_score_norm: bool = opt(False, "PPO: normalise the reward-model scores (running mean and std).")
+    ppo_target: float = opt(6.0, "PPO: target KL for the adaptive KL coefficient.")
+    ppo_whiten_rewards: bool = opt(False, "PPO: whiten the per-token rewards before computing advantages.")
     # run behaviour
     overwrite_output_dir: bool = opt(False, "Allow training into an output_dir that holds another run.")
     plot_loss: bool = opt(True, "Save training_loss.png at the end.")

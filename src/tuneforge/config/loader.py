@@ -18,6 +18,7 @@ import yaml
 
 from tuneforge.config.coerce import coerce
 from tuneforge.config.data_args import DataArguments
+from tuneforge.config.eval_args import EvaluationArguments
 from tuneforge.config.fields import field_types
 from tuneforge.config.finetuning_args import FinetuningArguments
 from tuneforge.config.generating_args import GeneratingArguments
@@ -30,6 +31,7 @@ GROUPS = {
     "data": DataArguments,
     "finetuning": FinetuningArguments,
     "generation": GeneratingArguments,
+    "evaluation": EvaluationArguments,
 }
 TRAINING = "training"
 
@@ -48,6 +50,7 @@ class RunConfig:
     given: dict[str, Any] = field(default_factory=dict)  # the keys the user set, after overrides
     source: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # key -> line in the source file
+    evaluation: EvaluationArguments = field(default_factory=EvaluationArguments)
 
     def where(self, key: str) -> str:
         """`cfg.yaml:7 (lora_rank)` when the key came from a file, else just the key."""

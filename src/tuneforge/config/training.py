@@ -33,7 +33,10 @@ def training_field_types() -> dict[str, Any]:
 
     cls = _args_class()
     hints = typing.get_type_hints(cls)
-    return {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    types = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}
+    # ours: `auto` turns checkpointing on only when the memory estimate says the run needs it (train/arguments.py)
+    types["gradient_checkpointing"] = bool | typing.Literal["auto"]
+    return types
 
 
 def training_field_help() -> dict[str, str]:

@@ -20,9 +20,12 @@ LORA_KEYS = (
     "use_rslora",
     "use_dora",
     "pissa_init",
+    "pissa_iter",
+    "pissa_convert",
+    "loraplus_lr_embedding",
     "create_new_adapter",
 )
-IMPLEMENTED_STAGES = ("sft",)
+IMPLEMENTED_STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo")
 
 
 def validate(cfg: RunConfig) -> None:
@@ -76,7 +79,7 @@ def validate(cfg: RunConfig) -> None:
         )
     if model.quantization_method == "eetq" and model.quantization_bit is not None:
         raise UserError(
-            "eetq has no installable package for this platform",
+            "eetq needs the eetq package and a CUDA GPU; it has no installable package for this platform",
             where=cfg.where("quantization_method"),
             fix="use quantization_method: bnb or hqq",
         )
@@ -87,6 +90,10 @@ def validate(cfg: RunConfig) -> None:
     if model.booster == "flashattn2" or model.flash_attn == "fa2":
         _needs_package("flash_attn", cfg.where("booster" if model.booster == "flashattn2" else "flash_attn"))
     _check_mixed_precision(cfg)
+    from tuneforge.config.engines import check_engines
+
+    check_engines(cfg)  # deepspeed file / package, FSDP hardware: before torchrun starts
+    _check_methods(cfg)
 
 
 def check_stage(cfg: RunConfig) -> None:
@@ -102,6 +109,185 @@ def check_stage(cfg: RunConfig) -> None:
         raise UserError("model_name_or_path is required", fix="set it to a local model folder or a hub id")
     if not cfg.data.dataset:
         raise UserError("dataset is required", fix="name one or more datasets from dataset_info.json")
+    _check_stage_settings(cfg)
+
+
+def _check_stage_settings(cfg: RunConfig) -> None:
+    """Settings that belong to one stage (the datasets' fit is checked when they load: data/stage_sets.py)."""
+    ft, given, stage = cfg.finetuning, cfg.given, cfg.finetuning.stage
+    owners = {
+        "dpo": ("pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing"),
+        "kto": ("kto_chosen_weight", "kto_rejected_weight"),
+        "ppo": ("reward_model", "reward_model_type", "reward_model_adapters")
+        + ("ppo_buffer_size", "ppo_epochs", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards"),
+    }
+    for owner, keys in owners.items():
+        for key in keys:
+            if key in given and stage != owner:
+                raise UserError(
+                    f"'{key}' is a setting of stage {owner}; this run is stage {stage}",
+                    where=cfg.where(key),
+                    fix=f"remove it, or set stage: {owner}",
+                )
+    for key, stages in (("ref_model", ("dpo", "kto", "ppo")), ("ref_model_adapters", ("dpo", "kto", "ppo"))) + (
+        ("pref_beta", ("dpo", "kto")),
+    ):
+        if key in given and stage not in stages:
+            raise UserError(
+                f"'{key}' is used by stages {', '.join(stages)}; this run is stage {stage}",
+                where=cfg.where(key),
+                fix="remove it, or choose one of those stages",
+            )
+    if ft.dpo_label_smoothing and (ft.pref_loss != "sigmoid" or not 0 <= ft.dpo_label_smoothing < 0.5):
+        raise UserError(
+            "dpo_label_smoothing applies to pref_loss sigmoid, in [0, 0.5)",
+            where=cfg.where("dpo_label_smoothing"),
+            fix="remove it, or set pref_loss: sigmoid and a value like 0.1",
+        )
+    if stage == "ppo" and not ft.reward_model:
+        raise UserError(
+            "stage ppo needs a reward model",
+            where=cfg.where("reward_model"),
+            fix="set reward_model to the output_dir of a stage: rm run",
+        )
+    if stage == "ppo" and ft.reward_model_type != "full":
+        raise UserError(
+            f"reward_model_type {ft.reward_model_type} is not supported yet",
+            where=cfg.where("reward_model_type"),
+            fix="use reward_model_type: full (a separate reward model, full or LoRA rm run)",
+        )
+    if stage == "dpo" and ft.pref_loss in ("orpo", "simpo") and ft.ref_model:
+        raise UserError(
+            f"pref_loss {ft.pref_loss} needs no reference model",
+            where=cfg.where("ref_model"),
+            fix="remove ref_model, or use pref_loss sigmoid / ipo / hinge",
+        )
+    if ft.ref_model_adapters and not ft.ref_model:
+        raise UserError(
+            "ref_model_adapters needs ref_model", where=cfg.where("ref_model_adapters"), fix="set ref_model too"
+        )
+    if ft.reward_model_adapters and not ft.reward_model:
+        raise UserError(
+            "reward_model_adapters needs reward_model",
+            where=cfg.where("reward_model_adapters"),
+            fix="set reward_model too",
+        )
+    if stage in ("dpo", "kto") and ft.pref_beta <= 0:
+        raise UserError("pref_beta must be > 0", where=cfg.where("pref_beta"))
+    if stage == "ppo" and (ft.ppo_epochs < 1 or ft.ppo_buffer_size < 1):
+        raise UserError("ppo_epochs and ppo_buffer_size must be at least 1", where=cfg.where("ppo_epochs"))
+    if stage == "pt" and cfg.data.cutoff_len < 8:
+        raise UserError("stage pt packs text into cutoff_len blocks; use at least 8", where=cfg.where("cutoff_len"))
+
+
+def _check_methods(cfg: RunConfig) -> None:
+    """Quantization, LoRA variants and packing: combinations that cannot work, or settings with no effect."""
+    ft, model, data, given = cfg.finetuning, cfg.model, cfg.data, cfg.given
+    bits, method = model.quantization_bit, model.quantization_method
+    if "quantization_type" in given and not (bits == 4 and method == "bnb"):
+        raise UserError(
+            "quantization_type applies to 4-bit bitsandbytes only",
+            where=cfg.where("quantization_type"),
+            fix="set quantization_bit: 4 and quantization_method: bnb, or remove quantization_type",
+        )
+    if "double_quantization" in given and not (bits == 4 and method == "bnb"):
+        raise UserError(
+            "double_quantization applies to 4-bit bitsandbytes only",
+            where=cfg.where("double_quantization"),
+            fix="set quantization_bit: 4 and quantization_method: bnb, or remove double_quantization",
+        )
+    if ft.pissa_init and bits is not None:
+        raise UserError(
+            "PiSSA initialises LoRA from the SVD of full-precision weights; it cannot start from a quantized base",
+            where=cfg.where("pissa_init"),
+            fix="remove quantization_bit, or set pissa_init: false",
+        )
+    if (ft.pissa_iter == 0 or ft.pissa_iter < -1) and "pissa_iter" in given:
+        raise UserError("pissa_iter must be -1 (exact SVD) or at least 1", where=cfg.where("pissa_iter"))
+    if ft.pissa_convert and not ft.pissa_init:
+        raise UserError("pissa_convert needs pissa_init: true", where=cfg.where("pissa_convert"))
+    if ft.loraplus_lr_ratio is not None and ft.loraplus_lr_ratio <= 0:
+        raise UserError("loraplus_lr_ratio must be > 0 (16 is typical)", where=cfg.where("loraplus_lr_ratio"))
+    packing_keys = [k for k in ("packing", "neat_packing") if given.get(k)]
+    if packing_keys and ft.stage not in ("sft", "pt"):
+        raise UserError(
+            f"{packing_keys[0]} applies to stages sft and pt; this run is stage {ft.stage}",
+            where=cfg.where(packing_keys[0]),
+            fix=f"remove {packing_keys[0]}",
+        )
+    if packing_keys and data.streaming:
+        raise UserError(
+            "packing sorts the whole dataset by length; it cannot stream",
+            where=cfg.where(packing_keys[0]),
+            fix="set streaming: false, or remove packing",
+        )
+    _check_optimizers(cfg)
+    # LoRA+, BAdam and PiSSA conversion bring their own optimizer or callbacks: wired into the sft recipe
+    # (train/optim.py, train/methods.py). GaLore / APOLLO go through TrainingArguments: every Trainer-based stage.
+    blocked = [k for k in ("loraplus_lr_ratio", "use_badam", "pissa_convert") if given.get(k) not in (None, False)]
+    blocked = blocked if ft.stage != "sft" else []
+    if ft.stage == "ppo":
+        blocked += [k for k in ("use_galore", "use_apollo") if given.get(k)]
+    if blocked:
+        raise UserError(
+            f"{blocked[0]} is not available for stage {ft.stage} yet (it is for sft)",
+            where=cfg.where(blocked[0]),
+            fix=f"remove {blocked[0]}, or train stage sft",
+        )
+    if data.neat_packing and given.get("packing") is False:
+        raise UserError(
+            "neat_packing is a kind of packing; packing: false contradicts it",
+            where=cfg.where("neat_packing"),
+            fix="remove packing: false",
+        )
+
+
+OPTIMIZERS = {"use_galore": "galore_torch", "use_apollo": "apollo_torch", "use_badam": "badam"}
+
+
+def _check_optimizers(cfg: RunConfig) -> None:
+    """GaLore / APOLLO / BAdam: full fine-tuning only, one at a time, and only where the package is installed."""
+    import importlib.util
+
+    ft = cfg.finetuning
+    chosen = [key for key in OPTIMIZERS if getattr(ft, key)]
+    for prefix in ("galore_", "apollo_", "badam_"):
+        owner = "use_" + prefix.rstrip("_")
+        for key in cfg.given:
+            if key.startswith(prefix) and not getattr(ft, owner):
+                raise UserError(f"'{key}' has no effect without {owner}: true", where=cfg.where(key))
+    if not chosen:
+        return
+    if len(chosen) > 1:
+        raise UserError(f"{' and '.join(chosen)} cannot be combined", where=cfg.where(chosen[1]), fix="choose one")
+    key = chosen[0]
+    if ft.finetuning_type != "full":
+        raise UserError(
+            f"{key} is an optimizer for full fine-tuning; finetuning_type is {ft.finetuning_type}",
+            where=cfg.where(key),
+            fix="set finetuning_type: full",
+        )
+    module = OPTIMIZERS[key]
+    if importlib.util.find_spec(module) is None:
+        package = module.replace("_", "-")
+        raise UserError(
+            f"{key} needs the '{package}' package, which is not installed",
+            where=cfg.where(key),
+            fix=f"pip install {package}",
+        )
+    if ft.use_badam and ft.badam_mode == "ratio":
+        raise UserError(
+            "badam_mode ratio is not supported: its sparse gradients break the Trainer's gradient-norm step",
+            where=cfg.where("badam_mode"),
+            fix="use badam_mode: layer",
+        )
+    layerwise = (ft.use_galore and ft.galore_layerwise) or (ft.use_apollo and ft.apollo_layerwise)
+    if layerwise and int(cfg.training.get("gradient_accumulation_steps", 1)) != 1:
+        raise UserError(
+            "layer-wise GaLore / APOLLO updates during the backward pass: no gradient accumulation",
+            where=cfg.where("gradient_accumulation_steps"),
+            fix="set gradient_accumulation_steps: 1, or turn the layer-wise option off",
+        )
 
 
 def _check_mixed_precision(cfg: RunConfig) -> None:

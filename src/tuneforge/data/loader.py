@@ -44,12 +44,23 @@ def encode_dataset(name: str, conversations, template, tokenizer, args: DataArgu
     return EncodedSet(name, columns, dropped)
 
 
-def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, field: str):
+def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, field: str, stage: str = "sft"):
+    from tuneforge.data.stage_sets import check_dataset_for_stage, encode_for_stage
+
     sets = []
     for attr in get_dataset_attrs(names, args.dataset_dir):
+        check_dataset_for_stage(stage, attr, field)
         conversations = load_conversations(attr, args.dataset_dir, args)
-        encoded = encode_dataset(attr.name, conversations, template, tokenizer, args)
-        kept = len(encoded.columns["input_ids"])
+        if (args.preprocessing_num_workers or 1) > 1:  # batches on worker processes (data/parallel.py)
+            from tuneforge.data.parallel import encode_in_workers
+
+            columns, dropped = encode_in_workers(stage, attr.name, conversations, template, tokenizer, args)
+            encoded = EncodedSet(attr.name, columns, dropped)
+        elif stage == "sft":
+            encoded = encode_dataset(attr.name, conversations, template, tokenizer, args)
+        else:
+            encoded = EncodedSet(attr.name, *encode_for_stage(stage, conversations, template, tokenizer, args))
+        kept = len(next(iter(encoded.columns.values()), []))
         reasons = ", ".join(f"{n} × {why}" for why, n in encoded.dropped.items())
         if kept == 0:
             raise UserError(
@@ -87,11 +98,49 @@ def _mix(sets: list[EncodedSet], args: DataArguments, seed: int):
 
 def get_sft_datasets(args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True):
     """(train, eval) Hugging Face datasets with input_ids / attention_mask / labels; eval may be None."""
+    return get_stage_datasets("sft", args, template, tokenizer, seed, with_train)
+
+
+def get_stage_datasets(
+    stage: str, args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True
+):
+    """(train, eval) datasets for a stage; eval may be None. Columns per stage:
+    sft: input_ids, attention_mask, labels · pt: input_ids, labels, position_ids (packed to cutoff_len blocks) ·
+    rm: chosen_ids, rejected_ids · dpo: prompt_ids, chosen_ids, rejected_ids · kto: prompt_ids, completion_ids,
+    label · ppo: input_ids (prompts)."""
+    if args.tokenized_path:  # tokenize once, reuse across runs (data/cache.py)
+        import dataclasses
+
+        from tuneforge.data.cache import cached_datasets
+
+        fresh = dataclasses.replace(args, tokenized_path=None)
+        build = lambda: get_stage_datasets(stage, fresh, template, tokenizer, seed, with_train)  # noqa: E731
+        return cached_datasets(stage, args, template, tokenizer, seed, with_train, build)
+    if args.streaming:  # read, convert and encode lazily: flat memory (data/streaming.py)
+        from tuneforge.data.streaming import get_streaming_datasets
+
+        return get_streaming_datasets(stage, args, template, tokenizer, seed, with_train)
+    train, eval_set = _train_and_eval(stage, args, template, tokenizer, seed, with_train)
+    if stage == "pt":
+        train = _pack(train, args.cutoff_len) if train is not None else None
+        eval_set = _pack(eval_set, args.cutoff_len) if eval_set is not None else None
+    return train, eval_set
+
+
+def _pack(dataset, cutoff_len: int):
+    from datasets import Dataset
+
+    from tuneforge.data.pretrain import pack_documents
+
+    return Dataset.from_dict(pack_documents(dataset["input_ids"], cutoff_len))
+
+
+def _train_and_eval(stage: str, args: DataArguments, template, tokenizer, seed: int, with_train: bool):
     train = eval_set = None
     if with_train:
-        train = _mix(_load_encoded(args.dataset, template, tokenizer, args, "dataset"), args, seed)
+        train = _mix(_load_encoded(args.dataset, template, tokenizer, args, "dataset", stage), args, seed)
     if args.eval_dataset:
-        eval_set = _mix(_load_encoded(args.eval_dataset, template, tokenizer, args, "eval_dataset"), args, seed)
+        eval_set = _mix(_load_encoded(args.eval_dataset, template, tokenizer, args, "eval_dataset", stage), args, seed)
     elif train is not None and args.val_size > 0:
         size = int(args.val_size) if args.val_size >= 1 else args.val_size
         if (isinstance(size, int) and size >= len(train)) or (isinstance(size, float) and int(size * len(train)) < 1):

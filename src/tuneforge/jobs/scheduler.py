@@ -11,7 +11,7 @@ import threading
 import time
 
 from tuneforge.jobs import runner
-from tuneforge.jobs.store import CANCELLED, QUEUED, RUNNING, FAILED, Job, JobStore
+from tuneforge.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobStore
 from tuneforge.utils.logging import get_logger
 
 logger = get_logger(__name__)

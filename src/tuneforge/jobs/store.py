@@ -90,16 +90,31 @@ class JobStore:
         data["abort_requested"] = bool(data["abort_requested"])
         return Job(**data)
 
-    def add(self, kind: str, run_dir: str | Path, config_path: str | Path, log_path: str | Path, cwd: str | Path,
-            meta: dict | None = None) -> Job:
+    def add(
+        self,
+        kind: str,
+        run_dir: str | Path,
+        config_path: str | Path,
+        log_path: str | Path,
+        cwd: str | Path,
+        meta: dict | None = None,
+    ) -> Job:
         if kind not in KINDS:
             raise ValueError(f"unknown job kind {kind!r}")
         with closing(self._connect()) as db, db:
             cur = db.execute(
                 "INSERT INTO jobs (kind, status, run_dir, config_path, log_path, cwd, created, meta) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (kind, QUEUED, str(run_dir), str(config_path), str(log_path), str(cwd), time.time(),
-                 json.dumps(meta or {}, ensure_ascii=False)),
+                (
+                    kind,
+                    QUEUED,
+                    str(run_dir),
+                    str(config_path),
+                    str(log_path),
+                    str(cwd),
+                    time.time(),
+                    json.dumps(meta or {}, ensure_ascii=False),
+                ),
             )
             job_id = cur.lastrowid
         return self.get(job_id)

@@ -27,7 +27,8 @@ def linear_module_names(model) -> list[str]:
     names = set()
     output = model.get_output_embeddings()
     for full_name, module in model.named_modules():
-        if isinstance(module, torch.nn.Linear) and module is not output and _LAYER.search(full_name + "."):
+        linear = isinstance(module, torch.nn.Linear) or type(module).__name__ == "HQQLinear"  # hqq's is a Module
+        if linear and module is not output and _LAYER.search(full_name + "."):
             names.add(full_name.split(".")[-1])
     return sorted(names)
 
@@ -91,8 +92,16 @@ def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
                 fix="point it at a folder written by a LoRA run (its output_dir or a checkpoint-N)",
             )
         last = i == len(adapter_paths) - 1
+        from safetensors import SafetensorError
+
         try:
             model = PeftModel.from_pretrained(model, path, is_trainable=is_trainable and last)
+        except SafetensorError as exc:  # truncated or corrupt adapter_model.safetensors
+            raise UserError(
+                f"cannot read the adapter weights: {str(exc).splitlines()[0][:200]}",
+                where=f"adapter_name_or_path ({path})",
+                fix="the adapter_model.safetensors file is damaged: copy it again or retrain",
+            ) from exc
         except (RuntimeError, ValueError, KeyError) as exc:
             raise UserError(
                 f"adapter does not fit this base model: {str(exc).splitlines()[0][:200]}",
@@ -107,6 +116,16 @@ def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
 def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
     from peft import LoraConfig, get_peft_model
 
+    from tuneforge.model.quantize import is_quantized, prepare_for_kbit_training
+
+    if is_quantized(model):
+        if args.pissa_init:
+            raise UserError(
+                "PiSSA initialises LoRA from the SVD of full-precision weights; it cannot start from a quantized base",
+                where="pissa_init",
+                fix="remove quantization_bit, or set pissa_init: false",
+            )
+        prepare_for_kbit_training(model)
     if adapter_paths and not args.create_new_adapter:
         logger.info("continuing to train adapter %s", adapter_paths[-1])
         return load_adapters(model, adapter_paths, is_trainable=True)
@@ -124,7 +143,8 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
             fix=f"use all, or some of: {', '.join(available)}",
         )
     config = LoraConfig(
-        task_type="CAUSAL_LM",
+        # a reward model (stage rm) is a sequence classifier: peft then trains and saves its score head too
+        task_type="SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM",
         r=args.lora_rank,
         lora_alpha=args.effective_lora_alpha,
         lora_dropout=args.lora_dropout,
@@ -132,9 +152,15 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
         modules_to_save=split_names(args.additional_target) or None,
         use_rslora=args.use_rslora,
         use_dora=args.use_dora,
-        init_lora_weights="pissa" if args.pissa_init else True,
+        init_lora_weights=_lora_init(args),
     )
     return get_peft_model(model, config)
+
+
+def _lora_init(args: FinetuningArguments):
+    if not args.pissa_init:
+        return True
+    return "pissa" if args.pissa_iter == -1 else f"pissa_niter_{args.pissa_iter}"  # fast SVD with n iterations
 
 
 def prepare_trainable(model, args: FinetuningArguments, adapter_paths: list[str]):

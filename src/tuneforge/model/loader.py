@@ -49,10 +49,20 @@ def check_model_path(path: str | None, field: str = "model_name_or_path") -> Non
         )
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
+
+
 def load_tokenizer(args: ModelArguments):
     from transformers import AutoTokenizer
 
     check_model_path(args.model_name_or_path)
+    folder = Path(args.model_name_or_path).expanduser()
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise UserError(  # transformers 5 would otherwise build an empty tokenizer from config.json alone
+            "folder has no tokenizer files",
+            where=f"model_name_or_path ({args.model_name_or_path})",
+            fix=f"copy the tokenizer files ({', '.join(TOKENIZER_FILES[:2])}) from the model you fine-tuned",
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             args.model_name_or_path,
@@ -101,15 +111,27 @@ def _apply_rope_scaling(config, kind: str, cutoff_len: int | None) -> None:
         params.setdefault("low_freq_factor", 1.0)
         params.setdefault("high_freq_factor", 4.0)
     config.rope_parameters = params
-    if kind in ("dynamic", "yarn", "llama3", "linear"):
+    # dynamic NTK scales only past max_position_embeddings (the trained context): that one must stay
+    if kind in ("yarn", "llama3", "linear"):
         config.max_position_embeddings = int(current * factor)
     logger.info("RoPE scaling %s with factor %.1f (context %d → %d)", kind, factor, current, int(current * factor))
 
 
+def _is_bad_weights(exc: Exception) -> bool:
+    """Missing, truncated, corrupt or wrongly shaped weight files (safetensors' own error, or transformers'
+    size-mismatch report) — not an out-of-memory or a bug, which keep their traceback."""
+    from safetensors import SafetensorError
+
+    if isinstance(exc, (OSError, ValueError, KeyError, SafetensorError)):
+        return True
+    text = str(exc)
+    return type(exc) is RuntimeError and ("ignore_mismatched_sizes" in text or "size mismatch" in text)
+
+
 def attention_implementation(flash_attn: str) -> str | None:
-    return {"auto": "sdpa", "sdpa": "sdpa", "eager": "eager", "disabled": "eager", "fa2": "flash_attention_2"}[
-        flash_attn
-    ]
+    from tuneforge.model.boosters import ATTENTION
+
+    return ATTENTION[flash_attn]
 
 
 def load_model(
@@ -119,32 +141,45 @@ def load_model(
     one-output sequence-classification head (a reward model, stage rm) instead of the LM head."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
+    from tuneforge.model import boosters
+    from tuneforge.model.quantize import check_quantization
+
     auto = AutoModelForSequenceClassification if head == "score" else AutoModelForCausalLM
+    check_quantization(args)
+    boosters.check_booster(args)
     config = load_config(args, cutoff_len)
     if head == "score":
         config.num_labels = 1
     kwargs = {
         "config": config,
         "dtype": dtype,
-        "attn_implementation": attention_implementation(args.flash_attn),
+        "attn_implementation": boosters.attention_implementation(args),
         "low_cpu_mem_usage": args.low_cpu_mem_usage,
         **_hub_kwargs(args),
     }
     if args.quantization_bit is not None:
         from tuneforge.model.quantize import quantization_config
 
-        kwargs["quantization_config"] = quantization_config(args, dtype)
+        if (qconfig := quantization_config(args, dtype)) is not None:  # None: hqq quantizes after loading
+            kwargs["quantization_config"] = qconfig
     try:
         if args.train_from_scratch:
             model = auto.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code)
         else:
             model = auto.from_pretrained(args.model_name_or_path, **kwargs)
-    except (OSError, ValueError, KeyError) as exc:
+    except Exception as exc:  # noqa: BLE001 - only the errors a broken model folder causes become a UserError
+        if not _is_bad_weights(exc):
+            raise
         raise UserError(
             f"cannot load the model: {str(exc).splitlines()[0]}",
             where=f"model_name_or_path ({args.model_name_or_path})",
             fix="check that the folder holds complete weights (*.safetensors) for its config.json",
         ) from exc
+    if args.quantization_bit is not None and args.quantization_method == "hqq":
+        from tuneforge.model.quantize import quantize_hqq
+
+        model = quantize_hqq(model, args.quantization_bit, dtype)
     if for_training:
         model.config.use_cache = False
+        model = boosters.apply_kernels(model, args)
     return model

@@ -28,6 +28,32 @@ def compute_dtype(cfg: RunConfig):
     return resolve_dtype(cfg.model.compute_type)
 
 
+def resolve_checkpointing(cfg: RunConfig, value) -> bool:
+    """`gradient_checkpointing: auto` (the default; TRL configs would default it to True): on only when
+    `tuneforge estimate` says the run does not fit in memory without it (1.7-1.9x slower steps otherwise)."""
+    if value != "auto":
+        return bool(value)
+    from tuneforge.model.estimate import needs_checkpointing
+
+    try:
+        return needs_checkpointing(cfg, has_cuda())
+    except UserError:  # no local config.json (a hub id): nothing to estimate from
+        return False
+
+
+def groups_by_length(cfg: RunConfig) -> bool:
+    """SFT's default batching (`packing` unset): batches of samples of similar length, so little padding and the
+    same samples per step as a plain shuffle. Not with packing, streaming or a kept order (disable_shuffling)."""
+    data = cfg.data
+    return (
+        cfg.finetuning.stage == "sft"
+        and data.packing is None
+        and not data.neat_packing
+        and not data.streaming
+        and not cfg.finetuning.disable_shuffling
+    )
+
+
 def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra):
     """HF arguments of class `cls` (default Seq2SeqTrainingArguments; a TRL config for the preference stages),
     with `extra` keywords (stage settings) on top of the user's training keys."""
@@ -36,7 +62,7 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
 
     cls = cls or Seq2SeqTrainingArguments
     kwargs = {**DEFAULTS, **cfg.training, **extra, "output_dir": output_dir}
-    kwargs.setdefault("gradient_checkpointing", False)  # TRL configs default it to True
+    kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, kwargs.get("gradient_checkpointing", "auto"))
     kwargs.pop("resume_from_checkpoint", None)  # resolved by plan_output_dir
     dtype = compute_dtype(cfg)
     pure = cfg.model.compute_type == "pure_bf16"
@@ -46,9 +72,17 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
         kwargs["use_cpu"] = True
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             kwargs.setdefault("ddp_backend", "gloo")
+    from tuneforge.train.engines import prepare_engines
+
+    prepare_engines(kwargs)  # DeepSpeed alone needs a process group; FSDP needs several processes
     if cfg.finetuning.finetuning_type == "lora":
         kwargs.setdefault("ddp_find_unused_parameters", False)
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
+    if groups_by_length(cfg):
+        kwargs.setdefault("train_sampling_strategy", "group_by_length")
+    from tuneforge.train.optim import optimizer_training_args
+
+    kwargs.update(optimizer_training_args(cfg))  # GaLore / APOLLO: transformers' own optimizers
     if cfg.data.val_size > 0 or cfg.data.eval_dataset:
         kwargs.setdefault("eval_strategy", "steps")
         kwargs.setdefault("eval_steps", kwargs.get("save_steps"))

@@ -9,6 +9,18 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 LOG_FILE = "trainer_log.jsonl"
+# What the preference / reward stages log (TRL's names), kept in the records when present.
+STAGE_METRICS = (
+    "rewards/chosen",
+    "rewards/rejected",
+    "rewards/accuracies",
+    "rewards/margins",
+    "accuracy",
+    "margin",
+    "mean_reward",
+    "kl",
+    "sft_loss",
+)
 
 
 class JsonlLogCallback(TrainerCallback):
@@ -49,8 +61,68 @@ class JsonlLogCallback(TrainerCallback):
             "remaining": round(elapsed / done * left, 2) if done else None,
             "percentage": round(100 * state.global_step / state.max_steps, 2) if state.max_steps else None,
         }
-        for key in ("eval_accuracy", "grad_norm"):
+        for key in ("eval_accuracy", "grad_norm") + STAGE_METRICS + tuple("eval_" + k for k in STAGE_METRICS):
             if key in logs:
                 record[key] = logs[key]
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Raised after a requested stop, once the checkpoint is saved: the run is resumable, not finished."""
+
+
+class StopOnSignal(TrainerCallback):
+    """SIGTERM / SIGINT (the Web UI's Abort, or Ctrl-C) → finish the current step, save a checkpoint, stop.
+
+    The handler only sets a flag; at the next step end the trainer is told to save and stop. Training then ends
+    with `TrainingStopped` (a KeyboardInterrupt: exit code 130 from the CLI) instead of writing the final model and
+    train_results.json, so running the same config again resumes from that checkpoint. A second signal stops at
+    once. Handlers are installed at train begin (main thread only) and restored at train end.
+    """
+
+    SIGNALS = ("SIGTERM", "SIGINT")
+
+    def __init__(self):
+        self.requested = False
+        self._previous: dict = {}
+
+    def request_stop(self, signum=None, frame=None):
+        if self.requested:  # second signal: give up waiting for the step
+            self._restore()
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            for name in self.SIGNALS:
+                sig = getattr(signal, name)
+                self._previous[sig] = signal.signal(sig, self.request_stop)
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.requested:
+            control.should_log = True
+            control.should_save = True
+            control.should_training_stop = True
+        return control
+
+    def on_train_end(self, args, state, control, **kwargs):
+        self._restore()
+        if self.requested:
+            import logging
+
+            logging.getLogger(__name__).warning(
+                "stopped at step %d; checkpoint-%d saved. Run the same config again to resume.",
+                state.global_step, state.global_step,
+            )
+            raise TrainingStopped(f"stopped at step {state.global_step}")
+
+    def _restore(self):
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()

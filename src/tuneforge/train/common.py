@@ -47,18 +47,10 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     ft = cfg.finetuning
     if head == "score":
         model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
-        if ft.finetuning_type == "lora":
-            import dataclasses
-
-            extra = split_names(ft.additional_target)
-            ft = dataclasses.replace(ft, additional_target=",".join(dict.fromkeys([*extra, "score"])))
-    model = prepare_trainable(model, ft, split_names(cfg.model.adapter_name_or_path))
-    if head == "score":
-        if ft.finetuning_type == "lora":
-            model.peft_config["default"].task_type = "SEQ_CLS"  # saved adapter loads as a sequence classifier
-        else:
-            for param in model.score.parameters():
-                param.requires_grad_(True)
+    model = prepare_trainable(model, ft, split_names(cfg.model.adapter_name_or_path))  # LoRA: SEQ_CLS, score saved
+    if head == "score" and ft.finetuning_type != "lora":
+        for param in model.score.parameters():
+            param.requires_grad_(True)
     return model
 
 
@@ -74,8 +66,10 @@ def write_config(cfg: RunConfig, path: Path) -> None:
 
 def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:
     """Train (resuming if the plan says so), then save the model, state, metrics and the loss plot."""
+    from tuneforge.train.checkpoint import make_checkpoints_atomic
     from tuneforge.train.plot import plot_loss
 
+    make_checkpoints_atomic(trainer)  # tmp-checkpoint-N, renamed to checkpoint-N once complete
     if plan.resume_from:
         logger.info("resuming from %s", plan.resume_from)
     result = trainer.train(resume_from_checkpoint=plan.resume_from)
@@ -93,7 +87,14 @@ def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, templat
     return plan.path
 
 
-def callbacks(plan: OutputPlan) -> list:
-    from tuneforge.train.callbacks import JsonlLogCallback
+def trainer_extras(cfg: RunConfig, plan: OutputPlan, model, args) -> dict:
+    """What every stage's Trainer gets, as sft's does: the JSONL log, a clean stop on SIGTERM/SIGINT (a resumable
+    checkpoint), the method's callbacks (PiSSA conversion, BAdam) and its optimizer (LoRA+, GaLore, ...)."""
+    from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal
+    from tuneforge.train.methods import method_callbacks
+    from tuneforge.train.optim import optimizers_for
 
-    return [JsonlLogCallback(plan.path)]
+    return {
+        "callbacks": [JsonlLogCallback(plan.path), StopOnSignal(), *method_callbacks(cfg)],
+        "optimizers": optimizers_for(cfg, model, args),
+    }

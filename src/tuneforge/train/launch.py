@@ -27,7 +27,9 @@ def _int_env(name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise UserError(f"environment variable {name}={raw!r} is not a number", fix=f"set {name} to an integer") from None
+        raise UserError(
+            f"environment variable {name}={raw!r} is not a number", fix=f"set {name} to an integer"
+        ) from None
 
 
 def wanted_processes(nproc: int | None) -> tuple[int, int]:
@@ -43,9 +45,12 @@ def torchrun_command(argv: list[str], per_node: int, nodes: int) -> list[str]:
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(per_node), "--nnodes", str(nodes)]
     if nodes > 1:
         cmd += [
-            "--node-rank", os.environ.get("NODE_RANK", "0"),
-            "--master-addr", os.environ.get("MASTER_ADDR", "127.0.0.1"),
-            "--master-port", os.environ.get("MASTER_PORT", "29500"),
+            "--node-rank",
+            os.environ.get("NODE_RANK", "0"),
+            "--master-addr",
+            os.environ.get("MASTER_ADDR", "127.0.0.1"),
+            "--master-port",
+            os.environ.get("MASTER_PORT", "29500"),
         ]
     else:
         cmd += ["--master-addr", "127.0.0.1", "--master-port", os.environ.get("MASTER_PORT", str(_free_port()))]

@@ -37,9 +37,19 @@ def complete_checkpoints(path: Path) -> list[Path]:
     found = []
     for child in path.glob("checkpoint-*"):
         match = _CKPT.match(child.name)
-        if match and child.is_dir() and (child / "trainer_state.json").is_file():
+        if match and child.is_dir() and _readable_state(child / "trainer_state.json"):
             found.append((int(match.group(1)), child))
     return [p for _, p in sorted(found)]
+
+
+def _readable_state(file: Path) -> bool:
+    """trainer_state.json exists and parses: a checkpoint cut off while writing it is not complete."""
+    import json
+
+    try:
+        return isinstance(json.loads(file.read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
 
 
 def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | bool | None) -> OutputPlan:
@@ -54,10 +64,10 @@ def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | 
                 fix="point it at a checkpoint-N folder of an earlier run",
             )
         return OutputPlan(path, explicit)
+    if path.exists() and not path.is_dir():
+        raise UserError("output_dir is a file", where=f"output_dir ({output_dir})", fix="choose a folder path")
     if not path.exists() or not any(path.iterdir()):
         return OutputPlan(path, None)
-    if not path.is_dir():
-        raise UserError("output_dir is a file", where=f"output_dir ({output_dir})", fix="choose a folder path")
     if overwrite:
         return OutputPlan(path, None, clear_first=True)
     previous = _read_config(path)

@@ -13,16 +13,28 @@ if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
 
+RECIPES = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "dpo", "kto": "kto", "ppo": "ppo"}
+
+
 def run_training(cfg: RunConfig) -> Path:
+    if cfg.training.get("do_predict") and not cfg.training.get("do_train", True):  # LLaMA-Factory's predict config
+        from tuneforge.evaluate.predict import predict_only
+
+        return predict_only(cfg)
     check_stage(cfg)
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
     cfg.training["output_dir"] = output_dir
     plan = plan_output_dir(output_dir, cfg.given, cfg.training.get("resume_from_checkpoint"))
-    from tuneforge.train import sft
+    import importlib
 
-    recipes = {"sft": sft.run}
+    recipe = importlib.import_module(f"tuneforge.train.{RECIPES[cfg.finetuning.stage]}")  # one module per stage
     try:
-        return recipes[cfg.finetuning.stage](cfg, plan)
+        out = recipe.run(cfg, plan)
+        if cfg.training.get("do_predict"):
+            from tuneforge.evaluate.predict import predict_after_training
+
+            predict_after_training(cfg, out)
+        return out
     finally:
         _end_process_group()
 

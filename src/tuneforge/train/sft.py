@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
-from tuneforge.train.output_dir import CONFIG_FILE
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -20,44 +17,33 @@ logger = get_logger(__name__)
 def load_for_training(cfg: RunConfig):
     """Tokenizer, template, datasets and the trainable model: everything that can fail on bad input."""
     from tuneforge.data.loader import get_sft_datasets
-    from tuneforge.data.template import get_template
-    from tuneforge.model.adapters import prepare_trainable, split_names
-    from tuneforge.model.loader import load_model, load_tokenizer
-    from tuneforge.train.arguments import compute_dtype
+    from tuneforge.data.packing import pack_sft_sets
+    from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
 
-    tokenizer = load_tokenizer(cfg.model)
-    template = get_template(cfg.data.template, tokenizer)
-    template.fix_tokenizer(tokenizer)
-    seed = int(cfg.training.get("seed", 42))
-    train_set, eval_set = get_sft_datasets(cfg.data, template, tokenizer, seed=seed)
-    from transformers import set_seed
-
-    set_seed(seed)  # adapter initialisation is random too: same seed, same run
-    model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
-    model = prepare_trainable(model, cfg.finetuning, split_names(cfg.model.adapter_name_or_path))
+    tokenizer, template = load_tokenizer_and_template(cfg)
+    train_set, eval_set = get_sft_datasets(cfg.data, template, tokenizer, seed=seed_of(cfg))
+    train_set, eval_set = pack_sft_sets(cfg.data, train_set, eval_set)  # packing / neat_packing
+    model = load_trainable_model(cfg, tokenizer)  # seeded: adapter initialisation is random too
     return tokenizer, template, train_set, eval_set, model
 
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import Trainer
 
-    from tuneforge.data.sft import IGNORE_INDEX
     from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.callbacks import JsonlLogCallback
-    from tuneforge.train.plot import plot_loss
+    from tuneforge.train.common import train_and_save, trainer_extras, write_config
 
     tokenizer, template, train_set, eval_set, model = load_for_training(cfg)
     args = build_training_arguments(cfg, str(plan.path))
     if args.gradient_checkpointing and cfg.finetuning.finetuning_type == "lora":
         model.enable_input_require_grads()
     plan.prepare()
-    _write_config(cfg, plan.path)
+    write_config(cfg, plan.path)
 
-    collator = DataCollatorForSeq2Seq(
-        tokenizer, label_pad_token_id=IGNORE_INDEX, pad_to_multiple_of=8 if not args.use_cpu else None
-    )
+    from tuneforge.data.collate import sft_collator
+    from tuneforge.evaluate.accuracy import accuracy_kwargs
+
+    collator = sft_collator(tokenizer, cfg.data, model.config._attn_implementation, args.use_cpu)
     trainer = Trainer(
         model=model,
         args=args,
@@ -65,28 +51,8 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         eval_dataset=eval_set,
         data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[JsonlLogCallback(plan.path)],
+        # JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks, LoRA+ / GaLore optimizers
+        **trainer_extras(cfg, plan, model, args),
+        **accuracy_kwargs(cfg),  # compute_accuracy: eval_accuracy from argmax tokens (tuneforge.evaluate.accuracy)
     )
-    if plan.resume_from:
-        logger.info("resuming from %s", plan.resume_from)
-    result = trainer.train(resume_from_checkpoint=plan.resume_from)
-    tokenizer.chat_template = template.to_jinja()  # plain transformers then renders what training saw
-    trainer.save_model()
-    trainer.save_state()
-    if eval_set is not None:
-        trainer.save_metrics("eval", trainer.evaluate())
-    trainer.save_metrics("train", result.metrics)  # train_results.json marks the run complete
-    if cfg.finetuning.plot_loss and trainer.is_world_process_zero():
-        plot_loss(plan.path)
-    logger.info("saved to %s", plan.path)
-    return plan.path
-
-
-def _write_config(cfg: RunConfig, path: Path) -> None:
-    from tuneforge.utils.logging import is_main_process
-
-    if not is_main_process():
-        return
-    data = cfg.to_dict()
-    data.setdefault("output_dir", str(path))
-    (path / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)

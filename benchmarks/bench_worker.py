@@ -1,0 +1,128 @@
+"""One benchmark run in its own process (clean peak RSS): `python benchmarks/bench_worker.py SPEC_JSON`.
+
+kind "tuneforge": `tuneforge train` on the spec's YAML config, in-process. kind "baseline": the same data through
+plain transformers Trainer + peft as their docs teach it (apply_chat_template, DataCollatorForSeq2Seq padding to
+the longest row, no packing). kind "peak": the fp32 matmul peak (2048 x 2048) at this process's thread count.
+Prints one JSON line: timings (s since the process started), steps, peak RSS (and CUDA peak) in MiB.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+
+T0 = time.time()  # replaced by the launch time the harness passes (spec "t_launch"): startup is counted
+
+
+def matmul_peak(size: int = 2048, repeats: int = 8) -> float:
+    """Best GFLOP/s of an fp32 size x size matmul."""
+    import torch
+
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(repeats):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * size**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def install_timer() -> dict:
+    """A callback on every Trainer (ours, TRL's, the baseline's): train begin, first step end, train end."""
+    from transformers import TrainerCallback, trainer
+
+    marks: dict = {"steps": 0}
+
+    class Timer(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            marks["train_begin"] = time.time() - T0
+
+        def on_step_end(self, args, state, control, **kwargs):
+            marks["steps"] += 1
+            marks.setdefault("first_step", time.time() - T0)
+
+        def on_train_end(self, args, state, control, **kwargs):
+            marks["train_end"] = time.time() - T0
+
+    trainer.DEFAULT_CALLBACKS.append(Timer)
+    return marks
+
+
+def run_tuneforge(spec: dict) -> None:
+    from tuneforge.config import load_config
+    from tuneforge.train.run import run_training
+    from tuneforge.utils.logging import quiet_libraries
+
+    quiet_libraries()
+    run_training(load_config(spec["config"]))
+
+
+def run_baseline(spec: dict) -> None:
+    """Plain transformers + peft, as the docs teach chat fine-tuning (no packing, padding to the longest)."""
+    import torch
+    from datasets import load_dataset
+    from peft import LoraConfig, get_peft_model
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+        DataCollatorForSeq2Seq,
+        Trainer,
+        TrainingArguments,
+    )
+
+    o = spec["baseline"]
+    tokenizer = AutoTokenizer.from_pretrained(o["model"])
+    dataset = load_dataset("json", data_files=o["data_file"], split="train")
+
+    def tokenize(row):
+        enc = tokenizer.apply_chat_template(
+            row["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
+            truncation=True, max_length=o["cutoff_len"],
+        )
+        labels = [t if m else -100 for t, m in zip(enc["input_ids"], enc["assistant_masks"])]
+        return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
+
+    dataset = dataset.map(tokenize, remove_columns=dataset.column_names)
+    model = AutoModelForCausalLM.from_pretrained(o["model"], dtype=torch.float32)
+    if o["method"] == "lora":
+        config = LoraConfig(r=o["lora_rank"], lora_alpha=2 * o["lora_rank"], target_modules="all-linear",
+                            task_type="CAUSAL_LM")
+        model = get_peft_model(model, config)
+    args = TrainingArguments(
+        output_dir=o["output_dir"], per_device_train_batch_size=o["batch_size"], num_train_epochs=1,
+        learning_rate=o["learning_rate"], lr_scheduler_type="cosine", logging_steps=5, save_strategy="no",
+        report_to="none", use_cpu=not torch.cuda.is_available(), seed=0, disable_tqdm=True,
+    )
+    collator = DataCollatorForSeq2Seq(tokenizer, model=model, padding="longest")
+    Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer).train()
+
+
+def main() -> int:
+    global T0
+    spec = json.loads(sys.argv[1])
+    T0 = spec.get("t_launch", T0)
+    out = sys.stdout
+    sys.stdout = sys.stderr  # libraries that print go to stderr; stdout carries the one JSON line
+    result: dict = {}
+    if spec["kind"] == "peak":
+        result["gflops"] = matmul_peak()
+    else:
+        marks = install_timer()
+        {"tuneforge": run_tuneforge, "baseline": run_baseline}[spec["kind"]](spec)
+        result.update(marks)
+    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    import torch
+
+    if torch.cuda.is_available():
+        result["peak_cuda_mib"] = torch.cuda.max_memory_allocated() / 1024**2
+    result["threads"] = torch.get_num_threads()
+    print(json.dumps(result), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

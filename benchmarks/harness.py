@@ -1,0 +1,225 @@
+"""Training speed and memory, TuneForge against plain transformers Trainer + peft. One JSON line per run.
+
+    OMP_NUM_THREADS=2 python benchmarks/harness.py [--models tiny 100m] [--repeats 3] [--quick]
+
+Rows: sft x {full, freeze, lora, qlora} and dpo (LoRA) through `tuneforge train`, and `baseline`: the same LoRA SFT
+through plain transformers Trainer + peft as their docs teach it (apply_chat_template, DataCollatorForSeq2Seq
+padding to the longest row, random order, no packing). All rows run interleaved, each repeat in the same order,
+each run in its own process (clean peak RSS) with the same OMP_NUM_THREADS, on a generated length-skewed dataset
+(many short samples, a few long). Each run line: real (non-padding) tokens/s and samples/s over one epoch, seconds
+from process launch to the end of the first step, peak RSS (and CUDA peak), MFU against the fp32 matmul peak this
+harness measures at the same thread count, `tuneforge estimate`'s prediction next to the measured peak, and CPU
+pressure (/proc/pressure/cpu "some avg10") before and after; runs above --max-pressure are marked contended and
+left out of the medians (unless every repeat was). Then one summary line per model x row with medians and the
+ratios to the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_data import build_model, real_tokens, write_dataset  # noqa: E402
+
+ROWS = ("lora", "baseline", "lora_neat", "lora_random", "full", "freeze", "qlora", "dpo")
+# Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default).
+VARIANTS = {"lora_neat": {"neat_packing": True}, "lora_random": {"train_sampling_strategy": "random"}}
+QUICK_ROWS = ("lora", "baseline")
+
+
+def cpu_pressure() -> float | None:
+    try:
+        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        return float(dict(kv.split("=") for kv in line.split()[1:])["avg10"])
+    except (OSError, KeyError, ValueError, IndexError):
+        return None
+
+
+def run_child(spec: dict, timeout: float) -> dict:
+    spec = {**spec, "t_launch": time.time()}
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "bench_worker.py"), json.dumps(spec)],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = proc.stderr.strip().splitlines()[-5:]
+        raise RuntimeError(f"run {spec.get('row')} failed ({proc.returncode}): " + " | ".join(tail))
+    return json.loads(lines[-1])
+
+
+def row_config(row: str, model: Path, data_dir: Path, out: Path, opts) -> dict:
+    cfg = {
+        "model_name_or_path": str(model),
+        "dataset": "bench_dpo" if row == "dpo" else "bench_sft",
+        "dataset_dir": str(data_dir),
+        "template": "qwen",
+        "stage": "dpo" if row == "dpo" else "sft",
+        "finetuning_type": "lora" if row in ("lora", "qlora", "dpo") else row,
+        "cutoff_len": opts.cutoff_len,
+        "per_device_train_batch_size": opts.batch_size,
+        "num_train_epochs": 1,
+        "learning_rate": 1e-4,
+        "logging_steps": 5,
+        "save_steps": 100000,
+        "seed": 0,
+        "plot_loss": False,
+        "disable_tqdm": True,
+        "overwrite_output_dir": True,
+        "output_dir": str(out),
+    }
+    if cfg["finetuning_type"] == "lora":
+        cfg["lora_rank"] = opts.lora_rank
+    if row == "qlora":
+        cfg["quantization_bit"] = 4
+    if row == "freeze":
+        cfg["freeze_trainable_layers"] = 2
+    cfg.update(opts.extra)
+    return cfg
+
+
+def flops_per_token(model_dir: Path, row: str, trainable: int) -> float:
+    """Model FLOPs per real token: forward 2N, backward 2N (activations) + 2 x trained weights; DPO adds the
+    reference forward (2N). N: matmul parameters (layers and head; the embedding is a lookup)."""
+    from tuneforge.model.estimate import param_counts, read_model_config
+
+    counts = param_counts(read_model_config(str(model_dir)))
+    n = counts["linear"] + (counts["head"] or counts["embedding"])
+    trained = n if row == "full" else min(trainable, n)  # LoRA: the adapters' weight gradients
+    per_token = 4 * n + 2 * trained
+    return per_token + (2 * n if row == "dpo" else 0)
+
+
+def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Path, opts, ctx: dict) -> dict:
+    import yaml
+
+    from tuneforge.config import load_config
+    from tuneforge.model.estimate import estimate_memory
+
+    out = work / f"out-{model_name}-{row}"
+    cfg = row_config("lora" if row in ("baseline", *VARIANTS) else row, model_dir, data_dir, out, opts)
+    cfg.update(VARIANTS.get(row, {}))
+    cfg_file = work / f"{model_name}-{row}.yaml"
+    cfg_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    est = estimate_memory(load_config(str(cfg_file)))
+    spec = {"kind": "tuneforge", "config": str(cfg_file), "row": row}
+    if row == "baseline":
+        spec = {"kind": "baseline", "row": row, "baseline": {
+            "model": str(model_dir), "data_file": str(data_dir / "bench_sft.json"), "cutoff_len": opts.cutoff_len,
+            "batch_size": opts.batch_size, "learning_rate": 1e-4, "lora_rank": opts.lora_rank, "method": "lora",
+            "output_dir": str(out)}}
+    before = cpu_pressure()
+    res = run_child(spec, opts.timeout)
+    after = cpu_pressure()
+    tokens = ctx["tokens"]["dpo" if row == "dpo" else "sft"]
+    train_s = res["train_end"] - res["train_begin"]
+    tps = tokens / train_s
+    peak = res.get("peak_cuda_mib") or res["peak_rss_mib"]
+    mfu = tps * flops_per_token(model_dir, row, est["trainable_params"]) / (ctx["peak_gflops"] * 1e9)
+    pressures = [p for p in (before, after) if p is not None]
+    return {
+        "model": model_name,
+        "row": row,
+        "tokens_per_s": round(tps, 1),
+        "samples_per_s": round(ctx["samples"] / train_s, 3),
+        "first_step_s": round(res["first_step"], 2),
+        "train_s": round(train_s, 2),
+        "steps": res["steps"],
+        "real_tokens": tokens,
+        "peak_rss_mib": round(res["peak_rss_mib"], 1),
+        **({"peak_cuda_mib": round(res["peak_cuda_mib"], 1)} if "peak_cuda_mib" in res else {}),
+        "predicted_mib": est["total"],
+        "prediction_error": round(est["total"] / peak - 1, 3),
+        "mfu": round(mfu, 4),
+        "threads": res["threads"],
+        "cpu_pressure": [before, after],
+        "contended": bool(pressures) and max(pressures) > opts.max_pressure,
+    }
+
+
+def summarise(runs: list[dict]) -> list[dict]:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for r in runs:
+        groups.setdefault((r["model"], r["row"]), []).append(r)
+    out = []
+    for (model, row), rs in groups.items():
+        clean = [r for r in rs if not r["contended"]]
+        use = clean or rs
+        med = {k: round(statistics.median(r[k] for r in use), 4) for k in (
+            "tokens_per_s", "samples_per_s", "first_step_s", "peak_rss_mib", "predicted_mib", "mfu")}
+        med["prediction_error"] = round(med["predicted_mib"] / med["peak_rss_mib"] - 1, 3)
+        out.append({"summary": True, "model": model, "row": row, "runs": len(rs), "used": len(use),
+                    "all_contended": not clean, **med})
+    for s in out:
+        base = next((b for b in out if b["model"] == s["model"] and b["row"] == "baseline"), None)
+        if base and s is not base:
+            s["tokens_per_s_vs_baseline"] = round(s["tokens_per_s"] / base["tokens_per_s"], 2)
+            s["peak_rss_vs_baseline"] = round(s["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["tiny", "100m"], choices=["tiny", "100m"])
+    parser.add_argument("--rows", nargs="+", choices=ROWS, help="default: all (--quick: lora baseline)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--samples", type=int, default=96, help="dataset size (8%% long samples)")
+    parser.add_argument("--samples-100m", type=int, default=32, help="dataset size for the 100m model")
+    parser.add_argument("--cutoff-len", type=int, default=512)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--lora-rank", type=int, default=8)
+    parser.add_argument("--max-pressure", type=float, default=10.0, help="CPU 'some avg10' above which a run "
+                        "counts as contended")
+    parser.add_argument("--timeout", type=float, default=900)
+    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="extra config keys for our rows")
+    parser.add_argument("--work", help="folder for models, data and outputs (default: a temporary folder)")
+    parser.add_argument("--quick", action="store_true", help="smoke test: tiny model, 16 samples, lora + baseline")
+    opts = parser.parse_args(argv)
+    import yaml
+
+    opts.extra = {k: yaml.safe_load(v) for k, v in (s.split("=", 1) for s in opts.set)}
+    if opts.quick:
+        opts.models, opts.repeats, opts.samples, opts.cutoff_len = ["tiny"], 1, 16, 128
+    opts.rows = opts.rows or list(QUICK_ROWS if opts.quick else ROWS)
+    os.environ.setdefault("OMP_NUM_THREADS", str(min(2, os.cpu_count() or 1)))
+
+    out = sys.stdout  # JSON only; libraries that print (deepspeed's accelerator notice, progress bars) go to stderr
+    with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory() as tmp:
+        work = Path(opts.work or tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        peak = run_child({"kind": "peak", "row": "peak"}, opts.timeout)
+        print(json.dumps({"matmul_peak_gflops": round(peak["gflops"], 1), "threads": peak["threads"]}), file=out, flush=True)
+        runs = []
+        for model_name in opts.models:
+            model_dir = build_model(model_name, work)
+            samples = opts.samples_100m if model_name == "100m" and not opts.quick else opts.samples
+            data_dir = work / f"data-{model_name}"
+            rows = write_dataset(data_dir, samples)
+            from transformers import AutoTokenizer
+
+            tokenizer = AutoTokenizer.from_pretrained(model_dir)
+            ctx = {"tokens": real_tokens(tokenizer, rows, opts.cutoff_len), "samples": samples,
+                   "peak_gflops": peak["gflops"]}
+            for _ in range(opts.repeats):
+                for row in opts.rows:
+                    record = measure(row, model_name, model_dir, data_dir, work, opts, ctx)
+                    runs.append(record)
+                    print(json.dumps(record), file=out, flush=True)
+        for s in summarise(runs):
+            print(json.dumps(s), file=out, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

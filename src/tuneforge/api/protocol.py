@@ -1,0 +1,188 @@
+"""Request and response bodies of the OpenAI chat API (the part we serve), plus /v1/score for reward models."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+# ---- requests -------------------------------------------------------------------------------------------------------
+class Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # OpenAI fields we do not use (seed, user, ...) are accepted
+
+
+class FunctionCall(BaseModel):
+    name: str
+    arguments: str
+
+
+class ToolCall(BaseModel):
+    id: str | None = None
+    type: Literal["function"] = "function"
+    function: FunctionCall
+    index: int | None = None  # in streamed deltas
+
+
+class ChatMessage(Request):
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[dict[str, Any]] | None = None
+    tool_calls: list[ToolCall] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
+
+    @field_validator("content")
+    @classmethod
+    def _text_only(cls, value):
+        """Content parts are joined into one text; only text parts are understood."""
+        if not isinstance(value, list):
+            return value
+        if any(part.get("type") != "text" or not isinstance(part.get("text"), str) for part in value):
+            raise ValueError("only text content parts ({'type': 'text', 'text': ...}) are supported")
+        return "".join(part["text"] for part in value)
+
+    def to_engine(self) -> dict:
+        out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
+        if self.tool_calls:
+            out["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        return out
+
+
+class FunctionDefinition(Request):
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+
+class Tool(Request):
+    type: Literal["function"] = "function"
+    function: FunctionDefinition
+
+
+class StreamOptions(Request):
+    include_usage: bool = False
+
+
+class ChatCompletionRequest(Request):
+    model: str = ""
+    messages: list[ChatMessage] = Field(min_length=1)
+    tools: list[Tool] | None = None
+    tool_choice: str | dict[str, Any] | None = None  # "none" hides the tools; other values are not enforced
+    n: int = Field(1, ge=1)
+    stop: str | list[str] | None = None
+    temperature: float | None = Field(None, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: int | None = Field(None, ge=1)
+    max_completion_tokens: int | None = Field(None, ge=1)
+    stream: bool = False
+    stream_options: StreamOptions | None = None
+
+    @property
+    def stop_list(self) -> list[str]:
+        return [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+
+    @property
+    def new_tokens(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+class ScoreRequest(Request):
+    """Each input is a text scored as it is, or a conversation (a list of messages ending with the reply)."""
+
+    model: str = ""
+    input: str | list[str | list[ChatMessage]] | None = None
+    messages: list[ChatMessage] | None = Field(None, min_length=1)  # one conversation
+
+    def items(self) -> list[str | list[dict]]:
+        if (self.input is None) == (self.messages is None):
+            raise ValueError("send either `input` (texts or conversations) or `messages` (one conversation)")
+        raw = [self.messages] if self.messages is not None else self.input
+        raw = [raw] if isinstance(raw, str) else raw
+        if not raw:
+            raise ValueError("`input` is empty")
+        return [item if isinstance(item, str) else [m.to_engine() for m in item] for item in raw]
+
+
+# ---- responses ------------------------------------------------------------------------------------------------------
+class Usage(BaseModel):
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class Choice(BaseModel):
+    index: int
+    message: AssistantMessage
+    finish_reason: str
+
+
+class ChatCompletion(BaseModel):
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[Choice]
+    usage: Usage
+
+
+class Delta(BaseModel):
+    role: Literal["assistant"] | None = None
+    content: str | None = None
+    tool_calls: list[ToolCall] | None = None
+
+
+class ChunkChoice(BaseModel):
+    index: int
+    delta: Delta
+    finish_reason: str | None = None
+
+
+class ChatCompletionChunk(BaseModel):
+    id: str
+    object: Literal["chat.completion.chunk"] = "chat.completion.chunk"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    model: str
+    choices: list[ChunkChoice]
+    usage: Usage | None = None
+
+
+class ModelCard(BaseModel):
+    id: str
+    object: Literal["model"] = "model"
+    created: int = Field(default_factory=lambda: int(time.time()))
+    owned_by: str = "tuneforge"
+
+
+class ModelList(BaseModel):
+    object: Literal["list"] = "list"
+    data: list[ModelCard]
+
+
+class Score(BaseModel):
+    object: Literal["score"] = "score"
+    index: int
+    score: float
+
+
+class ScoreResponse(BaseModel):
+    object: Literal["list"] = "list"
+    model: str
+    data: list[Score]
+    usage: Usage
+
+
+def error_body(message: str, kind: str = "invalid_request_error", param: str | None = None, code: str | None = None):
+    """OpenAI's error shape: {"error": {"message", "type", "param", "code"}}."""
+    return {"error": {"message": message, "type": kind, "param": param, "code": code}}

@@ -1,0 +1,155 @@
+"""`tokenized_path`: tokenize once, reuse across runs. The folder holds the train / eval datasets
+(`save_to_disk`) and a fingerprint of what made them: the tokenizer, the template, the data settings and the data
+files (size and modification time). A later run whose fingerprint differs is refused with the parts that changed,
+or rebuilt with `overwrite_cache: true`; it never trains on a stale cache silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.errors import UserError
+from tuneforge.utils.logging import get_logger, is_main_process
+
+if TYPE_CHECKING:
+    from tuneforge.config.data_args import DataArguments
+
+logger = get_logger(__name__)
+
+META_FILE = "tuneforge_tokenized.json"
+FORMAT_VERSION = 1
+# The data settings that change which token ids a sample gets, or which samples are kept.
+DATA_KEYS = (
+    "dataset",
+    "eval_dataset",
+    "cutoff_len",
+    "train_on_prompt",
+    "mask_history",
+    "mix_strategy",
+    "interleave_probs",
+    "max_samples",
+    "val_size",
+    "packing",
+    "neat_packing",
+    "tool_format",
+    "default_system",
+    "enable_thinking",
+    "identity_name",
+    "identity_author",
+)
+
+
+def _digest(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _tokenizer_state(tokenizer) -> Any:
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        special = tokenizer.special_tokens_map
+        return {"class": type(tokenizer).__name__, "tokenizer": backend.to_str(), "special": special}
+    return {"class": type(tokenizer).__name__, "vocab": sorted(tokenizer.get_vocab().items())}
+
+
+def _template_state(template) -> Any:
+    if dataclasses.is_dataclass(template):
+        return {k: v for k, v in dataclasses.asdict(template).items() if k != "chat_template"} | {
+            "jinja": template.to_jinja()
+        }
+    return template.to_jinja()
+
+
+def _files_state(args: DataArguments) -> list:
+    """Each dataset's registry entry and the size + mtime of its files."""
+    out = []
+    for names in (args.dataset, args.eval_dataset):
+        if not names:
+            continue
+        for attr in get_dataset_attrs(names, args.dataset_dir):
+            entry = {k: v for k, v in dataclasses.asdict(attr).items() if k != "where"}
+            path = Path(args.dataset_dir) / (attr.file_name or "")
+            files = sorted(path.rglob("*")) if path.is_dir() else [path]
+            entry["files"] = [(str(f), f.stat().st_size, f.stat().st_mtime_ns) for f in files if f.is_file()]
+            out.append(entry)
+    return out
+
+
+def fingerprint(stage: str, args: DataArguments, template, tokenizer, seed: int) -> dict[str, str]:
+    """One short hash per part, so a mismatch can say what changed."""
+    return {
+        "format": str(FORMAT_VERSION),
+        "stage": stage,
+        "tokenizer": _digest(_tokenizer_state(tokenizer)),
+        "template": _digest(_template_state(template)),
+        "data settings": _digest({k: getattr(args, k, None) for k in DATA_KEYS}),
+        "data files": _digest(_files_state(args)),
+        "seed": str(seed),
+    }
+
+
+def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: int, with_train: bool, build):
+    """(train, eval) from `args.tokenized_path` when it matches, else from `build()` (then saved there)."""
+    path = Path(args.tokenized_path)
+    meta = path / META_FILE
+    want = fingerprint(stage, args, template, tokenizer, seed)
+    if path.exists() and any(path.iterdir()) and not meta.is_file():
+        raise UserError(
+            "tokenized_path holds files that are not a TuneForge tokenized dataset",
+            where=f"tokenized_path ({path})",
+            fix="choose an empty or new folder",
+        )
+    if meta.is_file():
+        have = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint", {})
+        changed = [k for k in want if have.get(k) != want[k]]
+        if not changed:
+            return _load(path, args, seed)
+        if not args.overwrite_cache:
+            raise UserError(
+                f"the tokenized dataset was built from other settings (changed: {', '.join(changed)})",
+                where=f"tokenized_path ({path})",
+                fix="set overwrite_cache: true to rebuild it, or choose another tokenized_path",
+            )
+        logger.warning("tokenized_path %s is stale (changed: %s): rebuilding it", path, ", ".join(changed))
+    if args.streaming:
+        raise UserError(
+            "with streaming, tokenized_path can only be read: it does not exist yet",
+            where=f"tokenized_path ({path})",
+            fix="build it once with streaming: false, then stream from it",
+        )
+    train, eval_set = build()
+    if with_train and is_main_process():  # every rank built the same data; one writes it
+        _save(path, train, eval_set, want)
+    return train, eval_set
+
+
+def _save(path: Path, train, eval_set, want: dict) -> None:
+    from datasets import DatasetDict
+
+    parts = {"train": train} | ({"eval": eval_set} if eval_set is not None else {})
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    DatasetDict(parts).save_to_disk(str(tmp))
+    (tmp / META_FILE).write_text(json.dumps({"fingerprint": want}, indent=2), encoding="utf-8")
+    if path.exists():
+        shutil.rmtree(path)
+    os.replace(tmp, path)
+    logger.info("saved the tokenized dataset to %s (reused by runs with the same settings)", path)
+
+
+def _load(path: Path, args: DataArguments, seed: int):
+    from datasets import load_from_disk
+
+    logger.info("loading the tokenized dataset from %s", path)
+    data = load_from_disk(str(path))
+    train, eval_set = data["train"], data.get("eval")
+    if args.streaming:  # a cache on disk streams too: Arrow shards read in order, shuffled through the buffer
+        train = train.to_iterable_dataset().shuffle(seed=seed, buffer_size=args.buffer_size)
+        eval_set = eval_set.to_iterable_dataset() if eval_set is not None else None
+    return train, eval_set

@@ -1,0 +1,73 @@
+"""Batching of encoded SFT rows (plain or packed): pad to the longest row, or flatten the batch padding-free.
+
+Rows may carry `position_ids` (neat packing); then no `attention_mask` goes to the model and transformers
+derives the per-sample causal mask from where the positions restart. `flatten=True` concatenates the whole batch
+into one row with position_ids (no padding at all): right for attention kernels that take variable-length
+sequences (flash-attention); sdpa / eager run it too, with a square mask over the whole row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tuneforge.data.sft import IGNORE_INDEX
+
+
+@dataclass
+class SftCollator:
+    pad_token_id: int
+    pad_to_multiple_of: int | None = None
+    flatten: bool = False
+    label_pad_token_id: int = IGNORE_INDEX
+
+    def __call__(self, features: list[dict]) -> dict:
+        if self.flatten:
+            return self._flatten(features)
+        return self._pad(features)
+
+    def _flatten(self, features: list[dict]) -> dict:
+        import torch
+
+        ids: list[int] = []
+        labels: list[int] = []
+        positions: list[int] = []
+        for f in features:
+            n = len(f["input_ids"])
+            ids += list(f["input_ids"])
+            labels += [self.label_pad_token_id, *list(f["labels"])[1:]]  # no row learns the next row's start
+            positions += list(f["position_ids"]) if "position_ids" in f else list(range(n))
+        as_row = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
+        return {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(positions)}
+
+    def _pad(self, features: list[dict]) -> dict:
+        import torch
+
+        longest = max(len(f["input_ids"]) for f in features)
+        if self.pad_to_multiple_of:
+            longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+        packed = "position_ids" in features[0]
+        batch: dict[str, list] = {"input_ids": [], "labels": []}
+        batch["position_ids" if packed else "attention_mask"] = []
+        for f in features:
+            n = len(f["input_ids"])
+            pad = longest - n
+            batch["input_ids"].append(list(f["input_ids"]) + [self.pad_token_id] * pad)
+            batch["labels"].append(list(f["labels"]) + [self.label_pad_token_id] * pad)
+            if packed:  # the padding is a sample of its own: positions restart, nothing attends to it
+                batch["position_ids"].append(list(f["position_ids"]) + list(range(pad)))
+            else:
+                mask = list(f["attention_mask"]) if "attention_mask" in f else [1] * n
+                batch["attention_mask"].append(mask + [0] * pad)
+        return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
+
+
+def sft_collator(tokenizer, data_args, attn_implementation: str | None, use_cpu: bool) -> SftCollator:
+    """The collator for an SFT run: padding-free (flattened) batches with neat packing where the attention
+    implementation runs variable-length sequences natively, padded batches otherwise."""
+    from tuneforge.model.boosters import supports_padding_free
+
+    return SftCollator(
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        pad_to_multiple_of=None if use_cpu else 8,
+        flatten=bool(data_args.neat_packing) and supports_padding_free(attn_implementation),
+    )

@@ -1,0 +1,48 @@
+"""`preprocessing_num_workers: N`: tokenize in batches of `preprocessing_batch_size` on N worker processes
+(datasets' `map(batched=True, num_proc=N)`). Same samples, same order, same drop counts as one process."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuneforge.config.data_args import DataArguments
+
+DROPPED = "dropped"  # each input sample gives one row: its encoded JSON, or why it was dropped
+
+
+def encode_in_workers(stage: str, name: str, conversations: list, template, tokenizer, args: DataArguments):
+    """(columns, dropped) like the stage's own encoder, computed by `args.preprocessing_num_workers` processes."""
+    from datasets import Dataset
+
+    from tuneforge.data.streaming import encode_batch
+
+    def encode(indices: list[int]) -> dict[str, list]:
+        batch = [conversations[i] for i in indices]
+        columns, dropped = encode_batch(stage, name, batch, template, tokenizer, args, pack=False)
+        kept = len(next(iter(columns.values()), []))
+        rows = [json.dumps({key: values[i] for key, values in columns.items()}) for i in range(kept)]
+        reasons = [why for why, n in dropped.items() for _ in range(n)]
+        return {"example": rows + [""] * len(reasons), DROPPED: [""] * kept + reasons}
+
+    index = Dataset.from_dict({"index": list(range(len(conversations)))})
+    workers = max(1, min(args.preprocessing_num_workers or 1, len(conversations)))
+    encoded = index.map(
+        encode,
+        input_columns="index",
+        batched=True,
+        batch_size=args.preprocessing_batch_size,
+        num_proc=workers if workers > 1 else None,
+        remove_columns=["index"],
+        new_fingerprint=f"tuneforge-{stage}-{name}-{len(conversations)}-{workers}",  # no hashing of all samples
+        load_from_cache_file=False,
+        desc=f"Tokenizing {name}",
+    )
+    columns: dict[str, list] = {}
+    for row, reason in zip(encoded["example"], encoded[DROPPED], strict=True):
+        if not reason:
+            for key, value in json.loads(row).items():
+                columns.setdefault(key, []).append(value)
+    return columns, Counter(reason for reason in encoded[DROPPED] if reason)

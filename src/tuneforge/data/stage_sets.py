@@ -1,0 +1,74 @@
+"""Which datasets each stage accepts, and how a stage encodes one: pt documents, rm/dpo pairs, kto feedback,
+ppo prompts (sft lives in loader.encode_dataset). Samples that cannot teach anything are dropped and counted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import TYPE_CHECKING
+
+from tuneforge.errors import UserError
+
+if TYPE_CHECKING:
+    from tuneforge.config.data_args import DataArguments
+    from tuneforge.data.registry import DatasetAttr
+
+PAIRWISE_STAGES = ("rm", "dpo")
+
+
+def check_dataset_for_stage(stage: str, attr: DatasetAttr, field: str = "dataset") -> None:
+    """One clear error when a registered dataset cannot feed this stage."""
+    if stage in PAIRWISE_STAGES and not attr.ranking:
+        raise UserError(
+            f"stage {stage} needs pairwise data, but dataset '{attr.name}' is not marked ranking: true",
+            where=attr.where or field,
+            fix='use a dataset with chosen/rejected answers and "ranking": true in dataset_info.json '
+            "(e.g. dpo_en_demo)",
+        )
+    if stage == "kto" and not attr.kto_tag:
+        raise UserError(
+            f"stage kto needs a kto_tag column (desirable true/false), dataset '{attr.name}' has none",
+            where=attr.where or field,
+            fix='set "columns": {"kto_tag": "label"} in dataset_info.json, or use kto_en_demo',
+        )
+
+
+def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
+    """(columns, dropped) for a non-SFT stage."""
+    from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
+    from tuneforge.data.pretrain import encode_document
+    from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
+
+    columns: dict[str, list] = {}
+    dropped: Counter = Counter()
+    for conv in conversations:
+        if stage == "pt":
+            example = encode_document(conv, tokenizer)
+        elif stage in PAIRWISE_STAGES:
+            example = encode_pairwise_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
+            if not example["chosen_ids"] or not example["rejected_ids"]:
+                dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
+                continue
+            if stage == "rm":  # a reward model scores whole sequences
+                prompt = example.pop("prompt_ids")
+                example = {
+                    "chosen_ids": prompt + example["chosen_ids"],
+                    "rejected_ids": prompt + example["rejected_ids"],
+                }
+        elif stage == "kto":
+            if not conv.pairs():
+                dropped["no assistant response"] += 1
+                continue
+            example = encode_kto_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
+            if not example["completion_ids"]:
+                dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
+                continue
+        elif stage == "ppo":
+            if not prompt_conversation(conv).messages:
+                dropped["no prompt"] += 1
+                continue
+            example = encode_prompt_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
+        else:
+            raise ValueError(f"no encoder for stage {stage}")
+        for key, value in example.items():
+            columns.setdefault(key, []).append(value)
+    return columns, dropped

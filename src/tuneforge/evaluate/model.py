@@ -1,0 +1,67 @@
+"""Load a model for scoring and generation: base + adapters (merged when not quantized), the run's template."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
+
+
+@dataclass
+class Loaded:
+    model: Any
+    tokenizer: Any
+    template: Any
+    device: str
+
+
+def load_for_inference(cfg: RunConfig) -> Loaded:
+    """Tokenizer (left padding), template (the config's, else the one the adapter's run trained with), model."""
+    from tuneforge.chat.engine import template_from_run
+    from tuneforge.data.template import get_template
+    from tuneforge.model.adapters import load_adapters, split_names
+    from tuneforge.model.loader import load_model, load_tokenizer
+    from tuneforge.utils.devices import has_cuda, resolve_dtype
+
+    adapters = split_names(cfg.model.adapter_name_or_path)
+    tokenizer = load_tokenizer(cfg.model)
+    tokenizer.padding_side = "left"
+    template = get_template(cfg.data.template or template_from_run(adapters), tokenizer)
+    template.fix_tokenizer(tokenizer)
+    model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    if adapters:
+        model = load_adapters(model, adapters, is_trainable=False)
+        if cfg.model.quantization_bit is None:
+            model = model.merge_and_unload()
+    device = "cuda" if has_cuda() else "cpu"
+    if cfg.model.quantization_bit is None:
+        model = model.to(device)
+    return Loaded(model=model.eval(), tokenizer=tokenizer, template=template, device=device)
+
+
+def forward_kwargs(model) -> set[str]:
+    """Names the model's forward accepts (the base model's, under a peft wrapper)."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return set(inspect.signature(base.forward).parameters)
+
+
+def left_pad(rows: list[list[int]], pad_id: int, device: str, names: set[str]) -> dict:
+    """input_ids / attention_mask padded on the left, plus position_ids that start at 0 on each row's first token."""
+    import torch
+
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, width - len(row) :] = torch.tensor(row, dtype=torch.long)
+        mask[i, width - len(row) :] = 1
+    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
+    if "position_ids" in names:
+        batch["position_ids"] = (mask.cumsum(-1) - 1).clamp(min=0).to(device)
+    return batch

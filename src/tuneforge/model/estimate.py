@@ -1,0 +1,234 @@
+"""Peak memory of a training run, predicted before any weight loads: `tuneforge estimate cfg.yaml`.
+
+Everything comes from the model's config.json and the run config. Parameter counts from the shapes (hidden,
+intermediate, layers, heads, vocab); quantised weights at their bits per parameter; LoRA parameters from the rank
+and the target shapes; gradients and AdamW states for what is trained; activations from batch x seq x
+(hidden x layers x a per-layer factor + vocab x a logits factor), with and without gradient checkpointing; plus
+the framework (Python, torch, transformers, peft: measured on a CPU with `benchmarks/harness.py`).
+
+The factors were calibrated on a 2-core CPU with fp32 and sdpa attention (see docs/benchmarks.md); on CUDA the
+same counts hold, with the CUDA context in place of the Python framework.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tuneforge.errors import UserError
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
+
+MIB = 1024**2
+# Per token and layer, activations kept for the backward pass, in units of hidden (h) and intermediate (i) values:
+# norms, q/k/v/o inputs and outputs, the residual stream (~ACT_H h) and the MLP's gate/up/act/product (~ACT_I i).
+ACT_H = 16.0
+ACT_I = 6.0
+# With gradient checkpointing only each layer's input is kept, plus one layer's activations during recompute.
+ACT_H_CHECKPOINTED = 2.0
+# Logits per token: the logits, their float copy / log-softmax in the loss, and the gradient.
+LOGIT_COPIES = 3.0
+FRAMEWORK_MIB_CPU = 560.0  # python + torch + transformers + peft + datasets + the trainer, before any weight
+FRAMEWORK_MIB_CUDA = 600.0  # CUDA context and allocator reserve
+TRL_MIB = 90.0  # trl's imports (preference stages)
+# Bytes per parameter of a quantised linear weight: the packed values plus one fp32 scale per block of 64.
+QUANT_BYTES = {4: 0.5 + 4 / 64, 8: 1.0 + 4 / 64}
+OPTIM_STATE_BYTES = {"adamw": 8.0, "adam": 8.0, "adafactor": 0.5, "sgd": 0.0, "8bit": 2.0, "lion": 4.0}
+LINEAR_NAMES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def read_model_config(path: str | None) -> dict[str, Any]:
+    if not path:
+        raise UserError("no model to estimate", where="model_name_or_path", fix="set model_name_or_path")
+    file = Path(path) / "config.json"
+    if not file.is_file():
+        raise UserError(
+            "estimate reads the model's config.json from a local folder; none found",
+            where=str(file),
+            fix="download the model first (its config.json is enough) or point model_name_or_path at the folder",
+        )
+    config = json.loads(file.read_text(encoding="utf-8"))
+    config = config.get("text_config", config)  # multimodal wrappers keep the language model here
+    for key in ("hidden_size", "num_hidden_layers", "vocab_size"):
+        if not isinstance(config.get(key), int):
+            raise UserError(f"config.json has no {key}", where=str(file), fix="use a decoder-only causal LM")
+    return config
+
+
+def layer_shapes(config: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """(in, out) features of each linear layer in one decoder block."""
+    h = config["hidden_size"]
+    heads = config.get("num_attention_heads") or 1
+    kv = config.get("num_key_value_heads") or heads
+    hd = config.get("head_dim") or h // heads
+    i = config.get("intermediate_size") or 4 * h
+    return {
+        "q_proj": (h, heads * hd),
+        "k_proj": (h, kv * hd),
+        "v_proj": (h, kv * hd),
+        "o_proj": (heads * hd, h),
+        "gate_proj": (h, i),
+        "up_proj": (h, i),
+        "down_proj": (i, h),
+    }
+
+
+def param_counts(config: dict[str, Any]) -> dict[str, int]:
+    """Parameters by part: linear (in the layers), other layer params (norms, biases), embedding, head."""
+    h, n_layers, vocab = config["hidden_size"], config["num_hidden_layers"], config["vocab_size"]
+    shapes = layer_shapes(config)
+    linear = sum(a * b for a, b in shapes.values())
+    bias = config.get("attention_bias", config.get("model_type") == "qwen2")
+    attn_bias = sum(shapes[k][1] for k in ("q_proj", "k_proj", "v_proj")) if bias else 0
+    tied = bool(config.get("tie_word_embeddings", False))
+    return {
+        "linear": linear * n_layers,
+        "layer_other": (2 * h + attn_bias) * n_layers,
+        "embedding": vocab * h,
+        "head": 0 if tied else vocab * h,
+        "final_norm": h,
+    }
+
+
+def lora_targets(target: str) -> list[str]:
+    names = [t.strip() for t in (target or "all").split(",") if t.strip()]
+    if "all" in names:
+        return list(LINEAR_NAMES)
+    return [n for n in names if n in LINEAR_NAMES]
+
+
+def trainable_params(config: dict[str, Any], ft, counts: dict[str, int]) -> int:
+    n_layers = config["num_hidden_layers"]
+    if ft.finetuning_type == "full":
+        return sum(counts.values())
+    if ft.finetuning_type == "freeze":
+        per_layer = (counts["linear"] + counts["layer_other"]) // n_layers
+        return per_layer * min(abs(int(ft.freeze_trainable_layers)), n_layers)
+    shapes = layer_shapes(config)
+    rank = int(ft.lora_rank)
+    return sum(rank * (shapes[n][0] + shapes[n][1]) for n in lora_targets(ft.lora_target)) * n_layers
+
+
+def _compute_bytes(cfg: RunConfig, cuda: bool) -> int:
+    tr = cfg.training
+    if tr.get("bf16") or tr.get("fp16") or cfg.model.compute_type in ("bf16", "pure_bf16", "fp16"):
+        return 2
+    if cfg.model.compute_type == "auto" and cuda:
+        return 2
+    return 4
+
+
+def _optim_bytes(optim: str) -> float:
+    optim = (optim or "adamw_torch").lower()
+    for key in ("8bit", "adafactor", "sgd", "lion", "adamw", "adam"):
+        if key in optim:
+            return OPTIM_STATE_BYTES[key]
+    return OPTIM_STATE_BYTES["adamw"]
+
+
+def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
+    """(rows, tokens per row) of the largest batch: packed rows are cutoff_len long; otherwise the longest
+    sample may be cutoff_len. Preference stages run chosen and rejected together (two rows per sample)."""
+    batch = int(cfg.training.get("per_device_train_batch_size", 2))
+    rows = batch * (2 if cfg.finetuning.stage in ("dpo", "rm", "kto") else 1)
+    return rows, int(cfg.data.cutoff_len)
+
+
+def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:
+    """Predicted peak memory of training `cfg`, in MiB, by part. `gradient_checkpointing` None: as configured
+    (auto: on only where the run would not fit without it). Reads config.json only; loads no weights. Keys: weights, gradients, optimizer, activations,
+    framework, total (all MiB), params, trainable_params, batch_rows, seq_len, gradient_checkpointing, device."""
+    if cuda is None:
+        from tuneforge.utils.devices import has_cuda
+
+        cuda = has_cuda()
+    config = read_model_config(cfg.model.model_name_or_path)
+    ft = cfg.finetuning
+    counts = param_counts(config)
+    total_params = sum(counts.values())
+    wb = _compute_bytes(cfg, cuda)
+    bits = cfg.model.quantization_bit
+    if bits and ft.finetuning_type == "lora":
+        weights = counts["linear"] * QUANT_BYTES[int(bits)] + (total_params - counts["linear"]) * wb
+    else:
+        weights = total_params * wb
+    trainable = trainable_params(config, ft, counts)
+    grad_bytes = 4 if ft.finetuning_type == "lora" else wb  # peft keeps adapters in fp32
+    adapter_weights = trainable * 4 if ft.finetuning_type == "lora" else 0
+    gradients = trainable * grad_bytes
+    optimizer = trainable * _optim_bytes(cfg.training.get("optim"))
+    if ft.stage in ("dpo", "kto", "ppo") and ft.finetuning_type != "lora" and not ft.ref_model:
+        weights *= 2  # a frozen copy of the base as the reference model
+
+    if gradient_checkpointing is None:  # as configured; auto (the default) as train/arguments.py resolves it
+        value = cfg.training.get("gradient_checkpointing", "auto")
+        gradient_checkpointing = needs_checkpointing(cfg, cuda) if value == "auto" else bool(value)
+    rows, seq = _batch_tokens(cfg)
+    h, i = config["hidden_size"], config.get("intermediate_size") or 4 * config["hidden_size"]
+    per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else ACT_H * h + ACT_I * i
+    layers_act = per_layer * config["num_hidden_layers"]
+    if gradient_checkpointing:
+        layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
+    logits = LOGIT_COPIES * config["vocab_size"]
+    activations = rows * seq * (layers_act + logits) * wb
+    framework = (FRAMEWORK_MIB_CUDA if cuda else FRAMEWORK_MIB_CPU) * MIB
+    if ft.stage in ("dpo", "kto", "ppo", "rm"):
+        framework += TRL_MIB * MIB
+    parts = {
+        "weights": weights + adapter_weights,
+        "gradients": gradients,
+        "optimizer": optimizer,
+        "activations": activations,
+        "framework": framework,
+    }
+    out: dict[str, Any] = {k: round(v / MIB, 1) for k, v in parts.items()}
+    out["total"] = round(sum(parts.values()) / MIB, 1)
+    out.update(
+        params=total_params,
+        trainable_params=trainable,
+        batch_rows=rows,
+        seq_len=seq,
+        gradient_checkpointing=bool(gradient_checkpointing),
+        device="cuda" if cuda else "cpu",
+    )
+    return out
+
+
+def available_memory_mib(cuda: bool) -> float | None:
+    """Memory a run may use: the GPU's total memory, or MemAvailable on a CPU (None when unknown)."""
+    if cuda:
+        import torch
+
+        return torch.cuda.get_device_properties(0).total_memory / MIB
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def needs_checkpointing(cfg: RunConfig, cuda: bool) -> bool:
+    """`gradient_checkpointing: auto`: on only when the run would not fit without it (90% of the memory)."""
+    available = available_memory_mib(cuda)
+    if available is None:
+        return False
+    return estimate_memory(cfg, gradient_checkpointing=False, cuda=cuda)["total"] > 0.9 * available
+
+
+def format_estimate(est: dict) -> str:
+    rows = [
+        ("weights", "model weights (quantised where set) and adapters"),
+        ("gradients", "gradients of the trained parameters"),
+        ("optimizer", "optimizer states"),
+        ("activations", f"activations, {est['batch_rows']} rows x {est['seq_len']} tokens"
+         + (" (checkpointed)" if est["gradient_checkpointing"] else "")),
+        ("framework", "python, torch, transformers" if est["device"] == "cpu" else "CUDA context"),
+    ]
+    lines = [f"Estimated peak memory ({est['device']}): {est['total']:,.0f} MiB"]
+    lines += [f"  {key:<12}{est[key]:>10,.1f} MiB  {text}" for key, text in rows]
+    lines.append(f"  parameters {est['params']:,}, trained {est['trainable_params']:,}")
+    return "\n".join(lines)

@@ -1,0 +1,103 @@
+"""Atomic checkpoints: the trainer writes `tmp-checkpoint-N`, which is renamed to `checkpoint-N` once complete.
+
+transformers 5.24's `Trainer._save_checkpoint` writes `checkpoint-N` in place (model, optimizer, scheduler, RNG
+state, then trainer_state.json last) and then deletes old checkpoints past `save_total_limit`. A `kill -9` or a
+full disk in the middle leaves a half-written `checkpoint-N`. We wrap the trainer's `_save_checkpoint` so the same
+code writes into `tmp-checkpoint-N` (by switching the folder prefix the trainer module formats the name with), then
+the process that saves renames the finished folder to `checkpoint-N` in one `os.replace` and only then rotates old
+checkpoints. A resume (`output_dir.complete_checkpoints`) only ever sees finished folders; leftover
+`tmp-checkpoint-*` folders of a killed run are removed at the next save.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from tuneforge.utils.logging import get_logger
+
+logger = get_logger(__name__)
+
+FINAL_PREFIX = "checkpoint"
+TMP_PREFIX = "tmp-checkpoint"
+
+
+def make_checkpoints_atomic(trainer) -> None:
+    """Wrap `trainer._save_checkpoint` (whatever subclass defines it: TRL's add a model card first) in place."""
+    import transformers.trainer as trainer_module
+
+    original = trainer._save_checkpoint
+    if getattr(original, "_tuneforge_atomic", False):
+        return
+
+    def save_checkpoint(model, trial=None):
+        args = trainer.args
+        run_dir = Path(trainer._get_output_dir(trial=trial))
+        step = trainer.state.global_step
+        staging = run_dir / f"{TMP_PREFIX}-{step}"
+        final = run_dir / f"{FINAL_PREFIX}-{step}"
+        if args.should_save:
+            for stale in run_dir.glob(f"{TMP_PREFIX}-*"):  # what a killed run left half-written
+                shutil.rmtree(stale, ignore_errors=True)
+        _barrier(trainer)
+        saved_limit = args.save_total_limit
+        trainer_module.PREFIX_CHECKPOINT_DIR = TMP_PREFIX
+        args.save_total_limit = None  # rotate only after the rename, so the newest complete one is never deleted
+        try:
+            original(model, trial)
+        finally:
+            trainer_module.PREFIX_CHECKPOINT_DIR = FINAL_PREFIX
+            args.save_total_limit = saved_limit
+        _barrier(trainer)  # every rank has written its part (DeepSpeed / FSDP shards) before the rename
+        if args.should_save:
+            if trainer.state.best_model_checkpoint == str(staging):  # the trainer recorded the staging path
+                trainer.state.best_model_checkpoint = str(final)
+                trainer.state.save_to_json(str(staging / "trainer_state.json"))
+            commit(staging, final)
+            if saved_limit:
+                from transformers.trainer_utils import rotate_checkpoints
+
+                rotate_checkpoints(
+                    output_dir=str(run_dir),
+                    save_total_limit=saved_limit,
+                    best_model_checkpoint=trainer.state.best_model_checkpoint,
+                    use_mtime=True,
+                )
+        _barrier(trainer)
+
+    save_checkpoint._tuneforge_atomic = True
+    trainer._save_checkpoint = save_checkpoint
+
+
+def commit(staging: Path, final: Path) -> None:
+    """Move a finished staging folder to its final name; an older folder of the same name is replaced."""
+    if final.exists():  # saved twice at one step (e.g. a stop signal on a save step): keep the newest
+        old = final.with_name(f"{TMP_PREFIX}-old-{final.name}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(final, old)
+        os.replace(staging, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(staging, final)
+    _fsync_dir(final.parent)
+    logger.debug("checkpoint committed: %s", final)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _barrier(trainer) -> None:
+    accelerator = getattr(trainer, "accelerator", None)
+    if accelerator is not None and accelerator.num_processes > 1:
+        accelerator.wait_for_everyone()

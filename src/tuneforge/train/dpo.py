@@ -1,0 +1,137 @@
+"""Direct preference optimisation on pairwise data, TRL's DPOTrainer fed with our template's encodings.
+
+pref_loss: sigmoid (DPO), ipo, hinge — TRL's losses against a reference model (`ref_model`, or the base: for LoRA
+the adapter disabled); orpo and simpo — reference-free, computed here (TRL 1.16 has them only in
+trl.experimental). `pref_ftx` adds the SFT loss on the chosen responses; `dpo_label_smoothing` turns sigmoid into
+robust DPO.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
+    from tuneforge.train.output_dir import OutputPlan
+
+REFERENCE_FREE = ("orpo", "simpo")
+
+
+def dpo_settings(cfg: RunConfig) -> dict:
+    """DPOConfig keywords for our pref_* keys."""
+    from tuneforge.train.preference import ftx_loss_weights
+
+    ft = cfg.finetuning
+    loss = ft.pref_loss if ft.pref_loss not in REFERENCE_FREE else "sigmoid"  # ours replace TRL's loss entirely
+    if ft.dpo_label_smoothing:  # validated in config/validate.py: sigmoid only, in [0, 0.5)
+        loss = "robust"
+    extra, weights = ftx_loss_weights(ft.pref_ftx if ft.pref_loss not in REFERENCE_FREE else 0.0)
+    return {
+        "beta": ft.pref_beta,
+        "loss_type": [loss, *extra],
+        "loss_weights": [1.0, *weights],
+        "label_smoothing": ft.dpo_label_smoothing,
+        "max_length": None,  # our encoder already cut each pair to cutoff_len
+        "precompute_ref_log_probs": ft.pref_loss in REFERENCE_FREE,  # no reference model is built or run
+    }
+
+
+def _trainer_class():
+    import torch
+    import torch.nn.functional as F
+    from trl import DPOTrainer
+
+    class PreferenceTrainer(DPOTrainer):
+        """DPOTrainer on pre-tokenized (prompt_ids, chosen_ids, rejected_ids), plus reference-free ORPO / SimPO."""
+
+        def __init__(self, *args, pref_loss: str, simpo_gamma: float, pref_ftx: float, **kwargs):
+            self.pref_loss, self.simpo_gamma, self.pref_ftx = pref_loss, simpo_gamma, pref_ftx
+            super().__init__(*args, **kwargs)
+
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            return dataset  # already encoded with our template
+
+        def _precompute_ref_logps(self, dataset, name, batch_size):
+            if self.pref_loss in REFERENCE_FREE:
+                return dataset  # reference-free: nothing to precompute
+            return super()._precompute_ref_logps(dataset, name, batch_size)
+
+        def _compute_loss(self, model, inputs, return_outputs):
+            if self.pref_loss not in REFERENCE_FREE:
+                return super()._compute_loss(model, inputs, return_outputs)
+            mode = "train" if self.model.training else "eval"
+            completion_mask = inputs["completion_mask"]
+            labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+            outputs = model(
+                input_ids=inputs["input_ids"],
+                attention_mask=inputs["attention_mask"],
+                labels=labels,
+                use_cache=False,
+                fused_lm_head=True,
+            )
+            mask = completion_mask[..., 1:]
+            per_token = outputs.log_probs[:, -mask.size(1) :] * mask
+            avg_logps = per_token.sum(dim=1) / mask.sum(dim=1).clamp(min=1)  # length-normalised, as both papers do
+            chosen, rejected = avg_logps.chunk(2, dim=0)
+            sft_loss = -chosen
+            if self.pref_loss == "orpo":
+                # log odds(y) = log p - log(1 - p), with p the average token probability
+                log_odds = (chosen - rejected) - (torch.log1p(-torch.exp(chosen)) - torch.log1p(-torch.exp(rejected)))
+                losses = sft_loss - self.beta * F.logsigmoid(log_odds)
+            else:  # simpo
+                losses = -F.logsigmoid(self.beta * (chosen - rejected) - self.simpo_gamma)
+            if self.pref_ftx > 0:
+                losses = losses + self.pref_ftx * sft_loss
+            loss = losses.mean()
+            chosen_rewards, rejected_rewards = self.beta * chosen.detach(), self.beta * rejected.detach()
+            metrics = self._metrics[mode]
+            metrics["rewards/chosen"].append(chosen_rewards.mean().item())
+            metrics["rewards/rejected"].append(rejected_rewards.mean().item())
+            metrics["rewards/accuracies"].append((chosen_rewards > rejected_rewards).float().mean().item())
+            metrics["rewards/margins"].append((chosen_rewards - rejected_rewards).mean().item())
+            metrics["logps/chosen"].append(chosen.detach().mean().item())
+            metrics["logps/rejected"].append(rejected.detach().mean().item())
+            metrics["sft_loss"].append(sft_loss.detach().mean().item())
+            return (loss, outputs) if return_outputs else loss
+
+    return PreferenceTrainer
+
+
+def run(cfg: RunConfig, plan: OutputPlan) -> Path:
+    from trl import DPOConfig
+
+    from tuneforge.data.loader import get_stage_datasets
+    from tuneforge.train.arguments import build_training_arguments
+    from tuneforge.train.common import (
+        load_tokenizer_and_template,
+        load_trainable_model,
+        seed_of,
+        train_and_save,
+        trainer_extras,
+        write_config,
+    )
+    from tuneforge.train.preference import drop_ref_adapter, load_ref_model
+
+    tokenizer, template = load_tokenizer_and_template(cfg)
+    train_set, eval_set = get_stage_datasets("dpo", cfg.data, template, tokenizer, seed=seed_of(cfg))
+    model = load_trainable_model(cfg, tokenizer)
+    ref_model = load_ref_model(cfg, tokenizer, needed=cfg.finetuning.pref_loss not in REFERENCE_FREE)
+    args = build_training_arguments(cfg, str(plan.path), cls=DPOConfig, **dpo_settings(cfg))
+    plan.prepare()
+    write_config(cfg, plan.path)
+    ft = cfg.finetuning
+    trainer = _trainer_class()(
+        model=model,
+        ref_model=ref_model,
+        args=args,
+        train_dataset=train_set,
+        eval_dataset=eval_set,
+        processing_class=tokenizer,
+        **trainer_extras(cfg, plan, model, args),
+        pref_loss=ft.pref_loss,
+        simpo_gamma=ft.simpo_gamma,
+        pref_ftx=ft.pref_ftx,
+    )
+    drop_ref_adapter(trainer)
+    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)

@@ -1,0 +1,156 @@
+"""Optimizers beyond the Trainer's default: LoRA+ parameter groups, GaLore, APOLLO and BAdam.
+
+`optimizers_for(cfg, model, args)` gives the `optimizers=` pair for any HF / TRL Trainer: `(None, None)` (the
+Trainer builds its own) unless a method needs its own optimizer (LoRA+, BAdam). The scheduler stays the
+Trainer's; it scales every group's learning rate by the same factor, so group ratios hold for the whole run.
+GaLore and APOLLO are built into transformers' Trainer: `optimizer_training_args(cfg)` translates our keys
+(LLaMA-Factory's) into its `optim`, `optim_target_modules` and `optim_args`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tuneforge.errors import UserError
+from tuneforge.utils.logging import get_logger
+
+if TYPE_CHECKING:
+    from tuneforge.config.finetuning_args import FinetuningArguments
+    from tuneforge.config.loader import RunConfig
+
+logger = get_logger(__name__)
+
+
+def _decay_names(model) -> set[str]:
+    """The parameters the Trainer would decay (not norms or biases): its own rule, which never reads `self`."""
+    from transformers import Trainer
+
+    return set(Trainer.get_decay_parameter_names(None, model))
+
+
+def loraplus_param_groups(model, lr: float, weight_decay: float, ft: FinetuningArguments) -> list[dict]:
+    """LoRA+ (Hayou et al. 2024): the B matrices learn `loraplus_lr_ratio` times faster than A.
+    B matrices of embedding layers get `loraplus_lr_embedding`. Norms and biases get no weight decay."""
+    ratio = ft.loraplus_lr_ratio
+    decay = _decay_names(model)
+    groups = {
+        "lora_a": {"params": [], "lr": lr, "weight_decay": weight_decay},
+        "lora_b": {"params": [], "lr": lr * ratio, "weight_decay": weight_decay},
+        "lora_b_nodecay": {"params": [], "lr": lr * ratio, "weight_decay": 0.0},
+        "embedding": {"params": [], "lr": ft.loraplus_lr_embedding, "weight_decay": weight_decay},
+        "other_nodecay": {"params": [], "lr": lr, "weight_decay": 0.0},
+    }
+    for name, param in model.named_parameters():
+        if not param.requires_grad:
+            continue
+        if "lora_embedding_B" in name:
+            groups["embedding"]["params"].append(param)
+        elif "lora_B" in name:
+            groups["lora_b" if name in decay else "lora_b_nodecay"]["params"].append(param)
+        elif name in decay:
+            groups["lora_a"]["params"].append(param)
+        else:
+            groups["other_nodecay"]["params"].append(param)
+    if not groups["lora_b"]["params"] and not groups["lora_b_nodecay"]["params"]:
+        raise UserError("loraplus_lr_ratio found no LoRA B matrix to train", where="loraplus_lr_ratio")
+    return [{"name": key, **group} for key, group in groups.items() if group["params"]]
+
+
+# all linear layers inside the transformer blocks (not the embeddings or the head), as a regex on module names
+IN_BLOCKS = r".*\.\d+\..+"
+
+
+def _targets(value: str) -> str | list[str]:
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    return IN_BLOCKS if names == ["all"] else names
+
+
+def optimizer_training_args(cfg: RunConfig) -> dict:
+    """TrainingArguments keys for GaLore / APOLLO (transformers builds those optimizers itself)."""
+    ft = cfg.finetuning
+    if ft.use_galore:
+        name = "galore_adamw_layerwise" if ft.galore_layerwise else "galore_adamw"
+        optim_args = {
+            "rank": ft.galore_rank,
+            "update_proj_gap": ft.galore_update_interval,
+            "scale": ft.galore_scale,
+            "proj_type": ft.galore_proj_type,
+        }
+        target = ft.galore_target
+    elif ft.use_apollo:
+        name = "apollo_adamw_layerwise" if ft.apollo_layerwise else "apollo_adamw"
+        optim_args = {
+            "rank": ft.apollo_rank,
+            "update_proj_gap": ft.apollo_update_interval,
+            "scale": ft.apollo_scale,
+            "proj": ft.apollo_proj,
+            "scale_type": ft.apollo_scale_type,
+        }
+        target = ft.apollo_target
+    else:
+        return {}
+    return {
+        "optim": name,
+        "optim_target_modules": _targets(target),
+        "optim_args": ",".join(f"{k}={v}" for k, v in optim_args.items()),
+    }
+
+
+def _badam_optimizer(model, args, ft: FinetuningArguments):
+    """BAdam: block coordinate descent; only the current block of layers is updated, switching every
+    `badam_switch_interval` steps. The base optimizer is the Trainer's (AdamW)."""
+    from badam import BlockOptimizer
+    from transformers import Trainer
+
+    optim_cls, optim_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    decay = _decay_names(model)
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for n, p in named if n in decay], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in named if n not in decay], "weight_decay": 0.0},
+    ]
+    return BlockOptimizer(
+        base_optimizer=optim_cls(groups, **optim_kwargs),
+        named_parameters_list=list(model.named_parameters()),
+        block_prefix_list=None,
+        switch_block_every=ft.badam_switch_interval,
+        start_block=ft.badam_start_block,
+        switch_mode=ft.badam_switch_mode,
+        verbose=ft.badam_verbose,
+    )
+
+
+def build_optimizer(model, args, ft: FinetuningArguments):
+    """The optimizer for `model` under training arguments `args`, or None for the Trainer's default."""
+    key = "use_badam" if ft.use_badam else "loraplus_lr_ratio" if ft.loraplus_lr_ratio is not None else None
+    if key is None:
+        return None
+    if getattr(args, "deepspeed", None) or getattr(args, "fsdp", None):
+        raise UserError(
+            f"{key} builds its own optimizer, which the Trainer does not accept with DeepSpeed or FSDP",
+            where=key,
+            fix=f"remove {key}, or train without deepspeed / fsdp",
+        )
+    if ft.use_badam:
+        return _badam_optimizer(model, args, ft)
+    if ft.finetuning_type != "lora":
+        raise UserError("loraplus_lr_ratio needs finetuning_type: lora", where="loraplus_lr_ratio")
+    if ft.loraplus_lr_ratio <= 0:
+        raise UserError("loraplus_lr_ratio must be > 0 (16 is typical)", where="loraplus_lr_ratio")
+    from transformers import Trainer
+
+    optim_cls, optim_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)
+    optim_kwargs = {k: v for k, v in optim_kwargs.items() if k != "lr"}
+    groups = loraplus_param_groups(model, args.learning_rate, args.weight_decay, ft)
+    logger.info(
+        "LoRA+: B matrices at lr %.3g (%g × %.3g)",
+        args.learning_rate * ft.loraplus_lr_ratio,
+        ft.loraplus_lr_ratio,
+        args.learning_rate,
+    )
+    return optim_cls(groups, lr=args.learning_rate, **optim_kwargs)
+
+
+def optimizers_for(cfg: RunConfig, model, args) -> tuple:
+    """What to pass as a Trainer's `optimizers=`: (optimizer or None, None: the Trainer's scheduler)."""
+    return build_optimizer(model, args, cfg.finetuning), None

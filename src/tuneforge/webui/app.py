@@ -1,0 +1,143 @@
+"""`tuneforge webui` / `tuneforge webchat`: build the Gradio page and serve it (127.0.0.1 unless told otherwise)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from tuneforge.errors import UserError
+from tuneforge.webui import i18n
+from tuneforge.webui.context import UIContext
+
+CSS = """
+.tf-progress {padding: 6px 2px}
+#tf-title h2 {margin-bottom: 0}
+"""
+
+
+def create_app(saves_dir: str | Path = "saves", data_dir: str = "data", lang: str = "en", chat_only: bool = False):
+    """The Blocks page and its context. The scheduler thread starts here: queued runs start without a browser."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    import gradio as gr
+
+    from tuneforge.webui.tabs import chat, evaluate, export, runs, top, train
+
+    if lang not in i18n.languages():
+        raise UserError(f"unknown language '{lang}'", where="--lang", fix=f"use one of {', '.join(i18n.languages())}")
+    ui = UIContext(saves_dir=Path(saves_dir), data_dir=data_dir, lang=lang)
+    with gr.Blocks(title="TuneForge", analytics_enabled=False) as demo:
+        ui.register("title", gr.Markdown(f"## {ui.t('title')}", elem_id="tf-title"), how="heading")
+        ui.register("subtitle", gr.Markdown(ui.t("subtitle"), elem_id="tf-subtitle"), how="text")
+        top.build(ui)
+        if chat_only:
+            chat.build(ui)
+        else:
+            with gr.Tabs(elem_id="tf-tabs") as tabs:
+                with ui.register(
+                    "tab_train", gr.Tab(ui.t("tab_train"), id="train", elem_id="tf-tab-train"), how="label"
+                ) as train_tab:
+                    train.build(ui)
+                with ui.register(
+                    "tab_evaluate", gr.Tab(ui.t("tab_evaluate"), id="evaluate", elem_id="tf-tab-evaluate"), how="label"
+                ):
+                    evaluate.build(ui)
+                with ui.register("tab_chat", gr.Tab(ui.t("tab_chat"), id="chat", elem_id="tf-tab-chat"), how="label"):
+                    chat.build(ui)
+                with ui.register(
+                    "tab_export", gr.Tab(ui.t("tab_export"), id="export", elem_id="tf-tab-export"), how="label"
+                ):
+                    export.build(ui)
+                with ui.register("tab_runs", gr.Tab(ui.t("tab_runs"), id="runs", elem_id="tf-tab-runs"), how="label"):
+                    runs.build(ui, tabs, train_tab)
+        _wire_page(ui, demo, chat_only)
+    ui.scheduler.start()
+    return demo, ui
+
+
+def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
+    import gradio as gr
+
+    from tuneforge.webui import form
+    from tuneforge.webui.jobs_view import current_job
+    from tuneforge.webui.tabs import top, train
+
+    e = ui.elems
+    translated = [item.component for item in ui.texts]
+    e["ui_lang"].change(ui.translate, e["ui_lang"], translated)
+
+    def on_load(lang, path, method, stage, dataset_dir, chosen):
+        choices = top.checkpoint_choices(ui, path, method)
+        if chat_only:
+            return [gr.update(choices=choices)]
+        restored = train.on_page_load(ui, lang)  # [job_select, *FORM_KEYS]
+        updates = dict(zip(train.FORM_KEYS, restored[1:], strict=True))
+        ckpt = updates["checkpoint_path"]
+        if isinstance(ckpt, dict) and ckpt.get("value"):  # the restored run's adapter, with its siblings
+            choices = sorted(set(choices) | {ckpt["value"]})
+        updates["checkpoint_path"] = gr.update(choices=choices, **({"value": ckpt["value"]} if "value" in ckpt else {}))
+        if "value" not in updates["dataset"]:  # nothing restored: list the stage's datasets
+            names = form.datasets_for_stage(dataset_dir or "data", stage or "sft")
+            updates["dataset"] = gr.update(choices=sorted(set(names) | set(chosen or [])))
+        table, compare, selected = e["runs_refresh"](lang)
+        others = [
+            gr.update(choices=form.datasets_for_stage(dataset_dir or ui.data_dir, "sft")),  # eval_dataset
+            *(getattr(current_job(ui, kind), "id", None) for kind in ("eval", "export")),  # re-attach those too
+        ]
+        return [table, compare, selected, restored[0], *updates.values(), *others]
+
+    if chat_only:
+        outputs = [e["checkpoint_path"]]
+        inputs = [
+            e["ui_lang"],
+            e["model_name_or_path"],
+            e["finetuning_type"],
+            gr.State("sft"),
+            gr.State(ui.data_dir),
+            gr.State([]),
+        ]
+    else:
+        outputs = [e["runs_table"], e["runs_compare"], e["run_selected"], e["job_select"]]
+        outputs += [*[e[k] for k in train.FORM_KEYS], e["eval_dataset"], e["eval_job"], e["export_job"]]
+        inputs = [
+            e["ui_lang"],
+            e["model_name_or_path"],
+            e["finetuning_type"],
+            e["stage"],
+            e["dataset_dir"],
+            e["dataset"],
+        ]
+    demo.load(on_load, inputs, outputs)
+
+
+def parse_auth(auth: str | None):
+    if not auth:
+        return None
+    if ":" not in auth:
+        raise UserError("--auth must be user:password", where="--auth", fix="e.g. --auth admin:secret")
+    user, password = auth.split(":", 1)
+    return (user, password)
+
+
+def launch(
+    host: str = "127.0.0.1",
+    port: int = 7860,
+    auth: str | None = None,
+    share: bool = False,
+    saves_dir: str = "saves",
+    data_dir: str = "data",
+    lang: str = "en",
+    chat_only: bool = False,
+) -> None:
+    demo, _ = create_app(saves_dir=saves_dir, data_dir=data_dir, lang=lang, chat_only=chat_only)
+    from tuneforge.webui.app import CSS as css
+
+    demo.queue(default_concurrency_limit=4).launch(
+        server_name=host,
+        server_port=port,
+        auth=parse_auth(auth),
+        share=share,
+        inbrowser=False,
+        css=css,
+        footer_links=[],
+        quiet=False,
+    )

@@ -1,0 +1,287 @@
+"""Form ⇄ config: which keys the form shows, their defaults and choices (from the schema), and the YAML it writes.
+
+The form writes only the keys that differ from their defaults (plus the keys that name the run), validated by the
+same `load_config` that `tuneforge train` uses. Reading a config back (Load arguments, Clone a run) fills the form
+and puts keys the form has no field for into "Extra arguments".
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tuneforge.errors import UserError
+
+TOP = [
+    "model_name_or_path",
+    "finetuning_type",
+    "quantization_bit",
+    "quantization_method",
+    "template",
+    "rope_scaling",
+    "booster",
+]
+TRAIN = [
+    "stage",
+    "dataset_dir",
+    "dataset",
+    "learning_rate",
+    "num_train_epochs",
+    "max_grad_norm",
+    "max_samples",
+    "compute_type",
+    "cutoff_len",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
+    "val_size",
+    "lr_scheduler_type",
+]
+LORA = [
+    "lora_rank",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_target",
+    "additional_target",
+    "loraplus_lr_ratio",
+    "use_rslora",
+    "use_dora",
+    "pissa_init",
+]
+FREEZE = ["freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"]
+PREF = ["pref_beta", "pref_ftx", "pref_loss"]
+OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]
+TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + PREF + OTHER + ["output_dir"]
+EVAL = ["task", "task_dir", "n_shot", "lang", "batch_size", "eval_dataset", "max_samples", "save_dir"]
+LIST_KEYS = ("dataset", "eval_dataset")  # comma-separated names, shown as a multi-select
+EXPORT = ["export_dir", "export_size", "export_quantization_bit", "export_quantization_dataset", "export_device"]
+CHAT = ["infer_backend", "infer_dtype", "default_system", "max_new_tokens", "top_p", "temperature", "do_sample"]
+
+ALWAYS = ("model_name_or_path", "stage", "finetuning_type", "dataset", "template", "output_dir")
+NONE_WORD = "none"  # how an unset choice shows in a dropdown
+OVERRIDES = {  # choices the form offers where the schema has none (HF fields)
+    "lr_scheduler_type": [
+        "linear",
+        "cosine",
+        "cosine_with_restarts",
+        "polynomial",
+        "constant",
+        "constant_with_warmup",
+        "inverse_sqrt",
+        "cosine_with_min_lr",
+        "warmup_stable_decay",
+    ],
+    "report_to": ["none", "tensorboard", "wandb", "mlflow", "swanlab"],
+    "export_quantization_bit": [None, 8, 4, 3, 2],
+    "template": None,  # filled from the template registry
+}
+TEXT_NUMBERS = ("learning_rate",)  # shown as text so 5e-5 reads as written
+
+
+@functools.cache
+def schema() -> dict[str, dict]:
+    """key -> {type, default, choices, help} for every key a form may show."""
+    from tuneforge.config.fields import describe
+    from tuneforge.config.loader import GROUPS
+    from tuneforge.config.training import DEFAULTS, _args_class, training_field_help, training_field_types
+
+    out: dict[str, dict] = {}
+    import dataclasses
+
+    helps = training_field_help()
+    for f in dataclasses.fields(_args_class()):
+        if f.init:
+            default = f.default if f.default is not dataclasses.MISSING else None
+            out[f.name] = {
+                "type": training_field_types()[f.name],
+                "default": DEFAULTS.get(f.name, default),
+                "choices": None,
+                "help": helps.get(f.name, ""),
+            }
+    for cls in GROUPS.values():
+        for item in describe(cls):
+            out[item["name"]] = item
+    for key, values in OVERRIDES.items():
+        if key in out:
+            out[key] = {**out[key], "choices": values}
+    from tuneforge.data.template import TEMPLATE_NAMES
+
+    out["template"] = {**out["template"], "choices": [None, *TEMPLATE_NAMES]}
+    return out
+
+
+def default(key: str) -> Any:
+    value = schema()[key]["default"]
+    if key == "report_to" and value in (None, "none"):
+        return "none"
+    return value
+
+
+def kind(key: str) -> str:
+    """bool, int, float, choice or text: the widget a key gets."""
+    spec = schema()[key]
+    if spec.get("choices") is not None:
+        return "choice"
+    tp = str(spec["type"])
+    if is_text_number(key):
+        return "text"
+    if "bool" in tp:
+        return "bool"
+    if "float" in tp:
+        return "float"
+    if "int" in tp:
+        return "int"
+    return "text"
+
+
+def is_text_number(key: str) -> bool:
+    """Numbers shown as text: those that may be empty (a Number box shows 0 for empty) and learning rates."""
+    spec = schema()[key]
+    tp = str(spec["type"])
+    numeric = ("int" in tp or "float" in tp) and "bool" not in tp and "str" not in tp
+    return key in TEXT_NUMBERS or (numeric and spec["default"] is None)
+
+
+def to_widget(key: str, value: Any) -> Any:
+    """A config value as the form shows it."""
+    k = kind(key)
+    if k == "choice":
+        return NONE_WORD if value is None else (str(value) if key.endswith("quantization_bit") else value)
+    if key in LIST_KEYS:
+        return [n.strip() for n in str(value or "").split(",") if n.strip()]
+    if k == "text":
+        return "" if value is None else str(value)
+    return value
+
+
+def from_widget(key: str, value: Any) -> Any:
+    """A form value as the config holds it (empty → None, '4' → 4, [a, b] → 'a,b')."""
+    if isinstance(value, str):
+        value = value.strip()
+    if value in ("", None) or (value == NONE_WORD and key != "report_to"):
+        return None
+    if key in LIST_KEYS:
+        return ",".join(value) if isinstance(value, list) else value
+    k = kind(key)
+    if k == "choice" and key.endswith("quantization_bit"):
+        return int(value)
+    if is_text_number(key) and isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError as exc:
+            raise UserError(f"'{value}' is not a number", where=key, fix="write a number, e.g. 1e-4") from exc
+        return int(number) if "int" in str(schema()[key]["type"]) and number.is_integer() else number
+    if k == "float" and key.endswith("_steps") and isinstance(value, float) and value.is_integer():
+        return int(value)
+    if (
+        k in ("int", "float")
+        and isinstance(value, float)
+        and value.is_integer()
+        and "int" in str(schema()[key]["type"])
+    ):
+        return int(value)
+    return value
+
+
+def relevant(key: str, values: dict) -> bool:
+    """The method's own fields count only for that method; preference fields only for those stages."""
+    if key in LORA:
+        return values.get("finetuning_type") == "lora"
+    if key in FREEZE:
+        return values.get("finetuning_type") == "freeze"
+    if key in PREF:
+        return values.get("stage") in ("dpo", "kto", "rm")
+    return True
+
+
+def build_config(
+    values: dict[str, Any], keys: list[str] = TRAIN_FORM, extra: str = "", checkpoint: str | None = None
+) -> dict[str, Any]:
+    """The flat config a form describes: the run's naming keys plus every value that differs from its default."""
+    out: dict[str, Any] = {}
+    for key in keys:
+        if key not in values or not relevant(key, values):
+            continue
+        value = from_widget(key, values[key])
+        if value is False and default(key) is None:  # an unticked box for an unset (auto) flag: leave it unset
+            value = None
+        if key in ALWAYS and value is not None or value != default(key):
+            out[key] = value
+    if checkpoint:
+        if values.get("finetuning_type") == "lora":
+            out["adapter_name_or_path"] = checkpoint
+        else:
+            out["model_name_or_path"] = checkpoint
+    out.update(parse_extra(extra))
+    return out
+
+
+def parse_extra(extra: str | None) -> dict[str, Any]:
+    if not extra or not extra.strip():
+        return {}
+    try:
+        data = yaml.safe_load(extra)
+    except yaml.YAMLError as exc:
+        raise UserError(
+            f"extra arguments are not valid YAML: {getattr(exc, 'problem', exc)}",
+            where="extra arguments",
+            fix="write one key: value per line",
+        ) from exc
+    if not isinstance(data, dict):
+        raise UserError("extra arguments must be key: value lines", where="extra arguments", fix="e.g. max_steps: 100")
+    return data
+
+
+def split_config(cfg: dict[str, Any], keys: list[str] = TRAIN_FORM) -> tuple[dict[str, Any], str, str | None]:
+    """A config read back into (form values, extra-arguments YAML, checkpoint path)."""
+    cfg = dict(cfg)
+    checkpoint = cfg.pop("adapter_name_or_path", None)
+    values = {key: to_widget(key, cfg.pop(key, default(key))) for key in keys}
+    cfg.pop("output_dir", None) if "output_dir" in keys else None
+    extra = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True) if cfg else ""
+    return values, extra, checkpoint
+
+
+def validate(cfg: dict[str, Any], stage_check: bool = True):
+    """The config as `tuneforge train` will load it; a UserError when it would refuse it."""
+    from tuneforge.config import load_config
+    from tuneforge.config.validate import check_stage
+
+    loaded = load_config(None, cfg)
+    if stage_check:
+        check_stage(loaded)
+    return loaded
+
+
+def to_yaml(cfg: dict[str, Any]) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+
+
+def command_line(kind_: str, config_path: str | Path) -> str:
+    import shlex
+
+    return shlex.join([sys.executable, "-m", "tuneforge", kind_, str(config_path)])
+
+
+def datasets_for_stage(dataset_dir: str, stage: str) -> list[str]:
+    """Names in dataset_info.json that fit the stage: ranking sets for rm/dpo, kto_tag sets for kto."""
+    from tuneforge.data.registry import load_registry
+
+    try:
+        registry = load_registry(dataset_dir)
+    except UserError:
+        return []
+    out = []
+    for name, attr in registry.items():
+        if stage in ("rm", "dpo"):
+            ok = attr.ranking
+        elif stage == "kto":
+            ok = bool(attr.kto_tag)
+        else:
+            ok = not attr.ranking and not attr.kto_tag
+        if ok:
+            out.append(name)
+    return out

@@ -1,0 +1,151 @@
+"""Glue between the forms and the job queue: write a run's config, queue it, follow it, list runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tuneforge.errors import UserError
+from tuneforge.jobs import runner
+from tuneforge.jobs.progress import find_run_dirs, format_seconds, progress, read_run_config
+from tuneforge.jobs.store import ACTIVE, Job
+from tuneforge.webui import form, i18n
+from tuneforge.webui.context import UIContext
+from tuneforge.webui.render import curve_frame, progress_html
+
+CONFIG_NAME = "config.yaml"
+LOG_NAMES = {"train": "train.log", "eval": "eval.log", "export": "export.log"}
+
+
+def error_text(exc: UserError) -> str:
+    return f"⚠ {exc.one_line()}"
+
+
+def queue_run(ui: UIContext, kind: str, cfg: dict, run_dir: str | Path, stage_check: bool = True) -> Job:
+    """Validate like the CLI would, write run_dir/config.yaml, and queue `python -m tuneforge <kind> config.yaml`."""
+    run_dir = Path(run_dir)
+    form.validate(cfg, stage_check=stage_check)
+    busy = [j for j in ui.store.list(ACTIVE) if Path(j.run_dir).resolve() == run_dir.resolve()]
+    if busy:
+        raise UserError(
+            f"run #{busy[0].id} is already {busy[0].status} in this folder",
+            where=str(run_dir),
+            fix="choose another output dir, or wait for it",
+        )
+    if kind == "train":
+        from tuneforge.train.output_dir import plan_output_dir
+
+        plan_output_dir(str(run_dir), cfg, cfg.get("resume_from_checkpoint"))  # refuses a finished run's folder
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / (CONFIG_NAME if kind == "train" else f"{kind}_config.yaml")
+    config_path.write_text(form.to_yaml(cfg), encoding="utf-8")
+    meta = {k: cfg.get(k) for k in ("stage", "finetuning_type", "dataset", "model_name_or_path") if k in cfg}
+    return ui.scheduler.submit(
+        kind, run_dir.resolve(), config_path.resolve(), (run_dir / LOG_NAMES[kind]).resolve(), ui.cwd, meta
+    )
+
+
+def resume_run(ui: UIContext, run_dir: str) -> Job:
+    """Queue an unfinished run again with its own config: same output_dir → it continues from its last checkpoint."""
+    cfg = read_run_config(run_dir)
+    if not cfg:
+        raise UserError("no config.yaml in the run folder", where=run_dir, fix="pick a run started by TuneForge")
+    cfg["output_dir"] = str(run_dir)
+    return queue_run(ui, "train", cfg, run_dir)
+
+
+def job_label(job: Job, lang: str) -> str:
+    return f"#{job.id} {Path(job.run_dir).name}"  # the status is on the progress bar, which stays current
+
+
+def job_choices(ui: UIContext, lang: str, kind: str = "train") -> list[tuple[str, int]]:
+    return [(job_label(j, lang), j.id) for j in reversed(ui.store.list(kind=kind))]
+
+
+def current_job(ui: UIContext, kind: str = "train") -> Job | None:
+    """The job a freshly opened page follows: the running one, else the next queued, else the newest."""
+    jobs = ui.store.list(kind=kind)
+    for status in ("running", "queued"):
+        for job in jobs:
+            if job.status == status:
+                return job
+    return jobs[-1] if jobs else None
+
+
+def monitor(ui: UIContext, job_id, lang: str, log_lines: int = 60):
+    """(progress HTML, log tail, loss frame) of one job."""
+    job = ui.store.get(int(job_id)) if job_id not in (None, "") else None
+    if job is None:
+        return progress_html(None, "", lang, i18n.label("msg_no_run", lang)), "", curve_frame({})
+    p = progress(job.run_dir)
+    html = progress_html(p, job.status, lang, f"#{job.id} {Path(job.run_dir).name}", steps=job.kind == "train")
+    log = "\n".join(runner.read_tail(job.log_path, 20000).splitlines()[-log_lines:])
+    return html, log, curve_frame({"run": p})
+
+
+def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tuple[str, str]]]:
+    """The Runs table: every job in the store, then run folders under the saves dir that no job knows."""
+    headers = [
+        i18n.label(k, lang)
+        for k in (
+            "col_id",
+            "col_status",
+            "col_kind",
+            "col_stage",
+            "col_method",
+            "col_dataset",
+            "col_final",
+            "col_best",
+            "col_duration",
+            "col_dir",
+        )
+    ]
+    rows, choices, seen = [], [], set()
+
+    def fmt(v):
+        return "" if v is None else f"{v:.4f}"
+
+    for job in reversed(ui.store.list()):
+        cfg = read_run_config(job.run_dir) if job.kind == "train" else {}
+        p = progress(job.run_dir) if job.kind == "train" else None
+        rows.append(
+            [
+                job.id,
+                i18n.label("status_" + job.status, lang),
+                job.kind,
+                cfg.get("stage", job.meta.get("stage", "")),
+                cfg.get("finetuning_type", ""),
+                cfg.get("dataset", job.meta.get("dataset", "")) or "",
+                fmt(p.final_loss if p else None),
+                fmt(p.best_loss if p else None),
+                format_seconds(job.duration),
+                job.run_dir,
+            ]
+        )
+        if job.kind == "train" and job.run_dir not in seen:
+            choices.append((f"#{job.id} {job.run_dir}", job.run_dir))
+        seen.add(str(Path(job.run_dir).resolve()))
+    for folder in find_run_dirs(ui.saves_dir):
+        if str(folder.resolve()) in seen:
+            continue
+        cfg, p = read_run_config(folder), progress(folder)
+        status = "done" if (folder / "train_results.json").is_file() else "stopped"
+        rows.append(
+            [
+                "",
+                i18n.label("status_" + status, lang),
+                "train",
+                cfg.get("stage", ""),
+                cfg.get("finetuning_type", ""),
+                cfg.get("dataset", ""),
+                fmt(p.final_loss),
+                fmt(p.best_loss),
+                format_seconds(p.elapsed),
+                str(folder),
+            ]
+        )
+        choices.append((str(folder), str(folder)))
+    return headers, rows, choices
+
+
+def compare_frame(run_dirs: list[str]):
+    return curve_frame({Path(d).name: progress(d) for d in run_dirs or []})

@@ -1,0 +1,173 @@
+"""The Chat tab: load / unload the base model with the chosen adapter, then a streaming chat."""
+
+from __future__ import annotations
+
+from tuneforge.errors import UserError
+from tuneforge.webui import form, i18n
+from tuneforge.webui.context import UIContext
+from tuneforge.webui.jobs_view import error_text
+from tuneforge.webui.tabs.top import checkpoint_value
+
+MODEL_KEYS = [
+    "model_name_or_path",
+    "finetuning_type",
+    "quantization_bit",
+    "quantization_method",
+    "template",
+    "rope_scaling",
+    "booster",
+    "infer_backend",
+    "infer_dtype",
+]
+
+
+def chat_config(values: dict, checkpoint) -> dict:
+    cfg = {}
+    for key in MODEL_KEYS:
+        value = form.from_widget(key, values.get(key))
+        if value is not None and (value != form.default(key) or key == "model_name_or_path"):
+            cfg[key] = value
+    checkpoint = checkpoint_value(checkpoint)
+    if checkpoint:
+        if values.get("finetuning_type") == "lora":
+            cfg["adapter_name_or_path"] = checkpoint
+        else:
+            cfg["model_name_or_path"] = checkpoint
+    cfg.pop("finetuning_type", None)
+    return cfg
+
+
+def build(ui: UIContext) -> None:
+    import gradio as gr
+
+    lang = ui.lang
+    with gr.Row():
+        ui.field("infer_backend")
+        ui.field("infer_dtype")
+    with gr.Row():
+        ui.register(
+            "load_model_btn",
+            gr.Button(ui.t("load_model_btn"), variant="primary", elem_id="tf-load_model_btn"),
+            how="value",
+        )
+        ui.register("unload_model_btn", gr.Button(ui.t("unload_model_btn"), elem_id="tf-unload_model_btn"), how="value")
+    ui.register(
+        "chat_status",
+        gr.Textbox(
+            value=ui.t("msg_model_unloaded"), label=ui.t("chat_status"), interactive=False, elem_id="tf-chat_status"
+        ),
+        how="label",
+    )
+    with gr.Row():
+        with gr.Column(scale=4):
+            ui.register("chatbot", gr.Chatbot(label=ui.t("chatbot"), height=420, elem_id="tf-chatbot"), how="label")
+            with gr.Row():
+                ui.register(
+                    "query",
+                    gr.Textbox(
+                        label=ui.t("query"), info=i18n.info("query", lang), lines=2, elem_id="tf-query", scale=5
+                    ),
+                )
+                ui.register(
+                    "submit_btn",
+                    gr.Button(ui.t("submit_btn"), variant="primary", elem_id="tf-submit_btn", scale=1),
+                    how="value",
+                )
+            ui.register("clear_btn", gr.Button(ui.t("clear_btn"), elem_id="tf-clear_btn"), how="value")
+        with gr.Column(scale=2):
+            ui.field("default_system", lines=3)
+            ui.field("max_new_tokens")
+            ui.register(
+                "top_p",
+                gr.Slider(0.01, 1.0, value=form.default("top_p"), step=0.01, label=ui.t("top_p"), elem_id="tf-top_p"),
+            )
+            ui.register(
+                "temperature",
+                gr.Slider(
+                    0.01,
+                    1.5,
+                    value=form.default("temperature"),
+                    step=0.01,
+                    label=ui.t("temperature"),
+                    elem_id="tf-temperature",
+                ),
+            )
+            ui.field("do_sample")
+    _wire(ui)
+
+
+def _wire(ui: UIContext) -> None:
+    import gradio as gr
+
+    e = ui.elems
+    lang_in = e["ui_lang"]
+    model_inputs = [e[k] for k in MODEL_KEYS] + [e["checkpoint_path"]]
+
+    def load(lang, *args):
+        from tuneforge.chat.engines import get_engine
+        from tuneforge.config import load_config
+
+        values = dict(zip(MODEL_KEYS, args[:-1], strict=True))
+        try:
+            cfg = chat_config(values, args[-1])
+            if not cfg.get("model_name_or_path"):
+                raise UserError("model_name_or_path is required", fix="fill in the model path")
+            unload()
+            ui.engine = get_engine(load_config(None, cfg))
+            ui.engine_path = cfg.get("adapter_name_or_path") or cfg["model_name_or_path"]
+        except UserError as exc:
+            return error_text(exc)
+        return i18n.text("msg_model_loaded", lang, path=ui.engine_path)
+
+    def unload(lang=None):
+        ui.engine, ui.engine_path = None, None
+        import gc
+
+        gc.collect()
+        return i18n.label("msg_model_unloaded", lang) if lang else None
+
+    e["load_model_btn"].click(load, [lang_in, *model_inputs], e["chat_status"])
+    e["unload_model_btn"].click(unload, lang_in, e["chat_status"])
+
+    def respond(lang, query, history, system, max_new_tokens, top_p, temperature, do_sample):
+        history = list(history or [])
+        if ui.engine is None:
+            yield history, query, i18n.label("msg_load_first", lang)
+            return
+        messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+        messages.append({"role": "user", "content": query})
+        history = history + [{"role": "user", "content": query}, {"role": "assistant", "content": ""}]
+        gen = {
+            "max_new_tokens": int(max_new_tokens or 0) or None,
+            "top_p": top_p,
+            "temperature": temperature,
+            "do_sample": bool(do_sample),
+        }
+        try:
+            for piece in ui.engine.stream(messages, system=system or None, **gen):
+                history[-1]["content"] += piece
+                yield history, "", gr.update()
+        except UserError as exc:
+            yield history[:-2], query, error_text(exc)
+
+    chat_inputs = [
+        lang_in,
+        e["query"],
+        e["chatbot"],
+        e["default_system"],
+        e["max_new_tokens"],
+        e["top_p"],
+        e["temperature"],
+        e["do_sample"],
+    ]
+    for trigger in (e["submit_btn"].click, e["query"].submit):
+        trigger(respond, chat_inputs, [e["chatbot"], e["query"], e["chat_status"]])
+    e["clear_btn"].click(lambda: [], None, e["chatbot"])
+
+
+def _text(content) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # gradio may hand back [{"type": "text", "text": ...}]
+        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
+    return str(content)

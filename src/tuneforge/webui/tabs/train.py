@@ -1,0 +1,310 @@
+"""The Train tab: stage, data (with the label-mask preview), hyper-parameters, the method's own fields, and the
+run monitor (progress with ETA, log, live loss curve) that re-attaches after a page refresh."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tuneforge.errors import UserError
+from tuneforge.webui import form, i18n
+from tuneforge.webui.context import UIContext
+from tuneforge.webui.jobs_view import current_job, error_text, job_choices, monitor, queue_run
+from tuneforge.webui.tabs.top import checkpoint_value
+
+FORM_KEYS = form.TRAIN_FORM + ["checkpoint_path", "extra_args"]
+
+
+def values_of(args) -> dict:
+    return dict(zip(FORM_KEYS, args, strict=True))
+
+
+def config_from(ui: UIContext, values: dict) -> dict:
+    cfg = form.build_config(
+        values, form.TRAIN_FORM, values.get("extra_args") or "", checkpoint_value(values.get("checkpoint_path"))
+    )
+    if not cfg.get("output_dir"):
+        cfg["output_dir"] = ui.new_output_dir(
+            values.get("model_name_or_path"), values.get("finetuning_type"), values.get("stage") or "sft"
+        )
+    return cfg
+
+
+def fill_form(ui: UIContext, cfg: dict, keep_output_dir: bool = True) -> list:
+    """Updates for FORM_KEYS from a config (Load arguments, Clone a run)."""
+    import gradio as gr
+
+    values, extra, checkpoint = form.split_config(cfg, form.TRAIN_FORM)
+    if keep_output_dir:
+        values["output_dir"] = cfg.get("output_dir", "")
+    else:
+        values["output_dir"] = ui.new_output_dir(
+            cfg.get("model_name_or_path"), cfg.get("finetuning_type", "lora"), cfg.get("stage", "sft")
+        )
+    updates = []
+    for key in form.TRAIN_FORM:
+        if key == "dataset":
+            names = form.datasets_for_stage(cfg.get("dataset_dir", "data"), cfg.get("stage", "sft"))
+            updates.append(gr.update(choices=sorted(set(names) | set(values[key])), value=values[key]))
+        else:
+            updates.append(gr.update(value=values[key]))
+    updates.append(gr.update(value=checkpoint, choices=[checkpoint] if checkpoint else []))
+    updates.append(gr.update(value=extra))
+    return updates
+
+
+def build(ui: UIContext) -> None:
+    import gradio as gr
+
+    e, lang = ui.elems, ui.lang
+    with gr.Row():
+        ui.field("stage", scale=1)
+        ui.field("dataset_dir", value=ui.data_dir, scale=1)
+        ui.field("dataset", scale=4)
+        ui.register("preview_btn", gr.Button(ui.t("preview_btn"), elem_id="tf-preview_btn", scale=1), how="value")
+    with gr.Row():
+        for key in ("learning_rate", "num_train_epochs", "max_grad_norm", "max_samples", "compute_type"):
+            ui.field(key)
+    with gr.Row():
+        for key in (
+            "cutoff_len",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "val_size",
+            "lr_scheduler_type",
+        ):
+            ui.field(key)
+    with ui.register("acc_method", gr.Accordion(ui.t("acc_method"), open=True), how="label"):
+        with gr.Group(visible=True) as lora_box, gr.Row():
+            for key in form.LORA:
+                ui.field(key, min_width=120)
+        with gr.Group(visible=False) as freeze_box, gr.Row():
+            for key in form.FREEZE:
+                ui.field(key)
+    pref_box = ui.register("acc_pref", gr.Accordion(ui.t("acc_pref"), open=True, visible=False), how="label")
+    with pref_box, gr.Row():
+        for key in form.PREF:
+            ui.field(key)
+    with ui.register("acc_other", gr.Accordion(ui.t("acc_other"), open=False), how="label"):
+        with gr.Row():
+            for key in form.OTHER:
+                ui.field(key)
+        ui.register(
+            "extra_args",
+            gr.Textbox(label=ui.t("extra_args"), info=i18n.info("extra_args", lang), lines=3, elem_id="tf-extra_args"),
+        )
+    ui.register(
+        "preview_box",
+        gr.HTML(label=ui.t("preview_box"), show_label=True, container=True, elem_id="tf-preview_box", visible=False),
+        how="label",
+    )
+    with gr.Row():
+        ui.field("output_dir", scale=3)
+        ui.register(
+            "args_file",
+            gr.Textbox(
+                value=str(ui.saves_dir / "train_args.yaml"),
+                label=ui.t("args_file"),
+                info=i18n.info("args_file", lang),
+                elem_id="tf-args_file",
+                scale=2,
+            ),
+        )
+    with gr.Row():
+        for key, variant in (
+            ("cmd_btn", "secondary"),
+            ("save_btn", "secondary"),
+            ("load_btn", "secondary"),
+            ("start_btn", "primary"),
+            ("abort_btn", "stop"),
+        ):
+            ui.register(key, gr.Button(ui.t(key), variant=variant, elem_id=f"tf-{key}"), how="value")
+    with gr.Row():
+        ui.register(
+            "status_box",
+            gr.Textbox(label=ui.t("status_box"), interactive=False, elem_id="tf-status_box", scale=3),
+            how="label",
+        )
+        ui.register(
+            "memory_box",
+            gr.Textbox(label=ui.t("memory_box"), interactive=False, elem_id="tf-memory_box", scale=2),
+            how="label",
+        )
+    ui.register(
+        "command_box",
+        gr.Code(label=ui.t("command_box"), language="yaml", visible=False, elem_id="tf-command_box"),
+        how="label",
+    )
+    with gr.Row():
+        with gr.Column(scale=3):
+            ui.register(
+                "job_select",
+                gr.Dropdown(
+                    choices=[],
+                    value=None,
+                    label=ui.t("job_select"),
+                    info=i18n.info("job_select", lang),
+                    elem_id="tf-job_select",
+                ),
+            )
+            progress = gr.HTML(elem_id="tf-progress")
+            ui.register(
+                "log_box",
+                gr.Textbox(
+                    label=ui.t("log_box"),
+                    lines=10,
+                    max_lines=10,
+                    autoscroll=True,
+                    interactive=False,
+                    elem_id="tf-log_box",
+                ),
+                how="label",
+            )
+        with gr.Column(scale=2):
+            ui.register(
+                "loss_plot",
+                gr.LinePlot(
+                    x="step", y="loss", color="series", label=ui.t("loss_plot"), height=360, elem_id="tf-loss_plot"
+                ),
+                how="label",
+            )
+    e["progress"] = progress
+    _wire(ui, lora_box, freeze_box, pref_box)
+
+
+def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
+    import gradio as gr
+
+    e = ui.elems
+    inputs = [e[k] for k in FORM_KEYS]
+    lang_in = e["ui_lang"]
+
+    def on_method(method):
+        return gr.update(visible=method == "lora"), gr.update(visible=method == "freeze")
+
+    e["finetuning_type"].change(on_method, e["finetuning_type"], [lora_box, freeze_box])
+
+    def on_stage(stage, dataset_dir, chosen):
+        names = form.datasets_for_stage(dataset_dir or "data", stage)
+        kept = [n for n in (chosen or []) if n in names]
+        return gr.update(choices=names, value=kept), gr.update(visible=stage in ("dpo", "kto", "rm"))
+
+    for trigger in (e["stage"].change, e["dataset_dir"].change):
+        trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], [e["dataset"], pref_box])
+
+    def on_preview(lang, *args):
+        from tuneforge.train.preview import preview
+        from tuneforge.webui.render import preview_html
+
+        try:
+            cfg = form.validate(config_from(ui, values_of(args)), stage_check=False)
+            return gr.update(value=preview_html(preview(cfg, count=2, color=False)), visible=True), ""
+        except UserError as exc:
+            return gr.update(visible=False), error_text(exc)
+
+    e["preview_btn"].click(on_preview, [lang_in, *inputs], [e["preview_box"], e["status_box"]])
+
+    def on_command(lang, *args):
+        from tuneforge.webui.estimate import estimate_text
+        from tuneforge.webui.jobs_view import CONFIG_NAME
+
+        try:
+            cfg = config_from(ui, values_of(args))
+            form.validate(cfg)
+        except UserError as exc:
+            return gr.update(), error_text(exc), "", gr.update()
+        path = Path(cfg["output_dir"]) / CONFIG_NAME
+        text = f"# {form.command_line('train', path)}\n# {path}:\n{form.to_yaml(cfg)}"
+        # the output dir shown is the one Start will use
+        return gr.update(value=text, visible=True), "", estimate_text(cfg, lang), cfg["output_dir"]
+
+    e["cmd_btn"].click(
+        on_command, [lang_in, *inputs], [e["command_box"], e["status_box"], e["memory_box"], e["output_dir"]]
+    )
+
+    def on_save(lang, path, *args):
+        try:
+            cfg = config_from(ui, values_of(args))
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(form.to_yaml(cfg), encoding="utf-8")
+        except (UserError, OSError) as exc:
+            return error_text(exc) if isinstance(exc, UserError) else f"⚠ {exc}"
+        return i18n.text("msg_saved", lang, path=path)
+
+    e["save_btn"].click(on_save, [lang_in, e["args_file"], *inputs], e["status_box"])
+
+    def on_load(lang, path):
+        from tuneforge.config.loader import read_config_file
+
+        try:
+            cfg, _ = read_config_file(path)
+        except UserError as exc:
+            return [gr.update()] * len(FORM_KEYS) + [error_text(exc)]
+        return fill_form(ui, cfg) + [i18n.text("msg_loaded", lang, path=path)]
+
+    e["load_btn"].click(on_load, [lang_in, e["args_file"]], [*inputs, e["status_box"]])
+
+    def on_start(lang, *args):
+        from tuneforge.webui.estimate import estimate_text
+
+        try:
+            cfg = config_from(ui, values_of(args))
+            job = queue_run(ui, "train", cfg, cfg["output_dir"])
+        except UserError as exc:
+            return gr.update(), error_text(exc), gr.update(), gr.update()
+        key = "msg_started" if job.status == "running" else "msg_queued"
+        return (
+            gr.update(choices=job_choices(ui, lang), value=job.id),
+            i18n.text(key, lang, id=job.id, dir=job.run_dir),
+            cfg["output_dir"],
+            estimate_text(cfg, lang),
+        )
+
+    e["start_btn"].click(
+        on_start, [lang_in, *inputs], [e["job_select"], e["status_box"], e["output_dir"], e["memory_box"]]
+    )
+
+    def on_abort(lang, job_id):
+        if job_id in (None, ""):
+            return i18n.label("msg_no_run", lang)
+        result = ui.scheduler.abort(int(job_id))
+        if result == "cancelled":
+            return i18n.text("msg_cancelled", lang, id=job_id)
+        return i18n.text("msg_stopping", lang, id=job_id) if result == "stopping" else result
+
+    e["abort_btn"].click(on_abort, [lang_in, e["job_select"]], e["status_box"])
+
+    timer = gr.Timer(1.5)
+    outputs = [e["progress"], e["log_box"], e["loss_plot"]]
+    timer.tick(
+        lambda job_id, lang: monitor(ui, job_id, lang),
+        [e["job_select"], lang_in],
+        outputs,
+        show_progress="hidden",
+        queue=False,
+    )
+    e["job_select"].change(
+        lambda job_id, lang: monitor(ui, job_id, lang), [e["job_select"], lang_in], outputs, show_progress="hidden"
+    )
+    e["train_timer"] = timer
+
+
+def on_page_load(ui: UIContext, lang: str) -> list:
+    """After a refresh: follow the running (or newest) run again, and fill the form with its settings (a new output
+    dir, so Start makes a new run; the Runs tab resumes the old one). Updates for [job_select, *FORM_KEYS]."""
+    import gradio as gr
+
+    from tuneforge.jobs.progress import read_run_config
+
+    job = current_job(ui)
+    select = gr.update(choices=job_choices(ui, lang), value=job.id if job else None)
+    cfg = read_run_config(job.run_dir) if job else {}
+    if not cfg:
+        return [select] + [gr.update()] * len(FORM_KEYS)
+    cfg.pop("resume_from_checkpoint", None)
+    return [select] + fill_form(ui, cfg, keep_output_dir=False)
+
+
+def dump(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)

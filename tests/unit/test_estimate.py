@@ -1,0 +1,88 @@
+"""`tuneforge estimate`: parameter counts match the real model and peft, and the prediction moves the right way."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tuneforge.config import load_config
+from tuneforge.errors import UserError
+from tuneforge.model.estimate import estimate_memory, format_estimate, param_counts, read_model_config
+
+
+@pytest.fixture
+def estimate(tiny_model_dir):
+    def make(**keys) -> dict:
+        base = {"model_name_or_path": str(tiny_model_dir), "template": "qwen", "cutoff_len": 256,
+                "per_device_train_batch_size": 4, "finetuning_type": "lora"}
+        return estimate_memory(load_config(None, {**base, **keys}), cuda=False)
+
+    return make
+
+
+def test_parameter_count_matches_the_model(tiny_model_dir, tiny_llama_dir):
+    from transformers import AutoModelForCausalLM
+
+    for folder in (tiny_model_dir, tiny_llama_dir):
+        model = AutoModelForCausalLM.from_pretrained(folder)
+        expected = sum(p.numel() for p in model.parameters())
+        assert sum(param_counts(read_model_config(str(folder))).values()) == expected
+
+
+def test_trainable_counts_match_peft_and_freeze(tiny_model_dir, estimate):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    for rank in (4, 16):
+        model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+        peft_model = get_peft_model(model, LoraConfig(r=rank, target_modules="all-linear", task_type="CAUSAL_LM"))
+        expected = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+        assert estimate(lora_rank=rank)["trainable_params"] == expected
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    last_layer = sum(p.numel() for n, p in model.named_parameters() if ".layers.1." in n)
+    assert estimate(finetuning_type="freeze", freeze_trainable_layers=1)["trainable_params"] == last_layer
+
+
+def test_monotonic_in_batch_sequence_and_rank(estimate):
+    assert estimate(per_device_train_batch_size=2)["total"] < estimate(per_device_train_batch_size=8)["total"]
+    assert estimate(cutoff_len=128)["activations"] < estimate(cutoff_len=1024)["activations"]
+    assert estimate(lora_rank=4)["total"] < estimate(lora_rank=64)["total"]
+
+
+def test_method_ordering(estimate):
+    full, freeze, lora = (estimate(finetuning_type=m)["total"] for m in ("full", "freeze", "lora"))
+    assert full > freeze > lora
+    qlora = estimate(quantization_bit=4)
+    assert qlora["weights"] < estimate()["weights"]
+    assert estimate(quantization_bit=8)["weights"] > qlora["weights"]
+
+
+def test_checkpointing_and_preference_stages(estimate):
+    plain = estimate(finetuning_type="full")
+    checkpointed = estimate(finetuning_type="full", gradient_checkpointing=True)
+    assert checkpointed["gradient_checkpointing"] and checkpointed["activations"] < plain["activations"]
+    dpo = estimate(stage="dpo", finetuning_type="full")
+    assert dpo["weights"] == pytest.approx(2 * plain["weights"], abs=0.2)  # the frozen reference copy
+    assert dpo["batch_rows"] == 2 * plain["batch_rows"]  # chosen + rejected
+
+
+def test_cli_prints_breakdown_and_json(tiny_model_dir, tmp_path, capsys):
+    from tuneforge.cli import main
+
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(f"model_name_or_path: {tiny_model_dir}\nfinetuning_type: full\ncutoff_len: 128\n")
+    assert main(["estimate", str(cfg), "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    parts = ("weights", "gradients", "optimizer", "activations", "framework")
+    assert est["total"] == pytest.approx(sum(est[k] for k in parts), abs=0.5)
+    assert est["gradients"] > 0 and est["optimizer"] == pytest.approx(2 * est["gradients"], abs=0.2)
+    assert main(["estimate", str(cfg)]) == 0
+    assert "Estimated peak memory" in capsys.readouterr().out
+    assert "activations" in format_estimate(est)
+
+
+def test_missing_config_json_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="config.json"):
+        estimate_memory(load_config(None, {"model_name_or_path": str(tmp_path)}), cuda=False)

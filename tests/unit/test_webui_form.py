@@ -1,0 +1,192 @@
+"""The Web UI without a browser: strings in both languages, form ⇄ config, dataset filter, preview HTML, estimate."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from tuneforge.errors import UserError
+from tuneforge.webui import form, i18n
+from tuneforge.webui.render import preview_html
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    from tuneforge.webui.app import create_app
+
+    demo, ui = create_app(tmp_path_factory.mktemp("saves"), data_dir="data")
+    ui.scheduler.stop()
+    return ui
+
+
+def test_every_ui_text_exists_in_every_language(app):
+    langs = i18n.languages()
+    assert set(langs) >= {"en", "zh"}
+    en = i18n.strings("en")
+    for code in langs:
+        assert set(i18n.strings(code)) == set(en), code
+    keys = {item.key for item in app.texts}
+    assert keys <= set(en)
+    translated = [k for k in keys if i18n.label(k, "zh") != i18n.label(k, "en")]
+    assert len(translated) > 0.8 * len(keys)  # a few (LoRA+ names, "↻") are the same in both
+    # choice names cover every value a dropdown offers
+    for item in app.texts:
+        if item.how == "choices":
+            assert len(i18n.choices(item.key, item.values, "zh")) == len(item.values)
+
+
+def test_language_switch_updates_every_registered_component(app):
+    updates = app.translate("zh")
+    assert len(updates) == len(app.texts)
+    start = next(u for item, u in zip(app.texts, updates, strict=True) if item.key == "start_btn")
+    assert start["value"] == "开始"
+
+
+def test_form_writes_only_what_differs_plus_the_run_keys():
+    values = {key: form.to_widget(key, form.default(key)) for key in form.TRAIN_FORM}
+    values.update(
+        model_name_or_path="models/m",
+        dataset=["a", "b"],
+        learning_rate="5e-5",
+        lora_rank=16.0,
+        max_samples="",
+        quantization_bit="4",
+        output_dir="saves/x",
+        freeze_trainable_layers=4.0,
+    )
+    cfg = form.build_config(values, extra="max_steps: 10")
+    assert cfg == {
+        "model_name_or_path": "models/m",
+        "finetuning_type": "lora",
+        "quantization_bit": 4,
+        "stage": "sft",
+        "dataset": "a,b",
+        "learning_rate": 5e-5,
+        "lora_rank": 16,
+        "output_dir": "saves/x",
+        "max_steps": 10,
+    }
+    back, extra, checkpoint = form.split_config({**cfg, "adapter_name_or_path": "saves/a"})
+    assert back["dataset"] == ["a", "b"] and back["quantization_bit"] == "4" and back["lora_rank"] == 16
+    assert yaml.safe_load(extra) == {"max_steps": 10} and checkpoint == "saves/a"
+    assert form.build_config(back, extra=extra) == cfg
+
+
+def test_method_fields_count_only_for_their_method():
+    values = {
+        "model_name_or_path": "m",
+        "finetuning_type": "full",
+        "stage": "sft",
+        "lora_rank": 32,
+        "freeze_trainable_layers": 4,
+    }
+    assert "lora_rank" not in form.build_config(values) and "freeze_trainable_layers" not in form.build_config(values)
+    values["finetuning_type"] = "freeze"
+    assert form.build_config(values)["freeze_trainable_layers"] == 4
+    cfg = form.build_config({**values, "finetuning_type": "full"}, checkpoint="saves/run")
+    assert cfg["model_name_or_path"] == "saves/run"  # a full run's weights become the model
+
+
+def test_bad_form_input_is_one_user_error():
+    with pytest.raises(UserError, match="not a number"):
+        form.from_widget("learning_rate", "fast")
+    with pytest.raises(UserError, match="key: value"):
+        form.parse_extra("- just a list")
+    with pytest.raises(UserError, match="did you mean 'max_steps'"):
+        form.validate({"model_name_or_path": "m", "dataset": "identity", "max_step": 3})
+
+
+def test_datasets_are_filtered_by_stage():
+    sft = form.datasets_for_stage("data", "sft")
+    dpo = form.datasets_for_stage("data", "dpo")
+    kto = form.datasets_for_stage("data", "kto")
+    assert "identity" in sft and "identity" not in dpo
+    assert dpo and all(name in form.datasets_for_stage("data", "rm") for name in dpo)
+    assert kto and not set(kto) & set(sft) and not set(dpo) & set(sft)
+    assert form.datasets_for_stage("no/such/dir", "sft") == []
+
+
+def test_preview_html_marks_trained_tokens_and_escapes_text():
+    html = preview_html("── toy · x ──\n<b>user</b> hi\n⟦<i>reply</i>⟧⟪eos⟫tail\ntokens: 5, trained: 2")
+    assert '<span class="tf-trained"' in html and "&lt;i&gt;reply&lt;/i&gt;" in html
+    assert "<b>user</b>" not in html and "&lt;b&gt;user&lt;/b&gt;" in html
+    assert '<span class="tf-shifted"' in html and "<b>── toy · x ──</b>" in html
+
+
+def test_memory_estimate_counts_parameters_like_torch_and_peft(tiny_model_dir):
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tuneforge.webui.estimate import estimate, estimate_text
+
+    est = estimate({"model_name_or_path": str(tiny_model_dir), "finetuning_type": "lora", "lora_rank": 8})
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    tied = model.config.tie_word_embeddings
+    assert est["params"] == sum(p.numel() for p in model.parameters()) + (model.lm_head.weight.numel() if tied else 0)
+    peft_model = get_peft_model(model, LoraConfig(r=8, target_modules="all-linear"))
+    assert est["trainable"] == peft_model.get_nb_trainable_parameters()[0]
+    full = estimate({"model_name_or_path": str(tiny_model_dir), "finetuning_type": "full"})
+    assert full["trainable"] == full["params"] and full["total"] > est["total"]
+    assert "GB" in estimate_text({"model_name_or_path": str(tiny_model_dir)}, "en")
+    assert estimate({"model_name_or_path": "Qwen/Qwen2.5-7B"}) is None  # a hub id: nothing local to read
+
+
+def test_chat_only_page_builds(tmp_path):
+    from tuneforge.webui.app import create_app
+
+    demo, ui = create_app(tmp_path, chat_only=True)
+    ui.scheduler.stop()
+    assert "chatbot" in ui.elems and "start_btn" not in ui.elems
+
+
+def test_model_families_fill_path_and_a_known_template():
+    from tuneforge.data.template import TEMPLATE_NAMES
+    from tuneforge.webui import families
+
+    assert families.family_names()[0] == families.CUSTOM
+    for name, spec in families.families().items():
+        assert spec["template"] in TEMPLATE_NAMES, name
+        assert spec["path"]
+    assert families.lookup("Qwen2.5-7B-Instruct") == {"path": "Qwen/Qwen2.5-7B-Instruct", "template": "qwen"}
+    assert families.guess_family("models/Qwen2.5-7B-Instruct") == "Qwen2.5-7B-Instruct"
+
+
+def test_start_validates_before_queueing_and_refuses_busy_or_finished_folders(tmp_path, monkeypatch, tiny_model_dir):
+    import sys
+
+    from tuneforge.jobs import runner
+    from tuneforge.webui.context import UIContext
+    from tuneforge.webui.jobs_view import queue_run, resume_run
+
+    monkeypatch.setattr(runner, "job_command", lambda job: [sys.executable, "-c", "import time; time.sleep(30)"])
+    ui = UIContext(saves_dir=tmp_path / "saves", data_dir="data")
+    cfg = {"model_name_or_path": str(tiny_model_dir), "dataset": "identity", "template": "qwen"}
+
+    bad = tmp_path / "bad"
+    with pytest.raises(UserError, match="lora_rank"):
+        queue_run(ui, "train", {**cfg, "lora_rank": "many", "output_dir": str(bad)}, bad)
+    assert not bad.exists() and ui.store.list() == []  # nothing written, nothing queued
+
+    run = tmp_path / "run"
+    job = queue_run(ui, "train", {**cfg, "output_dir": str(run)}, run)
+    try:
+        assert job.status == "running" and (run / "config.yaml").is_file()
+        with pytest.raises(UserError, match=f"run #{job.id} is already running"):
+            queue_run(ui, "train", {**cfg, "output_dir": str(run)}, run)
+    finally:
+        ui.scheduler.abort(job.id, force=True)
+        ui.scheduler.wait(job.id, timeout=30)
+
+    (run / "train_results.json").write_text("{}")  # as a finished run leaves it
+    with pytest.raises(UserError, match="finished run"):
+        resume_run(ui, str(run))
+
+
+def test_long_curves_are_thinned_for_the_browser_but_keep_both_ends():
+    from tuneforge.webui.render import MAX_POINTS, thin
+
+    points = [(s, 1.0 / s) for s in range(1, 100_001)]
+    kept = thin(points)
+    assert len(kept) <= MAX_POINTS + 1 and kept[0] == points[0] and kept[-1] == points[-1]
+    assert [s for s, _ in kept] == sorted({s for s, _ in kept})
+    assert thin(points[:10]) == points[:10]
