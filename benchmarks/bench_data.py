@@ -55,18 +55,23 @@ def write_dataset(folder: Path, samples: int, seed: int = 0, long_share: float =
     for prompt_n, reply_n in skewed_lengths(samples, long_share, seed):
         prompt, reply = text(prompt_n), text(reply_n)
         sft.append({"messages": [{"role": "user", "content": prompt}, {"role": "assistant", "content": reply}]})
-        dpo.append({
-            "conversations": [{"from": "human", "value": prompt}],
-            "chosen": {"from": "gpt", "value": reply},
-            "rejected": {"from": "gpt", "value": text(max(4, reply_n // 2))},
-        })
+        dpo.append(
+            {
+                "conversations": [{"from": "human", "value": prompt}],
+                "chosen": {"from": "gpt", "value": reply},
+                "rejected": {"from": "gpt", "value": text(max(4, reply_n // 2))},
+            }
+        )
     (folder / "bench_sft.json").write_text(json.dumps(sft), encoding="utf-8")
     (folder / "bench_dpo.json").write_text(json.dumps(dpo), encoding="utf-8")
     info = {
-        "bench_sft": {"file_name": "bench_sft.json", "formatting": "openai",
-                      "columns": {"messages": "messages"}},
-        "bench_dpo": {"file_name": "bench_dpo.json", "formatting": "sharegpt", "ranking": True,
-                      "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"}},
+        "bench_sft": {"file_name": "bench_sft.json", "formatting": "openai", "columns": {"messages": "messages"}},
+        "bench_dpo": {
+            "file_name": "bench_dpo.json",
+            "formatting": "sharegpt",
+            "ranking": True,
+            "columns": {"messages": "conversations", "chosen": "chosen", "rejected": "rejected"},
+        },
     }
     (folder / "dataset_info.json").write_text(json.dumps(info), encoding="utf-8")
     return {"sft": sft, "dpo": dpo}
@@ -75,6 +80,7 @@ def write_dataset(folder: Path, samples: int, seed: int = 0, long_share: float =
 def real_tokens(tokenizer, rows: dict, cutoff_len: int) -> dict:
     """Non-padding tokens one epoch trains on (chat template, truncated to cutoff_len): sft, and dpo (chosen +
     rejected sequences)."""
+
     def count(messages) -> int:
         ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
         return min(len(ids), cutoff_len)

@@ -31,6 +31,20 @@ def matmul_peak(size: int = 2048, repeats: int = 8) -> float:
     return best
 
 
+def runqueue_wait() -> tuple[float, float]:
+    """(seconds on a CPU, seconds ready but waiting for one) of this process's threads: /proc/self/task/*/schedstat.
+    Waiting means another process held the core (contention), whatever the machine-wide pressure says."""
+    run = wait = 0
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/schedstat") as f:
+                fields = f.read().split()
+        except OSError:
+            continue
+        run, wait = run + int(fields[0]), wait + int(fields[1])
+    return run / 1e9, wait / 1e9
+
+
 def install_timer() -> dict:
     """A callback on every Trainer (ours, TRL's, the baseline's): train begin, first step end, train end."""
     from transformers import TrainerCallback, trainer
@@ -40,6 +54,7 @@ def install_timer() -> dict:
     class Timer(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
             marks["train_begin"] = time.time() - T0
+            marks["sched_begin"] = runqueue_wait()
 
         def on_step_end(self, args, state, control, **kwargs):
             marks["steps"] += 1
@@ -47,6 +62,8 @@ def install_timer() -> dict:
 
         def on_train_end(self, args, state, control, **kwargs):
             marks["train_end"] = time.time() - T0
+            (run0, wait0), (run1, wait1) = marks.pop("sched_begin"), runqueue_wait()
+            marks["train_cpu_s"], marks["train_wait_s"] = run1 - run0, wait1 - wait0
 
     trainer.DEFAULT_CALLBACKS.append(Timer)
     return marks
@@ -80,22 +97,35 @@ def run_baseline(spec: dict) -> None:
 
     def tokenize(row):
         enc = tokenizer.apply_chat_template(
-            row["messages"], tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
-            truncation=True, max_length=o["cutoff_len"],
+            row["messages"],
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+            truncation=True,
+            max_length=o["cutoff_len"],
         )
-        labels = [t if m else -100 for t, m in zip(enc["input_ids"], enc["assistant_masks"])]
+        labels = [t if m else -100 for t, m in zip(enc["input_ids"], enc["assistant_masks"], strict=True)]
         return {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "labels": labels}
 
     dataset = dataset.map(tokenize, remove_columns=dataset.column_names)
     model = AutoModelForCausalLM.from_pretrained(o["model"], dtype=torch.float32)
     if o["method"] == "lora":
-        config = LoraConfig(r=o["lora_rank"], lora_alpha=2 * o["lora_rank"], target_modules="all-linear",
-                            task_type="CAUSAL_LM")
+        config = LoraConfig(
+            r=o["lora_rank"], lora_alpha=2 * o["lora_rank"], target_modules="all-linear", task_type="CAUSAL_LM"
+        )
         model = get_peft_model(model, config)
     args = TrainingArguments(
-        output_dir=o["output_dir"], per_device_train_batch_size=o["batch_size"], num_train_epochs=1,
-        learning_rate=o["learning_rate"], lr_scheduler_type="cosine", logging_steps=5, save_strategy="no",
-        report_to="none", use_cpu=not torch.cuda.is_available(), seed=0, disable_tqdm=True,
+        output_dir=o["output_dir"],
+        per_device_train_batch_size=o["batch_size"],
+        num_train_epochs=1,
+        learning_rate=o["learning_rate"],
+        lr_scheduler_type="cosine",
+        logging_steps=5,
+        save_strategy="no",
+        report_to="none",
+        use_cpu=not torch.cuda.is_available(),
+        seed=0,
+        disable_tqdm=True,
     )
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, padding="longest")
     Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer).train()

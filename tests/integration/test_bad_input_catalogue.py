@@ -12,14 +12,13 @@ import logging
 import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from tuneforge.cli import main
-
 
 LOG_LINE = re.compile(r"^\[\d\d:\d\d:\d\d\] (INFO|WARNING) ")
 
@@ -217,34 +216,100 @@ CASES = [
     Case("config-max-samples-0", lambda w: w.train(max_samples=0), ("max_samples",)),
     Case("config-lora-key-with-full", lambda w: w.train(finetuning_type="full", lora_rank=8), ("lora_rank",)),
     Case("config-qlora-with-full", lambda w: w.train(finetuning_type="full", quantization_bit=4), ("quantization",)),
-    Case("config-streaming-no-steps", lambda w: ["train", *as_args({**{k: v for k, v in w.cfg.items() if k != "max_steps"}, "streaming": True})], ("streaming", "max_steps")),  # noqa: E501
+    Case(
+        "config-streaming-no-steps",
+        lambda w: ["train", *as_args({**{k: v for k, v in w.cfg.items() if k != "max_steps"}, "streaming": True})],
+        ("streaming", "max_steps"),
+    ),  # noqa: E501
     Case("config-legacy-format", lambda w: w.train(export_legacy_format=True), ("safetensors",)),
-    Case("config-no-model", lambda w: ["train", *as_args({k: v for k, v in w.cfg.items() if k != "model_name_or_path"})], ("model_name_or_path",)),  # noqa: E501
+    Case(
+        "config-no-model",
+        lambda w: ["train", *as_args({k: v for k, v in w.cfg.items() if k != "model_name_or_path"})],
+        ("model_name_or_path",),
+    ),  # noqa: E501
     # ---- dataset files and registry
-    Case("data-invalid-json", lambda w: (w.rows('[\n {"instruction": "a", "output": "b"},\n {"x" "y"}\n]'), w.train())[1], ("toy.json:3",)),  # noqa: E501
-    Case("data-missing-column", lambda w: (w.rows([{"instruction": "a", "answer": "b"}]), w.train())[1], ("toy.json", "output")),  # noqa: E501
+    Case(
+        "data-invalid-json",
+        lambda w: (w.rows('[\n {"instruction": "a", "output": "b"},\n {"x" "y"}\n]'), w.train())[1],
+        ("toy.json:3",),
+    ),  # noqa: E501
+    Case(
+        "data-missing-column",
+        lambda w: (w.rows([{"instruction": "a", "answer": "b"}]), w.train())[1],
+        ("toy.json", "output"),
+    ),  # noqa: E501
     Case("data-empty-list", lambda w: (w.rows([]), w.train())[1], ("toy",)),
     Case("data-rows-not-objects", lambda w: (w.rows([1, 2, 3]), w.train())[1], ("toy.json",)),
-    Case("data-output-not-text", lambda w: (w.rows([{"instruction": "a", "output": {"x": 1}}]), w.train())[1], ("toy.json",)),  # noqa: E501
-    Case("data-jsonl-bad-line", lambda w: (w.rows('{"instruction": "a", "output": "b"}\n{oops\n', "toy.jsonl", {"toy": {"file_name": "toy.jsonl"}}), w.train())[1], ("toy.jsonl:2",)),  # noqa: E501
-    Case("data-file-missing", lambda w: (w.rows([], info={"toy": {"file_name": "gone.json"}}), w.train())[1], ("gone.json",)),  # noqa: E501
+    Case(
+        "data-output-not-text",
+        lambda w: (w.rows([{"instruction": "a", "output": {"x": 1}}]), w.train())[1],
+        ("toy.json",),
+    ),  # noqa: E501
+    Case(
+        "data-jsonl-bad-line",
+        lambda w: (
+            w.rows('{"instruction": "a", "output": "b"}\n{oops\n', "toy.jsonl", {"toy": {"file_name": "toy.jsonl"}}),
+            w.train(),
+        )[1],
+        ("toy.jsonl:2",),
+    ),  # noqa: E501
+    Case(
+        "data-file-missing",
+        lambda w: (w.rows([], info={"toy": {"file_name": "gone.json"}}), w.train())[1],
+        ("gone.json",),
+    ),  # noqa: E501
     Case("data-unknown-name", lambda w: w.train(dataset="toi"), ("toi", "toy")),
-    Case("data-info-invalid-json", lambda w: ((w.data / "dataset_info.json").write_text("{'toy': 1}"), w.train())[1], ("dataset_info.json",)),  # noqa: E501
-    Case("data-info-entry-no-file", lambda w: ((w.data / "dataset_info.json").write_text('{"toy": {"columns": {}}}'), w.train())[1], ("toy",)),  # noqa: E501
+    Case(
+        "data-info-invalid-json",
+        lambda w: ((w.data / "dataset_info.json").write_text("{'toy': 1}"), w.train())[1],
+        ("dataset_info.json",),
+    ),  # noqa: E501
+    Case(
+        "data-info-entry-no-file",
+        lambda w: ((w.data / "dataset_info.json").write_text('{"toy": {"columns": {}}}'), w.train())[1],
+        ("toy",),
+    ),  # noqa: E501
     Case("data-dir-missing", lambda w: w.train(dataset_dir=str(w.root / "no-data")), ("no-data",)),
-    Case("data-sharegpt-bad-role", lambda w: (w.rows([{"conversations": [{"from": "robot", "value": "hi"}]}], info=SHAREGPT), w.train())[1], ("toy.json", "robot")),  # noqa: E501
-    Case("data-sharegpt-not-a-list", lambda w: (w.rows([{"conversations": "hello"}], info=SHAREGPT), w.train())[1], ("toy.json",)),  # noqa: E501
-    Case("data-no-response-at-all", lambda w: (w.rows([{"text": "q"}] * 3, info={"toy": {"file_name": "toy.json", "columns": {"prompt": "text"}}}), w.train())[1], ("empty after filtering",)),  # noqa: E501
+    Case(
+        "data-sharegpt-bad-role",
+        lambda w: (w.rows([{"conversations": [{"from": "robot", "value": "hi"}]}], info=SHAREGPT), w.train())[1],
+        ("toy.json", "robot"),
+    ),  # noqa: E501
+    Case(
+        "data-sharegpt-not-a-list",
+        lambda w: (w.rows([{"conversations": "hello"}], info=SHAREGPT), w.train())[1],
+        ("toy.json",),
+    ),  # noqa: E501
+    Case(
+        "data-no-response-at-all",
+        lambda w: (
+            w.rows([{"text": "q"}] * 3, info={"toy": {"file_name": "toy.json", "columns": {"prompt": "text"}}}),
+            w.train(),
+        )[1],
+        ("empty after filtering",),
+    ),  # noqa: E501
     # ---- templates
     Case("template-unknown", lambda w: w.train(template="qwen3x"), ("template", "qwen3x")),
     Case("template-tokenizer-without-chat-template", no_chat_template, ("template", "chat_template")),
     Case("template-tokenizer-template-broken", broken_chat_template, ("chat_template",)),
     # ---- model folders
-    Case("model-path-missing", lambda w: w.train(model_name_or_path=str(w.root / "models/none")), ("models/none", "does not exist")),  # noqa: E501
+    Case(
+        "model-path-missing",
+        lambda w: w.train(model_name_or_path=str(w.root / "models/none")),
+        ("models/none", "does not exist"),
+    ),  # noqa: E501
     Case("model-folder-not-a-model", lambda w: w.train(model_name_or_path=str(w.data)), ("config.json",)),
-    Case("model-config-invalid-json", lambda w: ((w.model / "config.json").write_text("{nope"), w.train())[1], ("model_name_or_path",)),  # noqa: E501
+    Case(
+        "model-config-invalid-json",
+        lambda w: ((w.model / "config.json").write_text("{nope"), w.train())[1],
+        ("model_name_or_path",),
+    ),  # noqa: E501
     Case("model-wrong-architecture", wrong_arch, ("model_name_or_path",)),
-    Case("model-config-without-model-type", lambda w: ((w.model / "config.json").write_text("{}"), w.train())[1], ("model_name_or_path",)),  # noqa: E501
+    Case(
+        "model-config-without-model-type",
+        lambda w: ((w.model / "config.json").write_text("{}"), w.train())[1],
+        ("model_name_or_path",),
+    ),  # noqa: E501
     Case("model-truncated-safetensors", truncated_safetensors, ("model_name_or_path",)),
     Case("model-garbage-safetensors", garbage_safetensors, ("model_name_or_path",)),
     Case("model-wrong-shape-weights", wrong_shape_safetensors, ("model_name_or_path",)),
@@ -255,7 +320,11 @@ CASES = [
     Case("adapter-missing", lambda w: w.train(adapter_name_or_path=str(w.root / "no-adapter")), ("no-adapter",)),
     Case("adapter-without-config", adapter_without_config, ("adapter_name_or_path", "adapter_config.json")),
     Case("adapter-corrupt-weights", adapter_corrupt_weights, ("adapter_name_or_path",)),
-    Case("adapter-with-full", lambda w: w.train(finetuning_type="full", adapter_name_or_path=str(w.model)), ("adapter_name_or_path",)),  # noqa: E501
+    Case(
+        "adapter-with-full",
+        lambda w: w.train(finetuning_type="full", adapter_name_or_path=str(w.model)),
+        ("adapter_name_or_path",),
+    ),  # noqa: E501
     Case("export-adapter-for-another-base", export_adapter_for_other_base, ("does not fit",)),
     # ---- run and export folders
     Case("output-dir-other-run", output_dir_holds_other_run, ("output_dir", "overwrite_output_dir")),
@@ -271,16 +340,30 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
 
 
+class CurrentStderr:
+    """A stream that writes to whatever sys.stderr is now (capsys swaps it per test)."""
+
+    def write(self, text):
+        return sys.stderr.write(text)
+
+    def flush(self):
+        sys.stderr.flush()
+
+
 @pytest.fixture
 def log_to_captured_stderr(capsys):
-    """The package logger keeps the stderr it first saw; point it at this test's captured one, then at the real
-    stderr (the captured one is closed after the test)."""
+    """The package logger keeps the stderr it first saw: make it follow sys.stderr for this test, so capsys sees
+    the CLI's log lines exactly as a user's terminal would; put the old stream back afterwards."""
+    from tuneforge.utils.logging import get_logger
+
+    get_logger("tuneforge")
     handlers = [h for h in logging.getLogger("tuneforge").handlers if type(h) is logging.StreamHandler]
+    saved = [h.stream for h in handlers]
     for handler in handlers:
-        handler.stream = sys.stderr
+        handler.stream = CurrentStderr()
     yield
-    for handler in handlers:
-        handler.stream = sys.__stderr__
+    for handler, stream in zip(handlers, saved, strict=True):
+        handler.stream = stream
 
 
 @pytest.fixture

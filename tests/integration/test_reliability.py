@@ -60,6 +60,7 @@ def adapter(out: Path) -> dict[str, torch.Tensor]:
     return load_file(out / "adapter_model.safetensors")
 
 
+@pytest.mark.slow
 def test_kill_9_then_resume_is_bit_exact(train_overrides, tmp_path):
     """kill -9 after a checkpoint exists, run the same command again: final weights equal a straight run's, bit for
     bit (lora_dropout > 0, so the dropout RNG, the data order and the optimizer state all have to come back)."""
@@ -89,6 +90,9 @@ def test_kill_9_then_resume_is_bit_exact(train_overrides, tmp_path):
     (torn / "trainer_state.json").unlink(missing_ok=True)
     assert plan_output_dir(str(out), cfg, None).resume_from == str(last)  # skipped: the newest COMPLETE one wins
 
+    with (out / "trainer_log.jsonl").open("a") as log:  # and a log line cut off mid-write
+        log.write('{"step": 99, "loss": 1.2')
+
     again = cli(cfg, tmp_path, "killed")  # the same command, unchanged
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
@@ -101,6 +105,7 @@ def test_kill_9_then_resume_is_bit_exact(train_overrides, tmp_path):
     assert (torn / "trainer_state.json").is_file()  # step 'last + 5' was saved again, atomically, over the torn one
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_saves_a_checkpoint_and_exits_cleanly(sig, train_overrides, tmp_path):
     out = tmp_path / "run"

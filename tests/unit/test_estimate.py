@@ -14,8 +14,13 @@ from tuneforge.model.estimate import estimate_memory, format_estimate, param_cou
 @pytest.fixture
 def estimate(tiny_model_dir):
     def make(**keys) -> dict:
-        base = {"model_name_or_path": str(tiny_model_dir), "template": "qwen", "cutoff_len": 256,
-                "per_device_train_batch_size": 4, "finetuning_type": "lora"}
+        base = {
+            "model_name_or_path": str(tiny_model_dir),
+            "template": "qwen",
+            "cutoff_len": 256,
+            "per_device_train_batch_size": 4,
+            "finetuning_type": "lora",
+        }
         return estimate_memory(load_config(None, {**base, **keys}), cuda=False)
 
     return make

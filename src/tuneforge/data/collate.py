@@ -19,11 +19,13 @@ class SftCollator:
     pad_to_multiple_of: int | None = None
     flatten: bool = False
     label_pad_token_id: int = IGNORE_INDEX
+    trained_logits_only: bool = False
 
     def __call__(self, features: list[dict]) -> dict:
-        if self.flatten:
-            return self._flatten(features)
-        return self._pad(features)
+        batch = self._flatten(features) if self.flatten else self._pad(features)
+        if self.trained_logits_only:
+            keep_trained_logits(batch, self.label_pad_token_id)
+        return batch
 
     def _flatten(self, features: list[dict]) -> dict:
         import torch
@@ -61,7 +63,37 @@ class SftCollator:
         return {key: torch.tensor(value, dtype=torch.long) for key, value in batch.items()}
 
 
-def sft_collator(tokenizer, data_args, attn_implementation: str | None, use_cpu: bool) -> SftCollator:
+def keep_trained_logits(batch: dict, ignore_index: int = IGNORE_INDEX) -> dict:
+    """Logits (and the loss) only where a token is trained: transformers' boolean `logits_to_keep` (B, S) runs the
+    LM head on those positions alone, and `shift_labels` holds their targets, so the (B, S, vocab) logits of the
+    prompts and the padding are never built. The loss is the same; the memory and compute of the head shrink by
+    the untrained share. Batches with nothing to train are left as they are."""
+    import torch
+
+    labels = batch["labels"]
+    shifted = torch.cat([labels[:, 1:], torch.full_like(labels[:, :1], ignore_index)], dim=1)
+    keep = shifted != ignore_index
+    if keep.any():
+        batch["logits_to_keep"] = keep
+        batch["shift_labels"] = shifted[keep]
+    return batch
+
+
+def supports_trained_logits(model) -> bool:
+    """Whether the model's forward slices with transformers' `slice_logits_to_keep` (which takes the boolean mask);
+    models of remote code or patched forwards (Liger) may not."""
+    import inspect
+
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        return "slice_logits_to_keep(" in inspect.getsource(base.forward)  # an instance patch (Liger) counts
+    except (OSError, TypeError):
+        return False
+
+
+def sft_collator(
+    tokenizer, data_args, attn_implementation: str | None, use_cpu: bool, trained_logits_only: bool = False
+) -> SftCollator:
     """The collator for an SFT run: padding-free (flattened) batches with neat packing where the attention
     implementation runs variable-length sequences natively, padded batches otherwise."""
     from tuneforge.model.boosters import supports_padding_free
@@ -70,4 +102,5 @@ def sft_collator(tokenizer, data_args, attn_implementation: str | None, use_cpu:
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         pad_to_multiple_of=None if use_cpu else 8,
         flatten=bool(data_args.neat_packing) and supports_padding_free(attn_implementation),
+        trained_logits_only=trained_logits_only,
     )

@@ -20,6 +20,9 @@ FIX_TAGS = "set tags in dataset_info.json"
 SAMPLE_SEED = 42  # num_samples draws a fixed random subset, so runs are repeatable
 
 
+FIX_TOOL_CALLS = 'write tool_calls as [{"type": "function", "function": {"name": ..., "arguments": {...}}}]'
+
+
 def _get(row: dict, column: str, attr: DatasetAttr, source: str):
     if column not in row:
         keys = ", ".join(list(row)[:8])
@@ -61,6 +64,8 @@ def _kto_tag(row: dict, attr: DatasetAttr, source: str) -> bool | None:
 def _alpaca(row: dict, attr: DatasetAttr, source: str) -> Conversation:
     messages = []
     history = row.get(attr.history) if attr.history else None
+    if history is not None and not isinstance(history, list):
+        raise UserError("history must be a list of [prompt, response] pairs", where=source, fix="fix the row")
     for i, pair in enumerate(history or []):
         if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
             raise UserError(f"history item {i} must be [prompt, response]", where=source, fix="fix the row")
@@ -97,8 +102,10 @@ def _content(message: dict, attr: DatasetAttr, source: str, openai: bool) -> str
         value = "".join(str(p.get("text", "")) for p in value)
     if openai and message.get("tool_calls"):
         calls = []
-        for call in message["tool_calls"]:
+        for call in _tool_calls(message["tool_calls"], source):
             fn = call.get("function", call)
+            if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
+                raise UserError("a tool call needs a function with a 'name'", where=source, fix=FIX_TOOL_CALLS)
             args = fn.get("arguments", {})
             if isinstance(args, str):
                 try:
@@ -108,6 +115,12 @@ def _content(message: dict, attr: DatasetAttr, source: str, openai: bool) -> str
             calls.append({"name": fn.get("name"), "arguments": args})
         return json.dumps(calls[0] if len(calls) == 1 else calls, ensure_ascii=False)
     return _text(value, f"message '{attr.content_tag}'", source)
+
+
+def _tool_calls(value, source: str) -> list[dict]:
+    if not isinstance(value, list) or not all(isinstance(call, dict) for call in value):
+        raise UserError("tool_calls must be a list of objects", where=source, fix=FIX_TOOL_CALLS)
+    return value
 
 
 def _message(message, attr: DatasetAttr, source: str, openai: bool) -> Message:
@@ -121,7 +134,7 @@ def _message(message, attr: DatasetAttr, source: str, openai: bool) -> Message:
     tag = message[attr.role_tag]
     roles = {attr.user_tag: USER, attr.assistant_tag: ASSISTANT, attr.observation_tag: OBSERVATION}
     roles[attr.function_tag] = FUNCTION
-    if tag not in roles:
+    if not isinstance(tag, str) or tag not in roles:
         known = ", ".join(repr(t) for t in roles)
         raise UserError(f"unknown role {tag!r} (known: {known})", where=source, fix=FIX_TAGS)
     role = roles[tag]

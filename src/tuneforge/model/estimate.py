@@ -30,6 +30,9 @@ ACT_I = 6.0
 ACT_H_CHECKPOINTED = 2.0
 # Logits per token: the logits, their float copy / log-softmax in the loss, and the gradient.
 LOGIT_COPIES = 3.0
+# TRL's preference trainers keep more per token: the policy's logits and log-softmax, their gradients, and the
+# reference model's logits and log-softmax (calibrated with benchmarks/harness.py, DPO + LoRA on a CPU).
+PREF_LOGIT_COPIES = 10.0
 FRAMEWORK_MIB_CPU = 560.0  # python + torch + transformers + peft + datasets + the trainer, before any weight
 FRAMEWORK_MIB_CUDA = 600.0  # CUDA context and allocator reserve
 TRL_MIB = 90.0  # trl's imports (preference stages)
@@ -138,8 +141,9 @@ def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
 
 def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:
     """Predicted peak memory of training `cfg`, in MiB, by part. `gradient_checkpointing` None: as configured
-    (auto: on only where the run would not fit without it). Reads config.json only; loads no weights. Keys: weights, gradients, optimizer, activations,
-    framework, total (all MiB), params, trainable_params, batch_rows, seq_len, gradient_checkpointing, device."""
+    (auto: on only where the run would not fit without it). Reads config.json only; loads no weights.
+    Keys: weights, gradients, optimizer, activations, framework, total (all MiB), params, trainable_params,
+    batch_rows, seq_len, gradient_checkpointing, device."""
     if cuda is None:
         from tuneforge.utils.devices import has_cuda
 
@@ -168,10 +172,14 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     rows, seq = _batch_tokens(cfg)
     h, i = config["hidden_size"], config.get("intermediate_size") or 4 * config["hidden_size"]
     per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else ACT_H * h + ACT_I * i
-    layers_act = per_layer * config["num_hidden_layers"]
+    n_layers = config["num_hidden_layers"]
+    k = int(ft.freeze_trainable_layers)
+    # frozen layers below the first trained one need no gradient, so autograd keeps nothing for them
+    saved_layers = min(k, n_layers) if ft.finetuning_type == "freeze" and k > 0 else n_layers
+    layers_act = per_layer * saved_layers
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
-    logits = LOGIT_COPIES * config["vocab_size"]
+    logits = (PREF_LOGIT_COPIES if ft.stage in ("dpo", "kto") else LOGIT_COPIES) * config["vocab_size"]
     activations = rows * seq * (layers_act + logits) * wb
     framework = (FRAMEWORK_MIB_CUDA if cuda else FRAMEWORK_MIB_CPU) * MIB
     if ft.stage in ("dpo", "kto", "ppo", "rm"):
@@ -224,8 +232,11 @@ def format_estimate(est: dict) -> str:
         ("weights", "model weights (quantised where set) and adapters"),
         ("gradients", "gradients of the trained parameters"),
         ("optimizer", "optimizer states"),
-        ("activations", f"activations, {est['batch_rows']} rows x {est['seq_len']} tokens"
-         + (" (checkpointed)" if est["gradient_checkpointing"] else "")),
+        (
+            "activations",
+            f"activations, {est['batch_rows']} rows x {est['seq_len']} tokens"
+            + (" (checkpointed)" if est["gradient_checkpointing"] else ""),
+        ),
         ("framework", "python, torch, transformers" if est["device"] == "cpu" else "CUDA context"),
     ]
     lines = [f"Estimated peak memory ({est['device']}): {est['total']:,.0f} MiB"]

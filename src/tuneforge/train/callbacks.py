@@ -38,7 +38,7 @@ class JsonlLogCallback(TrainerCallback):
             return
         if self.path.is_file():  # resuming: drop lines past the checkpoint so the curve has no duplicates
             kept = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            kept = [line for line in kept if json.loads(line).get("step", 0) <= state.global_step]
+            kept = [line for line in kept if _step_of(line) <= state.global_step]  # a torn last line (kill -9) goes
             self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def on_log(self, args, state, control, logs=None, **kwargs):
@@ -66,6 +66,15 @@ class JsonlLogCallback(TrainerCallback):
                 record[key] = logs[key]
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+
+
+def _step_of(line: str) -> float:
+    """The step of one trainer_log.jsonl line; a line cut off by a kill -9 counts as past every checkpoint."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return float("inf")
+    return record.get("step", 0) if isinstance(record, dict) else float("inf")
 
 
 class TrainingStopped(KeyboardInterrupt):

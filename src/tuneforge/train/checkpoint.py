@@ -7,6 +7,10 @@ code writes into `tmp-checkpoint-N` (by switching the folder prefix the trainer 
 the process that saves renames the finished folder to `checkpoint-N` in one `os.replace` and only then rotates old
 checkpoints. A resume (`output_dir.complete_checkpoints`) only ever sees finished folders; leftover
 `tmp-checkpoint-*` folders of a killed run are removed at the next save.
+
+`make_resumable` adds what an exact resume also needs: the length-grouped sampler (SFT's default batching) draws its
+order from the global torch RNG at each epoch start, which a resume mid-epoch restores only after drawing it; we
+give it a generator seeded by (seed, epoch) instead, so every epoch's order is the same however the run was cut.
 """
 
 from __future__ import annotations
@@ -21,6 +25,49 @@ logger = get_logger(__name__)
 
 FINAL_PREFIX = "checkpoint"
 TMP_PREFIX = "tmp-checkpoint"
+
+
+def make_resumable(trainer) -> None:
+    """Atomic checkpoints and a data order that does not depend on when the run was interrupted."""
+    make_checkpoints_atomic(trainer)
+    seed_length_grouped_order(trainer)
+
+
+def seed_length_grouped_order(trainer) -> None:
+    """Wrap `trainer._get_train_sampler`: a `LengthGroupedSampler` becomes one whose order is a function of
+    (data_seed or seed, epoch) — the same in an uninterrupted run, a resumed one, and on every rank."""
+    original = trainer._get_train_sampler
+    if getattr(original, "_tuneforge_seeded", False):
+        return
+
+    def get_train_sampler(*args, **kwargs):
+        from transformers.trainer_pt_utils import LengthGroupedSampler
+
+        sampler = original(*args, **kwargs)
+        if type(sampler) is LengthGroupedSampler:
+            seed = trainer.args.data_seed if trainer.args.data_seed is not None else trainer.args.seed
+            sampler.__class__ = _epoch_seeded(LengthGroupedSampler)
+            sampler.seed, sampler.epoch = int(seed), 0
+        return sampler
+
+    get_train_sampler._tuneforge_seeded = True
+    trainer._get_train_sampler = get_train_sampler
+
+
+def _epoch_seeded(base):
+    class EpochSeededLengthGroupedSampler(base):
+        def set_epoch(self, epoch: int) -> None:
+            self.epoch = int(epoch)
+
+        def __iter__(self):
+            import torch
+            from transformers.trainer_pt_utils import get_length_grouped_indices
+
+            generator = torch.Generator()
+            generator.manual_seed(self.seed + self.epoch)
+            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+
+    return EpochSeededLengthGroupedSampler
 
 
 def make_checkpoints_atomic(trainer) -> None:

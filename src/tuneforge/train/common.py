@@ -66,10 +66,10 @@ def write_config(cfg: RunConfig, path: Path) -> None:
 
 def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:
     """Train (resuming if the plan says so), then save the model, state, metrics and the loss plot."""
-    from tuneforge.train.checkpoint import make_checkpoints_atomic
+    from tuneforge.train.checkpoint import make_resumable
     from tuneforge.train.plot import plot_loss
 
-    make_checkpoints_atomic(trainer)  # tmp-checkpoint-N, renamed to checkpoint-N once complete
+    make_resumable(trainer)  # tmp-checkpoint-N renamed once complete; length-grouped order seeded per epoch
     if plan.resume_from:
         logger.info("resuming from %s", plan.resume_from)
     result = trainer.train(resume_from_checkpoint=plan.resume_from)

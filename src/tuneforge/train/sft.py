@@ -40,10 +40,13 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     plan.prepare()
     write_config(cfg, plan.path)
 
-    from tuneforge.data.collate import sft_collator
+    from tuneforge.data.collate import sft_collator, supports_trained_logits
     from tuneforge.evaluate.accuracy import accuracy_kwargs
 
-    collator = sft_collator(tokenizer, cfg.data, model.config._attn_implementation, args.use_cpu)
+    # logits only at trained positions (the loss is the same) unless eval needs whole logits (accuracy, predict)
+    slim = supports_trained_logits(model) and not (cfg.finetuning.compute_accuracy or cfg.training.get("do_predict"))
+    attn = model.config._attn_implementation
+    collator = sft_collator(tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
     trainer = Trainer(
         model=model,
         args=args,

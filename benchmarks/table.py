@@ -1,0 +1,91 @@
+"""The harness's run lines as a Markdown table (docs/benchmarks.md).
+
+    python benchmarks/table.py RESULTS.jsonl [...] [--reestimate WORK]
+
+Per model x row: medians of the uncontended runs (of all runs where every one was contended) for wall-clock
+tokens/s, samples/s, first step and peak RSS; the median over all runs of tokens per CPU-second of the run's own
+threads (contention makes a run wait, not work more: `tokens_per_cpu_s`, or tokens/s / (1 - runqueue wait share)
+for lines written before the harness recorded it); ratios to the baseline row of the same model.
+`--reestimate WORK`: predictions from the current `tuneforge estimate`, read from the configs the harness left in
+its work folder (WORK/<model>-<row>.yaml), next to the peaks measured in the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+
+COLUMNS = (
+    "model", "row", "real tokens/s", "per CPU-s", "vs baseline (CPU-s)", "samples/s", "first step (s)",
+    "peak RSS (MiB)", "RSS vs baseline", "predicted (MiB)", "error", "MFU", "uncontended runs",
+)  # fmt: skip
+
+
+def predicted(work: Path, model: str, row: str) -> float:
+    from tuneforge.config import load_config
+    from tuneforge.model.estimate import estimate_memory
+
+    return estimate_memory(load_config(str(work / f"{model}-{row}.yaml")), cuda=False)["total"]
+
+
+def per_cpu_second(run: dict) -> float:
+    if "tokens_per_cpu_s" in run:
+        return run["tokens_per_cpu_s"]
+    return run["tokens_per_s"] / max(1 - run["runqueue_wait_share"], 1e-3)
+
+
+def rows_of(files: list[str]) -> dict[tuple[str, str], dict]:
+    groups: dict[tuple[str, str], list[dict]] = {}
+    best = 0.0  # MFU against the best matmul peak the harness measured in the same file
+    for file in files:
+        lines = [json.loads(raw) for raw in Path(file).read_text().splitlines()]
+        best = max(r.get("best", 0.0) for r in lines)
+        for run in lines:
+            if "matmul_peak_gflops" in run and "row" in run:
+                run["mfu"] = run["mfu"] * run["matmul_peak_gflops"] / best
+            if "row" in run and not run.get("summary"):
+                groups.setdefault((run["model"], run["row"]), []).append(run)
+    out = {}
+    for key, runs in groups.items():
+        clean = [r for r in runs if not r["contended"]]
+        use = clean or runs
+        med = lambda k, rs=use: statistics.median(r[k] for r in rs)  # noqa: E731
+        out[key] = {
+            "tokens_per_s": med("tokens_per_s"),
+            "per_cpu_s": statistics.median(per_cpu_second(r) for r in runs),
+            "samples_per_s": med("samples_per_s"),
+            "first_step_s": med("first_step_s"),
+            "peak": med("peak_rss_mib"),
+            "predicted": med("predicted_mib"),
+            "mfu": med("mfu"),
+            "used": f"{len(clean)}/{len(runs)}",
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results", nargs="+")
+    parser.add_argument("--reestimate", help="the harness's --work folder")
+    opts = parser.parse_args(argv)
+    rows = rows_of(opts.results)
+    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    for (model, row), s in rows.items():
+        base = rows.get((model, "baseline"), s)
+        pred = predicted(Path(opts.reestimate), model, row) if opts.reestimate else s["predicted"]
+        cells = (
+            model, row, f"{s['tokens_per_s']:,.0f}", f"{s['per_cpu_s']:,.0f}",
+            f"{s['per_cpu_s'] / base['per_cpu_s']:.2f}×", f"{s['samples_per_s']:.2f}", f"{s['first_step_s']:.1f}",
+            f"{s['peak']:,.0f}", f"{s['peak'] / base['peak']:.2f}×", f"{pred:,.0f}", f"{pred / s['peak'] - 1:+.0%}",
+            f"{s['mfu']:.3f}", s["used"],
+        )  # fmt: skip
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

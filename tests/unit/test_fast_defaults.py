@@ -1,0 +1,88 @@
+"""The fast defaults: logits only at trained positions (same loss), length-grouped SFT batches, and
+`gradient_checkpointing: auto` resolved from the memory estimate."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from tuneforge.config import load_config
+from tuneforge.data.collate import SftCollator
+from tuneforge.train.arguments import build_training_arguments, groups_by_length, resolve_checkpointing
+
+FEATURES = [
+    {"input_ids": [5, 6, 7, 8, 9, 10, 11], "labels": [-100, -100, -100, 8, 9, 10, 11]},
+    {"input_ids": [12, 13, 14], "labels": [-100, 13, 14]},
+    {"input_ids": [15, 16, 17, 18], "labels": [-100, -100, -100, -100]},
+]
+
+
+@pytest.mark.parametrize("flatten", [False, True])
+def test_trained_logits_only_gives_the_same_loss_and_gradients(tiny_model_dir, flatten):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    full = SftCollator(0, flatten=flatten)(FEATURES)
+    slim = SftCollator(0, flatten=flatten, trained_logits_only=True)(FEATURES)
+    trained = sum(1 for f in FEATURES for x in f["labels"][1:] if x != -100)
+    out_full, out_slim = model(**full), model(**slim)
+    assert out_slim.logits.shape == (trained, model.config.vocab_size)  # no prompt or padding logits
+    assert out_full.logits.shape[:2] == full["input_ids"].shape
+    torch.testing.assert_close(out_slim.loss, out_full.loss, rtol=1e-5, atol=1e-6)
+    grad_full = torch.autograd.grad(out_full.loss, model.model.embed_tokens.weight)[0]
+    grad_slim = torch.autograd.grad(out_slim.loss, model.model.embed_tokens.weight)[0]
+    torch.testing.assert_close(grad_slim, grad_full, rtol=1e-4, atol=1e-6)
+
+
+def test_nothing_to_train_leaves_the_batch_alone():
+    batch = SftCollator(0, trained_logits_only=True)([FEATURES[2]])
+    assert "logits_to_keep" not in batch and "shift_labels" not in batch
+
+
+def _cfg(tiny_model_dir, **keys):
+    base = {"model_name_or_path": str(tiny_model_dir), "template": "qwen", "finetuning_type": "lora"}
+    return load_config(None, {**base, **keys})
+
+
+def test_sft_groups_by_length_unless_packing_or_kept_order(tiny_model_dir, tmp_path):
+    cfg = _cfg(tiny_model_dir)
+    assert groups_by_length(cfg)
+    assert build_training_arguments(cfg, str(tmp_path)).train_sampling_strategy == "group_by_length"
+    for keys in ({"neat_packing": True}, {"packing": False}, {"disable_shuffling": True}, {"stage": "dpo"}):
+        assert not groups_by_length(_cfg(tiny_model_dir, **keys)), keys
+    chosen = _cfg(tiny_model_dir, train_sampling_strategy="random")
+    assert build_training_arguments(chosen, str(tmp_path)).train_sampling_strategy == "random"
+
+
+def test_gradient_checkpointing_auto(tiny_model_dir, tmp_path, monkeypatch):
+    from tuneforge.model import estimate
+
+    cfg = _cfg(tiny_model_dir)
+    assert cfg.training.get("gradient_checkpointing", "auto") == "auto"
+    assert build_training_arguments(cfg, str(tmp_path)).gradient_checkpointing is False  # a tiny model fits
+    assert resolve_checkpointing(cfg, True) is True and resolve_checkpointing(cfg, False) is False
+    monkeypatch.setattr(estimate, "available_memory_mib", lambda cuda: 100.0)  # a machine too small for it
+    assert resolve_checkpointing(cfg, "auto") is True
+    assert estimate.estimate_memory(cfg, cuda=False)["gradient_checkpointing"] is True
+    no_local_model = _cfg(tiny_model_dir, model_name_or_path="org/not-downloaded")
+    assert resolve_checkpointing(no_local_model, "auto") is False
+
+
+def test_trained_logits_need_a_forward_that_slices(tiny_model_dir):
+    import types
+
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    from tuneforge.data.collate import supports_trained_logits
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert supports_trained_logits(model)
+    assert supports_trained_logits(get_peft_model(model, LoraConfig(r=2, target_modules="all-linear")))
+
+    def patched_forward(self, input_ids=None, labels=None, **kwargs):  # a kernel library's replacement forward
+        return None
+
+    other = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    other.forward = types.MethodType(patched_forward, other)
+    assert not supports_trained_logits(other)
