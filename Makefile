@@ -47,8 +47,8 @@ test-browser: $(DEV)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m browser tests/e2e
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts benchmarks
+	$(BIN)/ruff format --check src tests scripts benchmarks
 
 format: $(DEV)
 	$(BIN)/ruff format src tests scripts

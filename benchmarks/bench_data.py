@@ -1,4 +1,4 @@
-"""The benchmark's inputs: generated models (tiny ~7M, ~100M) and a length-skewed chat dataset, built offline."""
+"""The benchmark's inputs: generated models (tiny 5.0M, 100m 88.9M parameters) and a length-skewed chat dataset."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 
 # name -> create_tiny_model keywords. Parameter counts with the 4096-token vocabulary (untied head).
 MODELS = {
-    "tiny": {"layers": 4, "hidden": 256, "heads": 4, "kv_heads": 2, "intermediate": 688},  # ~6.8M
-    "100m": {"layers": 12, "hidden": 768, "heads": 12, "kv_heads": 4, "intermediate": 2304},  # ~100M
+    "tiny": {"layers": 4, "hidden": 256, "heads": 4, "kv_heads": 2, "intermediate": 688},  # 5.0M
+    "100m": {"layers": 12, "hidden": 768, "heads": 12, "kv_heads": 4, "intermediate": 2304},  # 88.9M
 }
 
 

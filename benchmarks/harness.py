@@ -94,14 +94,18 @@ def row_config(row: str, model: Path, data_dir: Path, out: Path, opts) -> dict:
 
 
 def flops_per_token(model_dir: Path, row: str, trainable: int) -> float:
-    """Model FLOPs per real token: forward 2N, backward 2N (activations) + 2 x trained weights; DPO adds the
-    reference forward (2N). N: matmul parameters (layers and head; the embedding is a lookup)."""
+    """Model FLOPs per real token: forward 2N, backward 2N (activations) + 2 x trained weights (freeze: backward
+    through the head and the trained layers only); DPO adds the reference forward (2N). N: matmul parameters
+    (layers and head; the embedding is a lookup)."""
     from tuneforge.model.estimate import param_counts, read_model_config
 
     counts = param_counts(read_model_config(str(model_dir)))
     n = counts["linear"] + (counts["head"] or counts["embedding"])
     trained = n if row == "full" else min(trainable, n)  # LoRA: the adapters' weight gradients
     per_token = 4 * n + 2 * trained
+    if row == "freeze":  # the backward pass stops below the lowest trained layer: the head and the trained layers
+        head = counts["head"] or counts["embedding"]
+        per_token = 2 * n + 4 * (head + trained)
     return per_token + (2 * n if row == "dpo" else 0)
 
 

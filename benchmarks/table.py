@@ -31,6 +31,18 @@ def predicted(work: Path, model: str, row: str) -> float:
     return estimate_memory(load_config(str(work / f"{model}-{row}.yaml")), cuda=False)["total"]
 
 
+def mfu(work: Path, model: str, row: str, tokens_per_s: float, peak_gflops: float) -> float:
+    from tuneforge.config import load_config
+    from tuneforge.model.estimate import estimate_memory
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from harness import flops_per_token
+
+    cfg = load_config(str(work / f"{model}-{row}.yaml"))
+    trainable = estimate_memory(cfg, cuda=False)["trainable_params"]
+    return tokens_per_s * flops_per_token(work / f"model-{model}", row, trainable) / (peak_gflops * 1e9)
+
+
 def per_cpu_second(run: dict) -> float:
     if "tokens_per_cpu_s" in run:
         return run["tokens_per_cpu_s"]
@@ -39,14 +51,14 @@ def per_cpu_second(run: dict) -> float:
 
 def rows_of(files: list[str]) -> dict[tuple[str, str], dict]:
     groups: dict[tuple[str, str], list[dict]] = {}
-    best = 0.0  # MFU against the best matmul peak the harness measured in the same file
-    for file in files:
-        lines = [json.loads(raw) for raw in Path(file).read_text().splitlines()]
-        best = max(r.get("best", 0.0) for r in lines)
+    every = [[json.loads(raw) for raw in Path(file).read_text().splitlines()] for file in files]
+    best = max(r.get("best", 0.0) for lines in every for r in lines)  # MFU against the best peak measured
+    for lines in every:
         for run in lines:
             if "matmul_peak_gflops" in run and "row" in run:
                 run["mfu"] = run["mfu"] * run["matmul_peak_gflops"] / best
             if "row" in run and not run.get("summary"):
+                run["best"] = best
                 groups.setdefault((run["model"], run["row"]), []).append(run)
     out = {}
     for key, runs in groups.items():
@@ -62,6 +74,7 @@ def rows_of(files: list[str]) -> dict[tuple[str, str], dict]:
             "predicted": med("predicted_mib"),
             "mfu": med("mfu"),
             "used": f"{len(clean)}/{len(runs)}",
+            "best": runs[0]["best"],
         }
     return out
 
@@ -76,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     for (model, row), s in rows.items():
         base = rows.get((model, "baseline"), s)
         pred = predicted(Path(opts.reestimate), model, row) if opts.reestimate else s["predicted"]
+        if opts.reestimate:  # MFU with the harness's current FLOPs count
+            s["mfu"] = mfu(Path(opts.reestimate), model, row, s["tokens_per_s"], s["best"])
         cells = (
             model, row, f"{s['tokens_per_s']:,.0f}", f"{s['per_cpu_s']:,.0f}",
             f"{s['per_cpu_s'] / base['per_cpu_s']:.2f}×", f"{s['samples_per_s']:.2f}", f"{s['first_step_s']:.1f}",

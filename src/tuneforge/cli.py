@@ -98,8 +98,16 @@ def cmd_create_tiny_model(args) -> int:
 def cmd_webui(args, chat_only: bool = False) -> int:
     from tuneforge.webui.app import launch
 
-    launch(host=args.host, port=args.port, auth=args.auth, share=args.share, saves_dir=args.saves_dir,
-           data_dir=args.data_dir, lang=args.lang, chat_only=chat_only)
+    launch(
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        share=args.share,
+        saves_dir=args.saves_dir,
+        data_dir=args.data_dir,
+        lang=args.lang,
+        chat_only=chat_only,
+    )
     return 0
 
 
@@ -147,7 +155,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("train", cmd_train, "train a model from a config")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)
     p.add_argument(
-        "--nproc", type=int, default=None,
+        "--nproc",
+        type=int,
+        default=None,
         help="processes on this machine (relaunches under torchrun; default: NPROC_PER_NODE or 1). "
         "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
     )
@@ -181,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intermediate", type=int, default=256)
     p.add_argument("--vocab-size", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
-    for name, func, text in (("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)"),
-                             ("webchat", cmd_webchat, "a chat-only Web UI page")):
+    for name, func, text in (
+        ("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)"),
+        ("webchat", cmd_webchat, "a chat-only Web UI page"),
+    ):
         p = command(name, func, text)
         p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
         p.add_argument("--port", type=int, default=7860)

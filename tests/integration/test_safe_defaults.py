@@ -45,7 +45,7 @@ def test_a_run_folder_holds_safetensors_weights_and_no_secret(train_overrides, t
 def test_secrets_are_masked_in_saved_configs():
     cfg = load_config(None, {"model_name_or_path": "m", "hf_hub_token": SECRET, "dataset": "d"})
     assert cfg.to_dict()["hf_hub_token"] == "***" and SECRET not in cfg.to_yaml()
-    assert cfg.to_dict(mask_secrets=False)["hf_hub_token"] == SECRET  # what the loader itself uses
+    assert cfg.to_dict(masked=False)["hf_hub_token"] == SECRET  # what the loader itself uses
 
 
 def test_our_code_never_unpickles_untrusted_files():

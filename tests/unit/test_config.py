@@ -181,3 +181,10 @@ def test_shipped_examples_parse():
     assert len(examples) >= 5
     for path in examples:
         load_config(path)
+
+
+def test_a_masked_secret_in_a_saved_config_loads_as_unset(tmp_path):
+    saved = load_config(None, ["hf_hub_token=hf_secret", "model_name_or_path=m"]).to_yaml()
+    path = write(tmp_path, saved)
+    again = load_config(path)
+    assert again.model.hf_hub_token is None and again.model.model_name_or_path == "m"

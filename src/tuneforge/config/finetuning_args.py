@@ -48,9 +48,7 @@ class FinetuningArguments:
     galore_rank: int = opt(16, "GaLore: rank of the gradient projection.")
     galore_update_interval: int = opt(200, "GaLore: steps between updates of the projection.")
     galore_scale: float = opt(2.0, "GaLore: scale of the projected update.")
-    galore_proj_type: str = opt(
-        "std", "GaLore: projection type.", ("std", "reverse_std", "right", "left", "full")
-    )
+    galore_proj_type: str = opt("std", "GaLore: projection type.", ("std", "reverse_std", "right", "left", "full"))
     galore_layerwise: bool = opt(False, "GaLore: update layer by layer during the backward pass (saves memory).")
     use_apollo: bool = opt(False, "APOLLO: AdamW-like updates with low-rank auxiliary states (full fine-tuning).")
     apollo_target: str = opt("all", "APOLLO: linear modules to apply it to, comma separated, or all.")
@@ -85,7 +83,8 @@ class FinetuningArguments:
     ref_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to ref_model, comma separated.")
     reward_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to reward_model, comma separated.")
     reward_model_type: str = opt(
-        "full", "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here).",
+        "full",
+        "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here).",
         ("full", "lora", "api"),
     )
     ppo_buffer_size: int = opt(1, "PPO: rollout batches collected before each round of updates.")

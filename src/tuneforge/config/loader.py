@@ -38,6 +38,17 @@ TRAINING = "training"
 # Keys our users still write that moved; mapped with no loss of meaning.
 RENAMED = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu"}
 SECRET_KEYS = ("hf_hub_token", "hub_token", "api_key", "token")
+MASK = "***"
+
+
+def is_secret(key: str) -> bool:
+    return any(key.endswith(s) for s in SECRET_KEYS)
+
+
+def mask_secrets(values: dict[str, Any]) -> dict[str, Any]:
+    """A copy with every secret replaced by ***: what saved configs and logs hold. Loading such a config treats
+    *** as unset, so the token then comes from HF_TOKEN or the hub login, never from a file."""
+    return {key: MASK if value and is_secret(key) else value for key, value in values.items()}
 
 
 @dataclass
@@ -58,14 +69,9 @@ class RunConfig:
             return f"{self.source}:{self.lines[key]} ({key})"
         return key
 
-    def to_dict(self, mask_secrets: bool = True) -> dict[str, Any]:
+    def to_dict(self, masked: bool = True) -> dict[str, Any]:
         """The flat config as given; secrets masked. What run directories keep and the Web UI writes."""
-        out = {}
-        for key, value in self.given.items():
-            if mask_secrets and value and any(key.endswith(s) for s in SECRET_KEYS):
-                value = "***"
-            out[key] = value
-        return out
+        return mask_secrets(self.given) if masked else dict(self.given)
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
@@ -172,6 +178,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     if flat.pop("group_by_length", False):
         flat.setdefault("train_sampling_strategy", "group_by_length")
 
+    for key in [k for k, v in flat.items() if v == MASK and is_secret(k)]:
+        del flat[key]  # a masked secret from a saved config: unset, not the literal "***"
     known = known_keys()
     for key in flat:
         if key not in known:

@@ -101,9 +101,7 @@ def get_sft_datasets(args: DataArguments, template, tokenizer, seed: int = 42, w
     return get_stage_datasets("sft", args, template, tokenizer, seed, with_train)
 
 
-def get_stage_datasets(
-    stage: str, args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True
-):
+def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True):
     """(train, eval) datasets for a stage; eval may be None. Columns per stage:
     sft: input_ids, attention_mask, labels · pt: input_ids, labels, position_ids (packed to cutoff_len blocks) ·
     rm: chosen_ids, rejected_ids · dpo: prompt_ids, chosen_ids, rejected_ids · kto: prompt_ids, completion_ids,

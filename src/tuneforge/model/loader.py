@@ -134,9 +134,7 @@ def attention_implementation(flash_attn: str) -> str | None:
     return ATTENTION[flash_attn]
 
 
-def load_model(
-    args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True, head: str = "lm"
-):
+def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True, head: str = "lm"):
     """The base model, unquantized or quantized (QLoRA), with no adapter yet. `head="score"` loads it with a
     one-output sequence-classification head (a reward model, stage rm) instead of the LM head."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification

@@ -125,7 +125,8 @@ class StopOnSignal(TrainerCallback):
 
             logging.getLogger(__name__).warning(
                 "stopped at step %d; checkpoint-%d saved. Run the same config again to resume.",
-                state.global_step, state.global_step,
+                state.global_step,
+                state.global_step,
             )
             raise TrainingStopped(f"stopped at step {state.global_step}")
 

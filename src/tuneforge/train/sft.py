@@ -43,8 +43,10 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from tuneforge.data.collate import sft_collator, supports_trained_logits
     from tuneforge.evaluate.accuracy import accuracy_kwargs
 
-    # logits only at trained positions (the loss is the same) unless eval needs whole logits (accuracy, predict)
-    slim = supports_trained_logits(model) and not (cfg.finetuning.compute_accuracy or cfg.training.get("do_predict"))
+    # logits only at trained positions (the loss is the same) unless eval needs whole logits (accuracy, predict);
+    # not when streaming: accelerate dispatches an iterable dataset's batches by slicing every tensor along dim 0
+    whole = cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming
+    slim = supports_trained_logits(model) and not whole
     attn = model.config._attn_implementation
     collator = sft_collator(tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
     trainer = Trainer(

@@ -257,7 +257,10 @@ def validate(cfg: dict[str, Any], stage_check: bool = True):
 
 
 def to_yaml(cfg: dict[str, Any]) -> str:
-    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True)
+    """The YAML a run keeps; secrets masked (runs read the token from HF_TOKEN or the hub login)."""
+    from tuneforge.config.loader import mask_secrets
+
+    return yaml.safe_dump(mask_secrets(cfg), sort_keys=False, allow_unicode=True)
 
 
 def command_line(kind_: str, config_path: str | Path) -> str:
