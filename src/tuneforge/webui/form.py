@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tuneforge.config.validate import FREEZE_KEYS
 from tuneforge.errors import UserError
 
 TOP = [
@@ -51,7 +52,7 @@ LORA = [
     "use_dora",
     "pissa_init",
 ]
-FREEZE = ["freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules"]
+FREEZE = list(FREEZE_KEYS)
 PREF = ["pref_beta", "pref_ftx", "pref_loss"]
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]
 TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + PREF + OTHER + ["output_dir"]
@@ -75,7 +76,6 @@ OVERRIDES = {  # choices the form offers where the schema has none (HF fields)
         "warmup_stable_decay",
     ],
     "report_to": ["none", "tensorboard", "wandb", "mlflow", "swanlab"],
-    "export_quantization_bit": [None, 8, 4, 3, 2],
     "template": None,  # filled from the template registry
 }
 TEXT_NUMBERS = ("learning_rate",)  # shown as text so 5e-5 reads as written
@@ -192,8 +192,8 @@ def relevant(key: str, values: dict) -> bool:
         return values.get("finetuning_type") == "lora"
     if key in FREEZE:
         return values.get("finetuning_type") == "freeze"
-    if key in PREF:
-        return values.get("stage") in ("dpo", "kto", "rm")
+    if key in PREF:  # the same rule as config/validate.py: pref_beta for dpo/kto, the rest for dpo only
+        return values.get("stage") in (("dpo", "kto") if key == "pref_beta" else ("dpo",))
     return True
 
 
