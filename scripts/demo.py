@@ -25,6 +25,31 @@ def step(title: str, argv: list[str]) -> None:
         sys.exit(code)
 
 
+def check_answers(questions: list[str]) -> bool:
+    """Greedy answers through the adapter, compared with the identity dataset's answers (placeholders filled)."""
+    import json
+
+    from tuneforge.chat.engine import HuggingFaceEngine
+    from tuneforge.config import load_config
+
+    cfg = load_config(CONFIG, [f"adapter_name_or_path={ADAPTER}", "do_sample=false", "max_new_tokens=64"])
+    fill = {"{{name}}": cfg.data.identity_name, "{{author}}": cfg.data.identity_author}
+    expected = {}
+    for row in json.loads((ROOT / "data" / "identity.json").read_text(encoding="utf-8")):
+        answer = row["output"]
+        for key, value in fill.items():
+            answer = answer.replace(key, value)
+        expected[row["instruction"]] = answer
+    engine = HuggingFaceEngine(cfg)
+    ok = True
+    for question in questions:
+        same = engine.chat([{"role": "user", "content": question}]) == expected[question]
+        verdict = "✓ the answer it was trained on" if same else "✗ differs from its training answer"
+        print(f"    {question} → {verdict}")
+        ok = ok and same
+    return ok
+
+
 if __name__ == "__main__":
     start = time.monotonic()
     step(
@@ -45,19 +70,12 @@ if __name__ == "__main__":
         ],
     )
     step("LoRA fine-tune it on the identity dataset", ["train", CONFIG])
-    step(
-        "Ask it who it is",
-        [
-            "chat",
-            CONFIG,
-            f"adapter_name_or_path={ADAPTER}",
-            "do_sample=false",
-            "max_new_tokens=64",
-            "--query",
-            "Who are you?",
-            "--query",
-            "你是谁？",
-        ],
-    )
+    questions = ["Who are you?", "你是谁？"]
+    queries = [arg for question in questions for arg in ("--query", question)]
+    chat = ["chat", CONFIG, f"adapter_name_or_path={ADAPTER}", "do_sample=false", "max_new_tokens=64", *queries]
+    step("Ask it who it is", chat)
+    print("\n==> Check the answers against the identity dataset")
+    if not check_answers(questions):
+        sys.exit(1)
     print(f"\nThe LoRA adapter is in {ROOT / ADAPTER} (peft format; loss curve: training_loss.png there).")
     print(f"Demo finished in {time.monotonic() - start:.0f} s.")

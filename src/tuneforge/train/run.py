@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -13,9 +14,6 @@ if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
 
-RECIPES = {"pt": "pt", "sft": "sft", "rm": "rm", "dpo": "dpo", "kto": "kto", "ppo": "ppo"}
-
-
 def run_training(cfg: RunConfig) -> Path:
     if cfg.training.get("do_predict") and not cfg.training.get("do_train", True):  # LLaMA-Factory's predict config
         from tuneforge.evaluate.predict import predict_only
@@ -25,9 +23,8 @@ def run_training(cfg: RunConfig) -> Path:
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
     cfg.training["output_dir"] = output_dir
     plan = plan_output_dir(output_dir, cfg.given, cfg.training.get("resume_from_checkpoint"))
-    import importlib
-
-    recipe = importlib.import_module(f"tuneforge.train.{RECIPES[cfg.finetuning.stage]}")  # one module per stage
+    # one recipe module per stage, named after it (check_stage allowed only those); only the chosen one is imported
+    recipe = importlib.import_module(f"tuneforge.train.{cfg.finetuning.stage}")
     try:
         out = recipe.run(cfg, plan)
         if cfg.training.get("do_predict"):
