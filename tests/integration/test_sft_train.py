@@ -70,3 +70,14 @@ def test_freeze_trains_only_the_chosen_layers(train_overrides, tiny_model_dir):
     last = f"layers.{len([k for k in base if k.endswith('input_layernorm.weight')]) - 1}."
     for name, weight in base.items():
         assert torch.equal(weight, tuned[name]) != (last in name), name
+
+
+def test_lora_with_gradient_checkpointing_trains_the_same(train_overrides, tmp_path):
+    # transformers enables input grads when checkpointing is on, so frozen-base LoRA still gets gradients
+    plain = run_training(load_config(None, train_overrides("lora", max_steps=4, output_dir=str(tmp_path / "p"))))
+    ckpt = run_training(
+        load_config(
+            None, train_overrides("lora", max_steps=4, output_dir=str(tmp_path / "c"), gradient_checkpointing=True)
+        )
+    )
+    assert read_losses(ckpt) == pytest.approx(read_losses(plain), rel=1e-5)

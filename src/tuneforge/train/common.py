@@ -5,9 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
-from tuneforge.train.output_dir import CONFIG_FILE
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -52,16 +49,6 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
         for param in model.score.parameters():
             param.requires_grad_(True)
     return model
-
-
-def write_config(cfg: RunConfig, path: Path) -> None:
-    from tuneforge.utils.logging import is_main_process
-
-    if not is_main_process():
-        return
-    data = cfg.to_dict()
-    data.setdefault("output_dir", str(path))
-    (path / CONFIG_FILE).write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
 
 
 def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:

@@ -109,7 +109,6 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         seed_of,
         train_and_save,
         trainer_extras,
-        write_config,
     )
     from tuneforge.train.preference import drop_ref_adapter, load_ref_model
 
@@ -118,8 +117,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     model = load_trainable_model(cfg, tokenizer)
     ref_model = load_ref_model(cfg, tokenizer, needed=cfg.finetuning.pref_loss not in REFERENCE_FREE)
     args = build_training_arguments(cfg, str(plan.path), cls=DPOConfig, **dpo_settings(cfg))
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
     ft = cfg.finetuning
     trainer = _trainer_class()(
         model=model,

@@ -43,7 +43,6 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         seed_of,
         train_and_save,
         trainer_extras,
-        write_config,
     )
     from tuneforge.train.preference import drop_ref_adapter, load_ref_model
 
@@ -78,8 +77,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         undesirable_weight=ft.kto_rejected_weight,
         max_length=None,
     )
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
     trainer = _trainer_class()(
         model=model,
         ref_model=ref_model,

@@ -6,11 +6,15 @@ import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import is_main_process
+
+if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
 
 CONFIG_FILE = "config.yaml"
 DONE_FILE = "train_results.json"  # written by the trainer when a run completes
@@ -25,11 +29,17 @@ class OutputPlan:
     resume_from: str | None  # a checkpoint folder, or None for a fresh start
     clear_first: bool = False  # overwrite_output_dir: emptied only once data and model have loaded
 
-    def prepare(self) -> None:
-        """Create (or, with overwrite_output_dir, empty) the folder; only rank 0 deletes anything."""
+    def prepare(self, cfg: RunConfig) -> None:
+        """Create (or, with overwrite_output_dir, empty) the folder and write the config.yaml that made the run
+        (secrets masked). Only rank 0 deletes or writes anything."""
         if self.clear_first and self.path.exists() and is_main_process():
             shutil.rmtree(self.path)
         self.path.mkdir(parents=True, exist_ok=True)
+        if is_main_process():
+            data = cfg.to_dict()
+            data.setdefault("output_dir", str(self.path))
+            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+            (self.path / CONFIG_FILE).write_text(text, encoding="utf-8")
 
 
 def complete_checkpoints(path: Path) -> list[Path]:

@@ -33,7 +33,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
 
     from tuneforge.data.loader import get_stage_datasets
     from tuneforge.train.arguments import build_training_arguments, compute_dtype
-    from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of, write_config
+    from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
     from tuneforge.train.plot import plot_loss
     from tuneforge.train.preference import load_ref_model
 
@@ -57,8 +57,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     torch.nn.init.zeros_(value_head.bias)
 
     loop = PPOLoop(cfg, args, tokenizer, template, policy, value_head, ref, reward_model, reward_tokenizer, prompts)
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
     if plan.resume_from:
         loop.load_checkpoint(Path(plan.resume_from))
         _trim_log(plan.path, loop.step)

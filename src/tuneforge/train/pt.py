@@ -22,7 +22,6 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         seed_of,
         train_and_save,
         trainer_extras,
-        write_config,
     )
 
     tokenizer, template = load_tokenizer_and_template(cfg)
@@ -30,10 +29,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     model = load_trainable_model(cfg, tokenizer)
     # packed blocks carry no attention_mask, so count every token as seen
     args = build_training_arguments(cfg, str(plan.path), include_num_input_tokens_seen="all")
-    if args.gradient_checkpointing and cfg.finetuning.finetuning_type == "lora":
-        model.enable_input_require_grads()
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
     trainer = Trainer(
         model=model,
         args=args,

@@ -30,7 +30,6 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         seed_of,
         train_and_save,
         trainer_extras,
-        write_config,
     )
 
     tokenizer, template = load_tokenizer_and_template(cfg)
@@ -39,8 +38,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     args = build_training_arguments(
         cfg, str(plan.path), cls=RewardConfig, max_length=None, disable_dropout=True, dataset_num_proc=None
     )
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
     trainer = RewardTrainer(
         model=model,
         args=args,

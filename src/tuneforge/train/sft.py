@@ -31,14 +31,11 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from transformers import Trainer
 
     from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import train_and_save, trainer_extras, write_config
+    from tuneforge.train.common import train_and_save, trainer_extras
 
     tokenizer, template, train_set, eval_set, model = load_for_training(cfg)
     args = build_training_arguments(cfg, str(plan.path))
-    if args.gradient_checkpointing and cfg.finetuning.finetuning_type == "lora":
-        model.enable_input_require_grads()
-    plan.prepare()
-    write_config(cfg, plan.path)
+    plan.prepare(cfg)
 
     from tuneforge.data.collate import sft_collator, supports_trained_logits
     from tuneforge.evaluate.accuracy import accuracy_kwargs
