@@ -71,6 +71,29 @@ def current_job(ui: UIContext, kind: str = "train") -> Job | None:
     return jobs[-1] if jobs else None
 
 
+def abort_job(ui: UIContext, job_id, lang: str) -> str:
+    """Abort a running job (it saves a checkpoint at the next step) or cancel a queued one; the status line."""
+    if job_id in (None, ""):
+        return i18n.label("msg_no_run", lang)
+    result = ui.scheduler.abort(int(job_id))
+    if result in ("cancelled", "stopping"):
+        return i18n.text(f"msg_{result}", lang, id=job_id)  # msg_cancelled / msg_stopping
+    return result  # the job had already ended (done / failed) or is unknown
+
+
+def follow_job(ui: UIContext, job_state, lang_in, progress_out, log_out, every: float = 2.0) -> None:
+    """Refresh a tab's progress bar and log tail for the job in `job_state` while the page is open."""
+    import gradio as gr
+
+    def tick(job_id, lang):
+        if job_id is None:
+            return gr.update(), gr.update()
+        html, log, _ = monitor(ui, job_id, lang)
+        return html, log
+
+    gr.Timer(every).tick(tick, [job_state, lang_in], [progress_out, log_out], show_progress="hidden")
+
+
 def monitor(ui: UIContext, job_id, lang: str, log_lines: int = 60):
     """(progress HTML, log tail, loss frame) of one job."""
     job = ui.store.get(int(job_id)) if job_id not in (None, "") else None

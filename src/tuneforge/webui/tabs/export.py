@@ -5,7 +5,7 @@ from __future__ import annotations
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import error_text, monitor, queue_run
+from tuneforge.webui.jobs_view import abort_job, error_text, follow_job, monitor, queue_run
 from tuneforge.webui.tabs.chat import chat_config
 
 MODEL_KEYS = [
@@ -66,19 +66,9 @@ def build(ui: UIContext) -> None:
             return None, "", error_text(exc)
         return job.id, monitor(ui, job.id, lang)[0], i18n.text("msg_queued", lang, id=job.id, dir=cfg["export_dir"])
 
-    def abort(lang, job_id):
-        if job_id is None:
-            return i18n.label("msg_no_run", lang)
-        result = ui.scheduler.abort(int(job_id))
-        return i18n.text("msg_cancelled" if result == "cancelled" else "msg_stopping", lang, id=job_id)
-
-    e["export_abort_btn"].click(abort, [e["ui_lang"], export_job], e["export_log"])
+    e["export_abort_btn"].click(
+        lambda lang, job_id: abort_job(ui, job_id, lang), [e["ui_lang"], export_job], e["export_log"]
+    )
     e["export_btn"].click(start, inputs, [export_job, export_progress, e["export_log"]])
 
-    def tick(job_id, lang):
-        if job_id is None:
-            return gr.update(), gr.update()
-        html, log, _ = monitor(ui, job_id, lang)
-        return html, log
-
-    gr.Timer(2.0).tick(tick, [export_job, e["ui_lang"]], [export_progress, e["export_log"]], show_progress="hidden")
+    follow_job(ui, export_job, e["ui_lang"], export_progress, e["export_log"])

@@ -7,7 +7,7 @@ from tuneforge.errors import UserError
 from tuneforge.jobs.progress import read_run_config
 from tuneforge.webui import i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import compare_frame, error_text, job_choices, resume_run, run_rows
+from tuneforge.webui.jobs_view import abort_job, compare_frame, error_text, job_choices, resume_run, run_rows
 from tuneforge.webui.tabs.train import FORM_KEYS, fill_form
 
 
@@ -97,8 +97,6 @@ def build(ui: UIContext, tabs, train_tab) -> None:
         jobs = [j for j in ui.store.list(("queued", "running")) if j.run_dir == run_dir]
         if not jobs:
             return i18n.label("msg_pick_run", lang)
-        result = ui.scheduler.abort(jobs[-1].id)
-        key = "msg_cancelled" if result == "cancelled" else "msg_stopping"
-        return i18n.text(key, lang, id=jobs[-1].id)
+        return abort_job(ui, jobs[-1].id, lang)
 
     e["runs_abort_btn"].click(abort, [e["ui_lang"], e["run_selected"]], runs_status)

@@ -10,7 +10,7 @@ import yaml
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import current_job, error_text, job_choices, monitor, queue_run
+from tuneforge.webui.jobs_view import abort_job, current_job, error_text, job_choices, monitor, queue_run
 from tuneforge.webui.tabs.top import checkpoint_value
 
 FORM_KEYS = form.TRAIN_FORM + ["checkpoint_path", "extra_args"]
@@ -265,15 +265,7 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
         on_start, [lang_in, *inputs], [e["job_select"], e["status_box"], e["output_dir"], e["memory_box"]]
     )
 
-    def on_abort(lang, job_id):
-        if job_id in (None, ""):
-            return i18n.label("msg_no_run", lang)
-        result = ui.scheduler.abort(int(job_id))
-        if result == "cancelled":
-            return i18n.text("msg_cancelled", lang, id=job_id)
-        return i18n.text("msg_stopping", lang, id=job_id) if result == "stopping" else result
-
-    e["abort_btn"].click(on_abort, [lang_in, e["job_select"]], e["status_box"])
+    e["abort_btn"].click(lambda lang, job_id: abort_job(ui, job_id, lang), [lang_in, e["job_select"]], e["status_box"])
 
     timer = gr.Timer(1.5)
     outputs = [e["progress"], e["log_box"], e["loss_plot"]]
