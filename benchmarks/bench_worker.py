@@ -13,6 +13,7 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 
 T0 = time.time()  # replaced by the launch time the harness passes (spec "t_launch"): startup is counted
 
@@ -78,11 +79,38 @@ def run_tuneforge(spec: dict) -> None:
     run_training(load_config(spec["config"]))
 
 
+def baseline_arguments(o: dict) -> dict:
+    """The training settings every baseline shares with our rows (batch, epochs, lr, schedule, seed)."""
+    import torch
+
+    return {
+        "output_dir": o["output_dir"],
+        "per_device_train_batch_size": o["batch_size"],
+        "num_train_epochs": 1,
+        "learning_rate": o["learning_rate"],
+        "lr_scheduler_type": "cosine",
+        "logging_steps": 5,
+        "save_strategy": "no",
+        "report_to": "none",
+        "use_cpu": not torch.cuda.is_available(),
+        "seed": 0,
+        "disable_tqdm": True,
+    }
+
+
+def baseline_lora(o: dict):
+    from peft import LoraConfig
+
+    return LoraConfig(
+        r=o["lora_rank"], lora_alpha=2 * o["lora_rank"], target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+
+
 def run_baseline(spec: dict) -> None:
     """Plain transformers + peft, as the docs teach chat fine-tuning (no packing, padding to the longest)."""
     import torch
     from datasets import load_dataset
-    from peft import LoraConfig, get_peft_model
+    from peft import get_peft_model
     from transformers import (
         AutoModelForCausalLM,
         AutoTokenizer,
@@ -110,25 +138,38 @@ def run_baseline(spec: dict) -> None:
     dataset = dataset.map(tokenize, remove_columns=dataset.column_names)
     model = AutoModelForCausalLM.from_pretrained(o["model"], dtype=torch.float32)
     if o["method"] == "lora":
-        config = LoraConfig(
-            r=o["lora_rank"], lora_alpha=2 * o["lora_rank"], target_modules="all-linear", task_type="CAUSAL_LM"
-        )
-        model = get_peft_model(model, config)
-    args = TrainingArguments(
-        output_dir=o["output_dir"],
-        per_device_train_batch_size=o["batch_size"],
-        num_train_epochs=1,
-        learning_rate=o["learning_rate"],
-        lr_scheduler_type="cosine",
-        logging_steps=5,
-        save_strategy="no",
-        report_to="none",
-        use_cpu=not torch.cuda.is_available(),
-        seed=0,
-        disable_tqdm=True,
-    )
+        model = get_peft_model(model, baseline_lora(o))
+    args = TrainingArguments(**baseline_arguments(o))
     collator = DataCollatorForSeq2Seq(tokenizer, model=model, padding="longest")
     Trainer(model=model, args=args, train_dataset=dataset, data_collator=collator, processing_class=tokenizer).train()
+
+
+def run_dpo_baseline(spec: dict) -> None:
+    """Plain TRL DPOTrainer + peft, as TRL's docs teach it: conversational prompt / chosen / rejected rows, the
+    tokenizer's chat template, LoRA through `peft_config` (the reference is the base with the adapter disabled)."""
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    o = spec["baseline"]
+    tokenizer = AutoTokenizer.from_pretrained(o["model"])
+    rows = json.loads(Path(o["data_file"]).read_text(encoding="utf-8"))
+    dataset = Dataset.from_list(
+        [
+            {
+                "prompt": [{"role": "user", "content": r["conversations"][0]["value"]}],
+                "chosen": [{"role": "assistant", "content": r["chosen"]["value"]}],
+                "rejected": [{"role": "assistant", "content": r["rejected"]["value"]}],
+            }
+            for r in rows
+        ]
+    )
+    model = AutoModelForCausalLM.from_pretrained(o["model"], dtype=torch.float32)
+    args = DPOConfig(**baseline_arguments(o), max_length=o["cutoff_len"], beta=0.1)
+    DPOTrainer(
+        model=model, args=args, train_dataset=dataset, processing_class=tokenizer, peft_config=baseline_lora(o)
+    ).train()
 
 
 def main() -> int:
@@ -142,7 +183,7 @@ def main() -> int:
         result["gflops"] = matmul_peak()
     else:
         marks = install_timer()
-        {"tuneforge": run_tuneforge, "baseline": run_baseline}[spec["kind"]](spec)
+        {"tuneforge": run_tuneforge, "baseline": run_baseline, "dpo_baseline": run_dpo_baseline}[spec["kind"]](spec)
         result.update(marks)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import torch

@@ -33,7 +33,9 @@ sys.path.insert(0, str(HERE))
 
 from bench_data import build_model, real_tokens, write_dataset  # noqa: E402
 
-ROWS = ("lora", "baseline", "lora_neat", "lora_random", "full", "freeze", "qlora", "dpo")
+ROWS = ("lora", "baseline", "lora_neat", "lora_random", "full", "freeze", "qlora", "dpo", "dpo_baseline")
+# Each row is compared with the plain-library run of the same stage.
+BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}
 # Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default).
 VARIANTS = {"lora_neat": {"neat_packing": True}, "lora_random": {"train_sampling_strategy": "random"}}
 QUICK_ROWS = ("lora", "baseline")
@@ -106,7 +108,7 @@ def flops_per_token(model_dir: Path, row: str, trainable: int) -> float:
     if row == "freeze":  # the backward pass stops below the lowest trained layer: the head and the trained layers
         head = counts["head"] or counts["embedding"]
         per_token = 2 * n + 4 * (head + trained)
-    return per_token + (2 * n if row == "dpo" else 0)
+    return per_token + (2 * n if row.startswith("dpo") else 0)
 
 
 def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Path, opts, ctx: dict) -> dict:
@@ -116,19 +118,20 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
     from tuneforge.model.estimate import estimate_memory
 
     out = work / f"out-{model_name}-{row}"
-    cfg = row_config("lora" if row in ("baseline", *VARIANTS) else row, model_dir, data_dir, out, opts)
+    like = {"baseline": "lora", "dpo_baseline": "dpo"}.get(row, "lora" if row in VARIANTS else row)
+    cfg = row_config(like, model_dir, data_dir, out, opts)
     cfg.update(VARIANTS.get(row, {}))
     cfg_file = work / f"{model_name}-{row}.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     est = estimate_memory(load_config(str(cfg_file)))
     spec = {"kind": "tuneforge", "config": str(cfg_file), "row": row}
-    if row == "baseline":
+    if row in ("baseline", "dpo_baseline"):
         spec = {
-            "kind": "baseline",
+            "kind": row,
             "row": row,
             "baseline": {
                 "model": str(model_dir),
-                "data_file": str(data_dir / "bench_sft.json"),
+                "data_file": str(data_dir / ("bench_dpo.json" if row == "dpo_baseline" else "bench_sft.json")),
                 "cutoff_len": opts.cutoff_len,
                 "batch_size": opts.batch_size,
                 "learning_rate": 1e-4,
@@ -140,7 +143,7 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
     before = cpu_pressure()
     res = run_child(spec, opts.timeout)
     after = cpu_pressure()
-    tokens = ctx["tokens"]["dpo" if row == "dpo" else "sft"]
+    tokens = ctx["tokens"]["dpo" if row.startswith("dpo") else "sft"]
     train_s = res["train_end"] - res["train_begin"]
     tps = tokens / train_s
     peak = res.get("peak_cuda_mib") or res["peak_rss_mib"]
@@ -205,7 +208,8 @@ def summarise(runs: list[dict], peak_gflops: float) -> list[dict]:
             }
         )
     for s in out:
-        base = next((b for b in out if b["model"] == s["model"] and b["row"] == "baseline"), None)
+        base_row = BASELINE_OF.get(s["row"], "baseline")
+        base = next((b for b in out if b["model"] == s["model"] and b["row"] == base_row), None)
         if base and s is not base:
             s["tokens_per_s_vs_baseline"] = round(s["tokens_per_s"] / base["tokens_per_s"], 2)
             s["tokens_per_cpu_s_vs_baseline"] = round(s["tokens_per_cpu_s"] / base["tokens_per_cpu_s"], 2)

@@ -5,7 +5,8 @@
 Per model x row: medians of the uncontended runs (of all runs where every one was contended) for wall-clock
 tokens/s, samples/s, first step and peak RSS; the median over all runs of tokens per CPU-second of the run's own
 threads (contention makes a run wait, not work more: `tokens_per_cpu_s`, or tokens/s / (1 - runqueue wait share)
-for lines written before the harness recorded it); ratios to the baseline row of the same model.
+for lines written before the harness recorded it); ratios to the baseline row of the same model and stage
+(dpo: dpo_baseline).
 `--reestimate WORK`: predictions from the current `tuneforge estimate`, read from the configs the harness left in
 its work folder (WORK/<model>-<row>.yaml), next to the peaks measured in the run.
 """
@@ -22,6 +23,9 @@ COLUMNS = (
     "model", "row", "real tokens/s", "per CPU-s", "vs baseline (CPU-s)", "samples/s", "first step (s)",
     "peak RSS (MiB)", "RSS vs baseline", "predicted (MiB)", "error", "MFU", "uncontended runs",
 )  # fmt: skip
+
+
+BASELINE_OF = {"dpo": "dpo_baseline"}  # the plain-library row each row is compared with (as in harness.py)
 
 
 def predicted(work: Path, model: str, row: str) -> float:
@@ -87,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = rows_of(opts.results)
     lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
     for (model, row), s in rows.items():
-        base = rows.get((model, "baseline"), s)
+        base = rows.get((model, BASELINE_OF.get(row, "baseline")), s)
         pred = predicted(Path(opts.reestimate), model, row) if opts.reestimate else s["predicted"]
         if opts.reestimate:  # MFU with the harness's current FLOPs count
             s["mfu"] = mfu(Path(opts.reestimate), model, row, s["tokens_per_s"], s["best"])

@@ -107,6 +107,8 @@ def cmd_webui(args, chat_only: bool = False) -> int:
         data_dir=args.data_dir,
         lang=args.lang,
         chat_only=chat_only,
+        models_dirs=args.models_dir or ["models"],
+        allow_dirs=args.allow_dir,
     )
     return 0
 
@@ -202,6 +204,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
         p.add_argument("--saves-dir", default="saves", help="run folders and the job queue (default saves)")
         p.add_argument("--data-dir", default="data", help="dataset folder shown first (default data)")
+        p.add_argument(
+            "--models-dir",
+            action="append",
+            default=None,
+            metavar="DIR",
+            help="folder of local models the page may load (repeatable; default models); hub ids (org/name) work too",
+        )
+        p.add_argument(
+            "--allow-dir",
+            action="append",
+            default=[],
+            metavar="DIR",
+            help="another folder the page may read and write (repeatable); paths outside --saves-dir, --data-dir, "
+            "--models-dir and these are refused",
+        )
         p.add_argument("--lang", default="en", help="page language: en or zh (switchable on the page)")
     p = command("estimate", cmd_estimate, "predict a training run's peak memory (reads config.json; loads no weights)")
     p.add_argument("config", nargs="*", help=CONFIG_HELP)

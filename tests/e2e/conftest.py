@@ -83,8 +83,9 @@ def free_port() -> int:
 class Server:
     """`python -m tuneforge webui` in its own process, as a user would run it."""
 
-    def __init__(self, workdir: Path, port: int | None = None):
+    def __init__(self, workdir: Path, port: int | None = None, extra_args: list[str] | tuple[str, ...] = ()):
         self.workdir, self.port = workdir, port or free_port()
+        self.extra_args = [str(a) for a in extra_args]  # e.g. ["--models-dir", tiny_model_dir.parent]
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc = None
 
@@ -103,6 +104,7 @@ class Server:
                 "saves",
                 "--data-dir",
                 "data",
+                *self.extra_args,
             ],
             cwd=self.workdir,
             stdout=log,
@@ -138,8 +140,8 @@ class Server:
 def server_factory(workdir):
     servers = []
 
-    def make() -> Server:
-        server = Server(workdir).start()
+    def make(extra_args: list[str] | tuple[str, ...] = ()) -> Server:
+        server = Server(workdir, extra_args=extra_args).start()
         servers.append(server)
         return server
 

@@ -94,6 +94,11 @@ def shoot(page, name: str) -> None:
     page.screenshot(path=str(DOCS_IMAGES / f"webui-{name}.png"), full_page=True)
 
 
+def models_flag(model_dir: Path) -> list[str]:
+    """The page reads local models only from --models-dir folders: the tiny model's."""
+    return ["--models-dir", str(model_dir.parent)]
+
+
 def switch_tab(page, name: str) -> None:
     page.locator(f"button[role=tab]:has-text('{name}')").first.click()
 
@@ -101,7 +106,7 @@ def switch_tab(page, name: str) -> None:
 def test_train_reload_chat_export_and_language(page, server_factory, workdir, tiny_model_dir):
     from tuneforge.jobs.store import DB_FILE, JobStore
 
-    server = server_factory()
+    server = server_factory(models_flag(tiny_model_dir))
     open_page(page, server)
     fill_train_form(page, tiny_model_dir, max_steps=STEPS)
 
@@ -163,7 +168,7 @@ def test_train_reload_chat_export_and_language(page, server_factory, workdir, ti
 
     # Export the merged model and load it in plain transformers
     switch_tab(page, "Export")
-    export_dir = workdir / "exported"
+    export_dir = workdir / "saves" / "exported"  # the page writes only under --saves-dir (webui/paths.py)
     fill(page, "export_dir", export_dir)
     page.locator("#tf-export_btn").click()
     wait_until(
@@ -206,7 +211,7 @@ def test_ui_server_restart_reattaches_to_the_running_run(page, server_factory, w
     from tuneforge.jobs import runner
     from tuneforge.jobs.store import DB_FILE, JobStore
 
-    first = server_factory()
+    first = server_factory(models_flag(tiny_model_dir))
     open_page(page, first)
     fill_train_form(page, tiny_model_dir, max_steps=100000)
     page.locator("#tf-start_btn").click()
@@ -217,7 +222,7 @@ def test_ui_server_restart_reattaches_to_the_running_run(page, server_factory, w
     assert job.status == "running" and runner.is_alive(job.pid, job.pid_started)
     before = len((Path(job.run_dir) / "trainer_log.jsonl").read_text().splitlines())
 
-    second = server_factory()
+    second = server_factory(models_flag(tiny_model_dir))
     open_page(page, second)
     wait_until(lambda: progress(page)[1] > 0, 60, "the re-attached run")
     status, step = progress(page)

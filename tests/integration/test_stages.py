@@ -146,6 +146,7 @@ def reward_run(tiny_model_dir, stage_data, tmp_path_factory):
         "lr_scheduler_type": "constant",
         "seed": 0,
         "disable_tqdm": True,
+        "train_sampling_strategy": "random",  # the order the PPO bandit below was calibrated on (6 steps see 24 pairs)
         "logging_steps": 1,
     }
     return run_training(load_config(None, cfg))

@@ -44,14 +44,52 @@ def _cfg(tiny_model_dir, **keys):
     return load_config(None, {**base, **keys})
 
 
-def test_sft_groups_by_length_unless_packing_or_kept_order(tiny_model_dir, tmp_path):
+def test_sft_rm_dpo_group_by_length_unless_packing_or_kept_order(tiny_model_dir, tmp_path):
     cfg = _cfg(tiny_model_dir)
     assert groups_by_length(cfg)
     assert build_training_arguments(cfg, str(tmp_path)).train_sampling_strategy == "group_by_length"
-    for keys in ({"neat_packing": True}, {"packing": False}, {"disable_shuffling": True}, {"stage": "dpo"}):
+    assert groups_by_length(_cfg(tiny_model_dir, stage="rm")) and groups_by_length(_cfg(tiny_model_dir, stage="dpo"))
+    for keys in ({"neat_packing": True}, {"packing": False}, {"disable_shuffling": True}, {"stage": "kto"}):
         assert not groups_by_length(_cfg(tiny_model_dir, **keys)), keys
     chosen = _cfg(tiny_model_dir, train_sampling_strategy="random")
     assert build_training_arguments(chosen, str(tmp_path)).train_sampling_strategy == "random"
+
+
+def test_preference_pairs_are_batched_by_the_length_they_pad_to():
+    from types import SimpleNamespace
+
+    from datasets import Dataset
+
+    from tuneforge.train.sampling import padded_lengths, seed_length_grouped_order
+
+    shapes = [(2, 3, 1), (40, 5, 60), (1, 1, 1), (30, 50, 2), (3, 2, 4), (2, 2, 2), (50, 40, 30), (1, 2, 3)] * 6
+    rows = [{"prompt_ids": [1] * p, "chosen_ids": [2] * c, "rejected_ids": [3] * r} for p, c, r in shapes]
+    pairs = Dataset.from_list(rows)
+    lengths = [p + max(c, r) for p, c, r in shapes]
+    assert padded_lengths(pairs) == lengths
+    assert padded_lengths(Dataset.from_list([{"chosen_ids": [1, 2], "rejected_ids": [3]}])) == [2]  # rm: no prompt
+    assert padded_lengths(Dataset.from_list([{"input_ids": [1]}])) is None  # sft: transformers measures it
+
+    args = SimpleNamespace(
+        train_sampling_strategy="group_by_length",
+        train_batch_size=2,
+        gradient_accumulation_steps=1,
+        data_seed=None,
+        seed=0,
+    )
+    trainer = SimpleNamespace(train_dataset=pairs, args=args, _get_train_sampler=lambda *a, **k: None)
+    seed_length_grouped_order(trainer)
+    sampler = trainer._get_train_sampler()
+    order = list(sampler)
+
+    def padding(indices):  # tokens a batch of 2 pads: twice its longest row minus what the rows hold
+        batches = [indices[k : k + 2] for k in range(0, len(indices), 2)]
+        return sum(2 * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
+
+    assert sorted(order) == list(range(len(shapes)))
+    assert lengths[order[0]] == max(lengths)  # the longest batch first: an out-of-memory shows at step 1
+    assert padding(order) * 4 < padding(list(range(len(shapes))))
+    assert list(sampler) == order  # seeded: the same order when drawn again (a resume)
 
 
 def test_gradient_checkpointing_auto(tiny_model_dir, tmp_path, monkeypatch):

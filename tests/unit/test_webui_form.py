@@ -157,17 +157,19 @@ def test_start_validates_before_queueing_and_refuses_busy_or_finished_folders(tm
     from tuneforge.jobs import runner
     from tuneforge.webui.context import UIContext
     from tuneforge.webui.jobs_view import queue_run, resume_run
+    from tuneforge.webui.paths import PathPolicy
 
     monkeypatch.setattr(runner, "job_command", lambda job: [sys.executable, "-c", "import time; time.sleep(30)"])
-    ui = UIContext(saves_dir=tmp_path / "saves", data_dir="data")
+    policy = PathPolicy.build(tmp_path / "saves", "data", models_dirs=[tiny_model_dir.parent])
+    ui = UIContext(saves_dir=tmp_path / "saves", data_dir="data", policy=policy)
     cfg = {"model_name_or_path": str(tiny_model_dir), "dataset": "identity", "template": "qwen"}
 
-    bad = tmp_path / "bad"
+    bad = tmp_path / "saves" / "bad"
     with pytest.raises(UserError, match="lora_rank"):
         queue_run(ui, "train", {**cfg, "lora_rank": "many", "output_dir": str(bad)}, bad)
     assert not bad.exists() and ui.store.list() == []  # nothing written, nothing queued
 
-    run = tmp_path / "run"
+    run = tmp_path / "saves" / "run"
     job = queue_run(ui, "train", {**cfg, "output_dir": str(run)}, run)
     try:
         assert job.status == "running" and (run / "config.yaml").is_file()

@@ -42,11 +42,12 @@ def resolve_checkpointing(cfg: RunConfig, value) -> bool:
 
 
 def groups_by_length(cfg: RunConfig) -> bool:
-    """SFT's default batching (`packing` unset): batches of samples of similar length, so little padding and the
-    same samples per step as a plain shuffle. Not with packing, streaming or a kept order (disable_shuffling)."""
+    """The default batching of sft (`packing` unset), rm and dpo: batches of rows of similar length, so little
+    padding and the same rows per step as a plain shuffle. Not with packing, streaming or a kept order
+    (disable_shuffling); not for kto, whose KL term pairs each row with another row of its batch."""
     data = cfg.data
     return (
-        cfg.finetuning.stage == "sft"
+        cfg.finetuning.stage in ("sft", "rm", "dpo")
         and data.packing is None
         and not data.neat_packing
         and not data.streaming

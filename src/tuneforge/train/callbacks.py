@@ -81,13 +81,13 @@ class TrainingStopped(KeyboardInterrupt):
     """Raised after a requested stop, once the checkpoint is saved: the run is resumable, not finished."""
 
 
-class StopOnSignal(TrainerCallback):
-    """SIGTERM / SIGINT (the Web UI's Abort, or Ctrl-C) → finish the current step, save a checkpoint, stop.
+class StopSignals:
+    """The signal half of a clean stop, shared by `StopOnSignal` (Trainer stages) and our own PPO loop.
 
-    The handler only sets a flag; at the next step end the trainer is told to save and stop. Training then ends
-    with `TrainingStopped` (a KeyboardInterrupt: exit code 130 from the CLI) instead of writing the final model and
-    train_results.json, so running the same config again resumes from that checkpoint. A second signal stops at
-    once. Handlers are installed at train begin (main thread only) and restored at train end.
+    SIGTERM / SIGINT (the Web UI's Abort, or Ctrl-C) only set `requested`; the loop finishes its step, saves a
+    checkpoint and raises `stopped(step)`. A second signal restores the previous handlers and raises
+    KeyboardInterrupt at once. `install()` does nothing outside the main thread; `restore()` puts the old handlers
+    back. Also a context manager (install on enter, restore on exit).
     """
 
     SIGNALS = ("SIGTERM", "SIGINT")
@@ -98,11 +98,11 @@ class StopOnSignal(TrainerCallback):
 
     def request_stop(self, signum=None, frame=None):
         if self.requested:  # second signal: give up waiting for the step
-            self._restore()
+            self.restore()
             raise KeyboardInterrupt
         self.requested = True
 
-    def on_train_begin(self, args, state, control, **kwargs):
+    def install(self) -> None:
         import signal
         import threading
 
@@ -110,6 +110,43 @@ class StopOnSignal(TrainerCallback):
             for name in self.SIGNALS:
                 sig = getattr(signal, name)
                 self._previous[sig] = signal.signal(sig, self.request_stop)
+
+    def restore(self) -> None:
+        import signal
+
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def __enter__(self) -> StopSignals:
+        self.install()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.restore()
+
+
+def stopped(step: int) -> TrainingStopped:
+    """Log the one resumable-stop line and return the exception that ends the run (exit 130 from the CLI)."""
+    import logging
+
+    logging.getLogger(__name__).warning(
+        "stopped at step %d; checkpoint-%d saved. Run the same config again to resume.", step, step
+    )
+    return TrainingStopped(f"stopped at step {step}")
+
+
+class StopOnSignal(StopSignals, TrainerCallback):
+    """SIGTERM / SIGINT (the Web UI's Abort, or Ctrl-C) → finish the current step, save a checkpoint, stop.
+
+    The handler only sets a flag (`StopSignals`); at the next step end the trainer is told to save and stop.
+    Training then ends with `TrainingStopped` (a KeyboardInterrupt: exit code 130 from the CLI) instead of writing
+    the final model and train_results.json, so running the same config again resumes from that checkpoint. A second
+    signal stops at once. Handlers are installed at train begin (main thread only) and restored at train end.
+    """
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.install()
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.requested:
@@ -119,20 +156,6 @@ class StopOnSignal(TrainerCallback):
         return control
 
     def on_train_end(self, args, state, control, **kwargs):
-        self._restore()
+        self.restore()
         if self.requested:
-            import logging
-
-            logging.getLogger(__name__).warning(
-                "stopped at step %d; checkpoint-%d saved. Run the same config again to resume.",
-                state.global_step,
-                state.global_step,
-            )
-            raise TrainingStopped(f"stopped at step {state.global_step}")
-
-    def _restore(self):
-        import signal
-
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-        self._previous.clear()
+            raise stopped(state.global_step)

@@ -6,11 +6,11 @@ full disk in the middle leaves a half-written `checkpoint-N`. We wrap the traine
 code writes into `tmp-checkpoint-N` (by switching the folder prefix the trainer module formats the name with), then
 the process that saves renames the finished folder to `checkpoint-N` in one `os.replace` and only then rotates old
 checkpoints. A resume (`output_dir.complete_checkpoints`) only ever sees finished folders; leftover
-`tmp-checkpoint-*` folders of a killed run are removed at the next save.
+`tmp-checkpoint-*` folders of a killed run are removed at the next save. Our own PPO loop (`train/ppo.py`) saves
+through the same three steps: `checkpoint_paths`, `clear_staging`, then `finish_checkpoint` (rename, then rotate).
 
-`make_resumable` adds what an exact resume also needs: the length-grouped sampler (SFT's default batching) draws its
-order from the global torch RNG at each epoch start, which a resume mid-epoch restores only after drawing it; we
-give it a generator seeded by (seed, epoch) instead, so every epoch's order is the same however the run was cut.
+`make_resumable` adds what an exact resume also needs: a length-grouped order seeded by (seed, epoch)
+(`train/sampling.py`), so every epoch's batches are the same however the run was cut.
 """
 
 from __future__ import annotations
@@ -29,45 +29,10 @@ TMP_PREFIX = "tmp-checkpoint"
 
 def make_resumable(trainer) -> None:
     """Atomic checkpoints and a data order that does not depend on when the run was interrupted."""
+    from tuneforge.train.sampling import seed_length_grouped_order
+
     make_checkpoints_atomic(trainer)
     seed_length_grouped_order(trainer)
-
-
-def seed_length_grouped_order(trainer) -> None:
-    """Wrap `trainer._get_train_sampler`: a `LengthGroupedSampler` becomes one whose order is a function of
-    (data_seed or seed, epoch) — the same in an uninterrupted run, a resumed one, and on every rank."""
-    original = trainer._get_train_sampler
-    if getattr(original, "_tuneforge_seeded", False):
-        return
-
-    def get_train_sampler(*args, **kwargs):
-        from transformers.trainer_pt_utils import LengthGroupedSampler
-
-        sampler = original(*args, **kwargs)
-        if type(sampler) is LengthGroupedSampler:
-            seed = trainer.args.data_seed if trainer.args.data_seed is not None else trainer.args.seed
-            sampler.__class__ = _epoch_seeded(LengthGroupedSampler)
-            sampler.seed, sampler.epoch = int(seed), 0
-        return sampler
-
-    get_train_sampler._tuneforge_seeded = True
-    trainer._get_train_sampler = get_train_sampler
-
-
-def _epoch_seeded(base):
-    class EpochSeededLengthGroupedSampler(base):
-        def set_epoch(self, epoch: int) -> None:
-            self.epoch = int(epoch)
-
-        def __iter__(self):
-            import torch
-            from transformers.trainer_pt_utils import get_length_grouped_indices
-
-            generator = torch.Generator()
-            generator.manual_seed(self.seed + self.epoch)
-            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
-
-    return EpochSeededLengthGroupedSampler
 
 
 def make_checkpoints_atomic(trainer) -> None:
@@ -81,12 +46,9 @@ def make_checkpoints_atomic(trainer) -> None:
     def save_checkpoint(model, trial=None):
         args = trainer.args
         run_dir = Path(trainer._get_output_dir(trial=trial))
-        step = trainer.state.global_step
-        staging = run_dir / f"{TMP_PREFIX}-{step}"
-        final = run_dir / f"{FINAL_PREFIX}-{step}"
+        staging, final = checkpoint_paths(run_dir, trainer.state.global_step)
         if args.should_save:
-            for stale in run_dir.glob(f"{TMP_PREFIX}-*"):  # what a killed run left half-written
-                shutil.rmtree(stale, ignore_errors=True)
+            clear_staging(run_dir)
         _barrier(trainer)
         saved_limit = args.save_total_limit
         trainer_module.PREFIX_CHECKPOINT_DIR = TMP_PREFIX
@@ -101,20 +63,39 @@ def make_checkpoints_atomic(trainer) -> None:
             if trainer.state.best_model_checkpoint == str(staging):  # the trainer recorded the staging path
                 trainer.state.best_model_checkpoint = str(final)
                 trainer.state.save_to_json(str(staging / "trainer_state.json"))
-            commit(staging, final)
-            if saved_limit:
-                from transformers.trainer_utils import rotate_checkpoints
-
-                rotate_checkpoints(
-                    output_dir=str(run_dir),
-                    save_total_limit=saved_limit,
-                    best_model_checkpoint=trainer.state.best_model_checkpoint,
-                    use_mtime=True,
-                )
+            finish_checkpoint(staging, final, saved_limit, trainer.state.best_model_checkpoint)
         _barrier(trainer)
 
     save_checkpoint._tuneforge_atomic = True
     trainer._save_checkpoint = save_checkpoint
+
+
+def checkpoint_paths(run_dir: Path, step: int) -> tuple[Path, Path]:
+    """(`tmp-checkpoint-N`, `checkpoint-N`): where a checkpoint is written, and the name it gets once complete."""
+    return run_dir / f"{TMP_PREFIX}-{step}", run_dir / f"{FINAL_PREFIX}-{step}"
+
+
+def clear_staging(run_dir: Path) -> None:
+    """Remove the `tmp-checkpoint-*` folders a killed run left half-written (main process only)."""
+    for stale in run_dir.glob(f"{TMP_PREFIX}-*"):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+def finish_checkpoint(
+    staging: Path, final: Path, save_total_limit: int | None, best_model_checkpoint: str | None = None
+) -> None:
+    """A fully written staging folder becomes `checkpoint-N` (one rename); only then are checkpoints past
+    `save_total_limit` deleted, so the newest complete one always survives (main process only)."""
+    commit(staging, final)
+    if save_total_limit:
+        from transformers.trainer_utils import rotate_checkpoints
+
+        rotate_checkpoints(
+            output_dir=str(final.parent),
+            save_total_limit=save_total_limit,
+            best_model_checkpoint=best_model_checkpoint,
+            use_mtime=True,
+        )
 
 
 def commit(staging: Path, final: Path) -> None:

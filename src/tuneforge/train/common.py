@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.utils.logging import get_logger
 
@@ -49,6 +51,53 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
         for param in model.score.parameters():
             param.requires_grad_(True)
     return model
+
+
+@dataclass
+class StageInputs:
+    """What a recipe trains: all of it loaded before anything is written, so bad input fails with an empty folder."""
+
+    tokenizer: Any
+    template: Any
+    train_set: Any
+    eval_set: Any
+    model: Any
+
+
+def load_stage_inputs(
+    cfg: RunConfig, stage: str, head: str = "lm", prepare_train_set: Callable[[Any], Any] | None = None
+) -> StageInputs:
+    """Tokenizer + template, the stage's datasets (`prepare_train_set` may check or reorder the training set before
+    the model loads), then the trainable model."""
+    from tuneforge.data.loader import get_stage_datasets
+
+    tokenizer, template = load_tokenizer_and_template(cfg)
+    train_set, eval_set = get_stage_datasets(stage, cfg.data, template, tokenizer, seed=seed_of(cfg))
+    if prepare_train_set is not None:
+        train_set = prepare_train_set(train_set)
+    model = load_trainable_model(cfg, tokenizer, head=head)
+    return StageInputs(tokenizer, template, train_set, eval_set, model)
+
+
+def train_stage(trainer_cls, cfg: RunConfig, plan: OutputPlan, inputs: StageInputs, args, **trainer_kwargs) -> Path:
+    """Write the run folder's config.yaml, build the stage's trainer with what every stage's gets (`trainer_extras`)
+    plus its own `trainer_kwargs`, then train and save. A preference trainer (given `ref_model`) keeps no 'ref' copy
+    of a LoRA adapter."""
+    plan.prepare(cfg)
+    trainer = trainer_cls(
+        model=inputs.model,
+        args=args,
+        train_dataset=inputs.train_set,
+        eval_dataset=inputs.eval_set,
+        processing_class=inputs.tokenizer,
+        **trainer_extras(cfg, plan, inputs.model, args),
+        **trainer_kwargs,
+    )
+    if "ref_model" in trainer_kwargs:
+        from tuneforge.train.preference import drop_ref_adapter
+
+        drop_ref_adapter(trainer)
+    return train_and_save(trainer, cfg, plan, inputs.tokenizer, inputs.template, inputs.eval_set)
 
 
 def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:

@@ -101,35 +101,13 @@ def _trainer_class():
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import DPOConfig
 
-    from tuneforge.data.loader import get_stage_datasets
     from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import (
-        load_tokenizer_and_template,
-        load_trainable_model,
-        seed_of,
-        train_and_save,
-        trainer_extras,
-    )
-    from tuneforge.train.preference import drop_ref_adapter, load_ref_model
+    from tuneforge.train.common import load_stage_inputs, train_stage
+    from tuneforge.train.preference import load_ref_model
 
-    tokenizer, template = load_tokenizer_and_template(cfg)
-    train_set, eval_set = get_stage_datasets("dpo", cfg.data, template, tokenizer, seed=seed_of(cfg))
-    model = load_trainable_model(cfg, tokenizer)
-    ref_model = load_ref_model(cfg, tokenizer, needed=cfg.finetuning.pref_loss not in REFERENCE_FREE)
-    args = build_training_arguments(cfg, str(plan.path), cls=DPOConfig, **dpo_settings(cfg))
-    plan.prepare(cfg)
     ft = cfg.finetuning
-    trainer = _trainer_class()(
-        model=model,
-        ref_model=ref_model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        **trainer_extras(cfg, plan, model, args),
-        pref_loss=ft.pref_loss,
-        simpo_gamma=ft.simpo_gamma,
-        pref_ftx=ft.pref_ftx,
-    )
-    drop_ref_adapter(trainer)
-    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)
+    inputs = load_stage_inputs(cfg, "dpo")
+    ref_model = load_ref_model(cfg, inputs.tokenizer, needed=ft.pref_loss not in REFERENCE_FREE)
+    args = build_training_arguments(cfg, str(plan.path), cls=DPOConfig, **dpo_settings(cfg))
+    losses = {"pref_loss": ft.pref_loss, "simpo_gamma": ft.simpo_gamma, "pref_ftx": ft.pref_ftx}
+    return train_stage(_trainer_class(), cfg, plan, inputs, args, ref_model=ref_model, **losses)

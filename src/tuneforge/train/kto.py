@@ -35,16 +35,9 @@ def _trainer_class():
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import KTOConfig
 
-    from tuneforge.data.loader import get_stage_datasets
     from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import (
-        load_tokenizer_and_template,
-        load_trainable_model,
-        seed_of,
-        train_and_save,
-        trainer_extras,
-    )
-    from tuneforge.train.preference import drop_ref_adapter, load_ref_model
+    from tuneforge.train.common import load_stage_inputs, train_stage
+    from tuneforge.train.preference import load_ref_model
 
     batch = int(cfg.training.get("per_device_train_batch_size", 2))
     if batch < 2:
@@ -53,20 +46,8 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
             where=cfg.where("per_device_train_batch_size"),
             fix="set per_device_train_batch_size: 2 or more",
         )
-    tokenizer, template = load_tokenizer_and_template(cfg)
-    train_set, eval_set = get_stage_datasets("kto", cfg.data, template, tokenizer, seed=seed_of(cfg))
-    if not cfg.finetuning.disable_shuffling:  # KTO reads its data in order (for the KL pairs): shuffle once here
-        train_set = train_set.shuffle(seed=seed_of(cfg))
-    labels = train_set["label"]
-    if all(labels) or not any(labels):
-        kind = "desirable" if all(labels) else "undesirable"
-        raise UserError(
-            f"every KTO sample is {kind}; KTO needs both desirable (true) and undesirable (false) feedback",
-            where="dataset",
-            fix="add samples with the other kto_tag value",
-        )
-    model = load_trainable_model(cfg, tokenizer)
-    ref_model = load_ref_model(cfg, tokenizer)
+    inputs = load_stage_inputs(cfg, "kto", prepare_train_set=lambda train_set: _feedback_in_order(cfg, train_set))
+    ref_model = load_ref_model(cfg, inputs.tokenizer)
     ft = cfg.finetuning
     args = build_training_arguments(
         cfg,
@@ -77,15 +58,21 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         undesirable_weight=ft.kto_rejected_weight,
         max_length=None,
     )
-    plan.prepare(cfg)
-    trainer = _trainer_class()(
-        model=model,
-        ref_model=ref_model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        **trainer_extras(cfg, plan, model, args),
-    )
-    drop_ref_adapter(trainer)
-    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)
+    return train_stage(_trainer_class(), cfg, plan, inputs, args, ref_model=ref_model)
+
+
+def _feedback_in_order(cfg: RunConfig, train_set):
+    """KTO reads its data in order (for the KL pairs): shuffle once here; both kinds of feedback must be present."""
+    from tuneforge.train.common import seed_of
+
+    if not cfg.finetuning.disable_shuffling:
+        train_set = train_set.shuffle(seed=seed_of(cfg))
+    labels = train_set["label"]
+    if all(labels) or not any(labels):
+        kind = "desirable" if all(labels) else "undesirable"
+        raise UserError(
+            f"every KTO sample is {kind}; KTO needs both desirable (true) and undesirable (false) feedback",
+            where="dataset",
+            fix="add samples with the other kto_tag value",
+        )
+    return train_set

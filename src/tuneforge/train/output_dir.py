@@ -43,7 +43,9 @@ class OutputPlan:
 
 
 def complete_checkpoints(path: Path) -> list[Path]:
-    """Checkpoint folders that finished writing (trainer_state.json is written last), oldest first."""
+    """Checkpoint folders that finished writing, oldest first: every stage (the Trainer's and our PPO loop) writes
+    `tmp-checkpoint-N` with trainer_state.json last and renames it, so only `checkpoint-N` with a readable state
+    counts."""
     found = []
     for child in path.glob("checkpoint-*"):
         match = _CKPT.match(child.name)
@@ -67,9 +69,9 @@ def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | 
     overwrite = bool(given.get("overwrite_output_dir"))
     explicit = resume_from_checkpoint if isinstance(resume_from_checkpoint, str) else None
     if explicit:
-        if not (Path(explicit) / "trainer_state.json").is_file():
+        if not _readable_state(Path(explicit) / "trainer_state.json"):  # the same rule as the automatic resume
             raise UserError(
-                "not a complete checkpoint (no trainer_state.json)",
+                "not a complete checkpoint (no readable trainer_state.json)",
                 where=f"resume_from_checkpoint ({explicit})",
                 fix="point it at a checkpoint-N folder of an earlier run",
             )

@@ -5,7 +5,10 @@ Each step: sample responses to a buffer of prompts (our template, full-distribut
 (LoRA: the base with the adapter disabled; full / freeze: a frozen copy of the base, or `ref_model`), estimate
 advantages with GAE on a value head that shares the policy's body, then `ppo_epochs` passes of the clipped policy
 + value objective. The run folder is like every stage's: config.yaml, trainer_log.jsonl (loss, mean_reward, kl),
-checkpoint-N (resumable), the policy (adapter or full model) + value_head.safetensors, training_loss.png.
+checkpoint-N (written atomically: tmp-checkpoint-N, then one rename; resumable bit for bit), the policy (adapter
+or full model) + value_head.safetensors, training_loss.png. One process only. SIGTERM / SIGINT (the Web UI's
+Abort, Ctrl-C) finish the step, save a checkpoint and stop with `TrainingStopped` (exit 130), as the Trainer stages do.
+Saving and resuming live in `ppo_checkpoint.py`.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.train.ppo_checkpoint import STATE_FILE, VALUE_HEAD_FILE, PPOCheckpointing, trim_log
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -24,8 +28,7 @@ if TYPE_CHECKING:
     from tuneforge.train.output_dir import OutputPlan
 
 logger = get_logger(__name__)
-VALUE_HEAD_FILE = "value_head.safetensors"
-STATE_FILE = "trainer_state.json"  # its presence marks a complete checkpoint (as with HF Trainer)
+__all__ = ["STATE_FILE", "VALUE_HEAD_FILE", "PPOLoop", "run"]
 
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
@@ -34,9 +37,16 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from tuneforge.data.loader import get_stage_datasets
     from tuneforge.train.arguments import build_training_arguments, compute_dtype
     from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
+    from tuneforge.train.engines import world_size
     from tuneforge.train.plot import plot_loss
     from tuneforge.train.preference import load_ref_model
 
+    if world_size() > 1:  # no gradient sync, and every rank would write the same run folder
+        raise UserError(
+            "stage ppo runs in one process",
+            where="--nproc / NPROC_PER_NODE / WORLD_SIZE",
+            fix="run it without --nproc (one process, one device)",
+        )
     if cfg.data.eval_dataset or cfg.data.val_size:
         raise UserError(
             "stage ppo has no evaluation set (its metric is the reward of fresh samples)",
@@ -60,7 +70,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     plan.prepare(cfg)
     if plan.resume_from:
         loop.load_checkpoint(Path(plan.resume_from))
-        _trim_log(plan.path, loop.step)
+        trim_log(plan.path, loop.step)
     metrics = loop.train(plan.path)
 
     tokenizer.chat_template = template.to_jinja()
@@ -81,17 +91,6 @@ def _place(model, device) -> None:
     model.to(device)
 
 
-def _trim_log(output_dir: Path, step: int) -> None:
-    """Resuming: drop log lines past the checkpoint so the curve has no duplicates."""
-    from tuneforge.train.callbacks import LOG_FILE
-
-    path = output_dir / LOG_FILE
-    if path.is_file():
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if json.loads(line).get("step", 0) <= step]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-
-
 def _load_reward(cfg: RunConfig, dtype):
     from tuneforge.model.adapters import split_names
     from tuneforge.train.rm import load_reward_model
@@ -102,7 +101,7 @@ def _load_reward(cfg: RunConfig, dtype):
     return model, tok
 
 
-class PPOLoop:
+class PPOLoop(PPOCheckpointing):
     """Rollouts, scoring, GAE and clipped updates; checkpoints and JSONL records like the Trainer's."""
 
     def __init__(
@@ -280,9 +279,17 @@ class PPOLoop:
         return {"loss": loss.item(), "grad_norm": grad_norm.item(), **stats}
 
     def train(self, output_dir: Path) -> dict:
+        """Run to `total_steps`. A SIGTERM / SIGINT finishes the current step, saves `checkpoint-<step>` and raises
+        `TrainingStopped` (a second signal: KeyboardInterrupt at once), as `StopOnSignal` does for the Trainer."""
+        from tuneforge.train.callbacks import StopSignals
+
+        with StopSignals() as stop:  # handlers back as they were however the loop ends
+            return self._train(output_dir, stop)
+
+    def _train(self, output_dir: Path, stop) -> dict:
         import torch
 
-        from tuneforge.train.callbacks import LOG_FILE
+        from tuneforge.train.callbacks import LOG_FILE, stopped
 
         log_path = output_dir / LOG_FILE
         start, first_step = time.monotonic(), self.step
@@ -301,7 +308,8 @@ class PPOLoop:
             self.kl_ctl.update(mean_kl, self.batch * len(buffer))
             self.step += 1
             tokens_seen += int(sum(b["attention_mask"].sum().item() for b in buffer))
-            if self.step % max(int(self.args.logging_steps), 1) == 0 or self.step == self.total_steps:
+            stopping = stop.requested  # a signal after this line is handled at the end of the next step
+            if stopping or self.step % max(int(self.args.logging_steps), 1) == 0 or self.step == self.total_steps:
                 elapsed = time.monotonic() - start
                 done, left = self.step - first_step, self.total_steps - self.step
                 record = {
@@ -328,66 +336,10 @@ class PPOLoop:
                 logger.info(
                     "step %d/%d: reward %.3f, kl %.3f", self.step, self.total_steps, record["mean_reward"], mean_kl
                 )
-            if self.args.save_steps and self.step % int(self.args.save_steps) == 0 and self.step < self.total_steps:
-                self.save_checkpoint(output_dir / f"checkpoint-{self.step}")
+            every = int(self.args.save_steps or 0)
+            save_step = every and self.step % every == 0 and self.step < self.total_steps
+            if save_step or stopping:
+                self.save_checkpoint(output_dir)
+            if stopping:  # resumable, not finished: no final model, no train_results.json
+                raise stopped(self.step)
         return {"global_step": self.step, "train_runtime": round(time.monotonic() - start, 2)}
-
-    # ---- saving ---------------------------------------------------------------------------------------------
-    def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
-
-        folder.mkdir(parents=True, exist_ok=True)
-        self.policy.save_pretrained(folder)
-        self.tokenizer.save_pretrained(folder)
-        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(folder / VALUE_HEAD_FILE))
-
-    def save_checkpoint(self, folder: Path) -> None:
-        import torch
-
-        self.save(folder)
-        torch.save(
-            {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
-            folder / "optimizer.pt",
-        )
-        state = {
-            "global_step": self.step,
-            "kl_coef": self.kl_ctl.value,
-            "score_moments": [self.score_moments.mean, self.score_moments.var, self.score_moments.count],
-            "generator": self.generator.get_state().tolist(),
-            "torch_rng": torch.get_rng_state().tolist(),  # sampling in generate() draws from it
-            "cuda_rng": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
-            "pending": self.pending,
-        }
-        (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
-
-    def load_checkpoint(self, folder: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
-        if "kl_coef" not in state:
-            raise UserError(
-                "not a checkpoint of a ppo run", where=f"resume_from_checkpoint ({folder})", fix="use a ppo checkpoint"
-            )
-        if (folder / "adapter_model.safetensors").is_file():
-            from peft import set_peft_model_state_dict
-
-            set_peft_model_state_dict(self.policy, load_file(str(folder / "adapter_model.safetensors")))
-        else:
-            from transformers import AutoModelForCausalLM
-
-            saved = AutoModelForCausalLM.from_pretrained(folder, dtype=self.policy.dtype)
-            self.policy.load_state_dict(saved.state_dict())
-        self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE)))
-        opt = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
-        self.optimizer.load_state_dict(opt["optimizer"])
-        self.scheduler.load_state_dict(opt["scheduler"])
-        self.step = state["global_step"]
-        self.kl_ctl.value = state["kl_coef"]
-        self.score_moments.mean, self.score_moments.var, self.score_moments.count = state["score_moments"]
-        self.generator.set_state(torch.tensor(state["generator"], dtype=torch.uint8))
-        torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
-        if state.get("cuda_rng") and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda_rng"]])
-        self.pending = state["pending"]
-        logger.info("resuming from %s (step %d)", folder, self.step)

@@ -22,32 +22,14 @@ if TYPE_CHECKING:
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import RewardConfig, RewardTrainer
 
-    from tuneforge.data.loader import get_stage_datasets
     from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import (
-        load_tokenizer_and_template,
-        load_trainable_model,
-        seed_of,
-        train_and_save,
-        trainer_extras,
-    )
+    from tuneforge.train.common import load_stage_inputs, train_stage
 
-    tokenizer, template = load_tokenizer_and_template(cfg)
-    train_set, eval_set = get_stage_datasets("rm", cfg.data, template, tokenizer, seed=seed_of(cfg))
-    model = load_trainable_model(cfg, tokenizer, head="score")
+    inputs = load_stage_inputs(cfg, "rm", head="score")
     args = build_training_arguments(
         cfg, str(plan.path), cls=RewardConfig, max_length=None, disable_dropout=True, dataset_num_proc=None
     )
-    plan.prepare(cfg)
-    trainer = RewardTrainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        processing_class=tokenizer,
-        **trainer_extras(cfg, plan, model, args),
-    )
-    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)
+    return train_stage(RewardTrainer, cfg, plan, inputs, args)
 
 
 def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None = None):

@@ -30,31 +30,20 @@ def load_for_training(cfg: RunConfig):
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from transformers import Trainer
 
-    from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import train_and_save, trainer_extras
-
-    tokenizer, template, train_set, eval_set, model = load_for_training(cfg)
-    args = build_training_arguments(cfg, str(plan.path))
-    plan.prepare(cfg)
-
     from tuneforge.data.collate import sft_collator, supports_trained_logits
     from tuneforge.evaluate.accuracy import accuracy_kwargs
+    from tuneforge.train.arguments import build_training_arguments
+    from tuneforge.train.common import StageInputs, train_stage
 
+    inputs = StageInputs(*load_for_training(cfg))
+    model = inputs.model
+    args = build_training_arguments(cfg, str(plan.path))
     # logits only at trained positions (the loss is the same) unless eval needs whole logits (accuracy, predict);
     # not when streaming: accelerate dispatches an iterable dataset's batches by slicing every tensor along dim 0
     whole = cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming
     slim = supports_trained_logits(model) and not whole
     attn = model.config._attn_implementation
-    collator = sft_collator(tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=train_set,
-        eval_dataset=eval_set,
-        data_collator=collator,
-        processing_class=tokenizer,
-        # JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks, LoRA+ / GaLore optimizers
-        **trainer_extras(cfg, plan, model, args),
-        **accuracy_kwargs(cfg),  # compute_accuracy: eval_accuracy from argmax tokens (tuneforge.evaluate.accuracy)
-    )
-    return train_and_save(trainer, cfg, plan, tokenizer, template, eval_set)
+    collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
+    # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,
+    # LoRA+ / GaLore optimizers; compute_accuracy: eval_accuracy from argmax tokens (tuneforge.evaluate.accuracy)
+    return train_stage(Trainer, cfg, plan, inputs, args, data_collator=collator, **accuracy_kwargs(cfg))

@@ -15,8 +15,16 @@ CSS = """
 """
 
 
-def create_app(saves_dir: str | Path = "saves", data_dir: str = "data", lang: str = "en", chat_only: bool = False):
-    """The Blocks page and its context. The scheduler thread starts here: queued runs start without a browser."""
+def create_app(
+    saves_dir: str | Path = "saves",
+    data_dir: str = "data",
+    lang: str = "en",
+    chat_only: bool = False,
+    models_dirs: list[str | Path] | tuple[str | Path, ...] = ("models",),
+    allow_dirs: list[str | Path] | tuple[str | Path, ...] = (),
+):
+    """The Blocks page and its context. The scheduler thread starts here: queued runs start without a browser.
+    The page writes only under saves_dir (+ allow_dirs) and reads only those + data_dir + models_dirs (webui/paths)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
 
@@ -24,7 +32,11 @@ def create_app(saves_dir: str | Path = "saves", data_dir: str = "data", lang: st
 
     if lang not in i18n.languages():
         raise UserError(f"unknown language '{lang}'", where="--lang", fix=f"use one of {', '.join(i18n.languages())}")
-    ui = UIContext(saves_dir=Path(saves_dir), data_dir=data_dir, lang=lang)
+    from tuneforge.webui.paths import PathPolicy
+
+    cwd = Path.cwd()
+    policy = PathPolicy.build(saves_dir, data_dir, models_dirs=models_dirs, allow_dirs=allow_dirs, base=cwd)
+    ui = UIContext(saves_dir=Path(saves_dir), data_dir=data_dir, lang=lang, cwd=cwd, policy=policy)
     with gr.Blocks(title="TuneForge", analytics_enabled=False) as demo:
         ui.register("title", gr.Markdown(f"## {ui.t('title')}", elem_id="tf-title"), how="heading")
         ui.register("subtitle", gr.Markdown(ui.t("subtitle"), elem_id="tf-subtitle"), how="text")
@@ -57,7 +69,6 @@ def create_app(saves_dir: str | Path = "saves", data_dir: str = "data", lang: st
 def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
     import gradio as gr
 
-    from tuneforge.webui import form
     from tuneforge.webui.jobs_view import current_job
     from tuneforge.webui.tabs import top, train
 
@@ -76,11 +87,11 @@ def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
             choices = sorted(set(choices) | {ckpt["value"]})
         updates["checkpoint_path"] = gr.update(choices=choices, **({"value": ckpt["value"]} if "value" in ckpt else {}))
         if "value" not in updates["dataset"]:  # nothing restored: list the stage's datasets
-            names = form.datasets_for_stage(dataset_dir or "data", stage or "sft")
+            names, _ = ui.datasets(dataset_dir, stage or "sft")
             updates["dataset"] = gr.update(choices=sorted(set(names) | set(chosen or [])))
         table, compare, selected = e["runs_refresh"](lang)
         others = [
-            gr.update(choices=form.datasets_for_stage(dataset_dir or ui.data_dir, "sft")),  # eval_dataset
+            gr.update(choices=ui.datasets(dataset_dir, "sft")[0]),  # eval_dataset
             *(getattr(current_job(ui, kind), "id", None) for kind in ("eval", "export")),  # re-attach those too
         ]
         return [table, compare, selected, restored[0], *updates.values(), *others]
@@ -127,8 +138,17 @@ def launch(
     data_dir: str = "data",
     lang: str = "en",
     chat_only: bool = False,
+    models_dirs: list[str] | tuple[str, ...] = ("models",),
+    allow_dirs: list[str] | tuple[str, ...] = (),
 ) -> None:
-    demo, _ = create_app(saves_dir=saves_dir, data_dir=data_dir, lang=lang, chat_only=chat_only)
+    demo, _ = create_app(
+        saves_dir=saves_dir,
+        data_dir=data_dir,
+        lang=lang,
+        chat_only=chat_only,
+        models_dirs=models_dirs,
+        allow_dirs=allow_dirs,
+    )
     from tuneforge.webui.app import CSS as css
 
     demo.queue(default_concurrency_limit=4).launch(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuneforge.errors import UserError
 from tuneforge.jobs.scheduler import Scheduler
 from tuneforge.jobs.store import DB_FILE, JobStore
 from tuneforge.webui import form, i18n
+from tuneforge.webui.paths import PathPolicy
 
 
 @dataclass
@@ -30,9 +33,14 @@ class UIContext:
     texts: list[Translatable] = field(default_factory=list)
     engine: Any = None  # the chat engine, one per server
     engine_path: str | None = None
+    policy: PathPolicy | None = None  # the folders the page may touch; default: saves (write) + data, models (read)
+    _named: set[str] = field(default_factory=set, init=False, repr=False)  # folder names handed out (fresh_dir)
+    _naming: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self):
         self.saves_dir = Path(self.saves_dir)
+        if self.policy is None:
+            self.policy = PathPolicy.build(self.saves_dir, self.data_dir, base=self.cwd)
         self.store = JobStore(self.saves_dir / DB_FILE)
         self.scheduler = Scheduler(self.store)
 
@@ -94,10 +102,29 @@ class UIContext:
                 updates.append(gr.update(label=label, info=info) if info else gr.update(label=label))
         return updates
 
+    def datasets(self, dataset_dir: str | None, stage: str) -> tuple[list[str], str]:
+        """(the stage's dataset names in dataset_dir, "") or ([], why) when the page may not read that folder."""
+        try:
+            folder = self.policy.confine_read(dataset_dir or self.data_dir, "dataset_dir")
+        except UserError as exc:
+            return [], f"⚠ {exc.one_line()}"
+        return form.datasets_for_stage(str(folder), stage or "sft"), ""
+
     def job_dir(self, kind: str) -> Path:
         """Where an eval / export job keeps its config and log (its results go where the config says)."""
-        return self.saves_dir / ".jobs" / time.strftime(f"{kind}_%Y-%m-%d-%H-%M-%S")
+        return Path(self.fresh_dir(self.saves_dir / ".jobs" / time.strftime(f"{kind}_%Y-%m-%d-%H-%M-%S")))
 
     def new_output_dir(self, model_path: str | None, method: str, stage: str = "sft") -> str:
         model = Path(str(model_path or "model").rstrip("/")).name or "model"
-        return str(self.saves_dir / model / method / time.strftime(f"{stage}_%Y-%m-%d-%H-%M-%S"))
+        return self.fresh_dir(self.saves_dir / model / method / time.strftime(f"{stage}_%Y-%m-%d-%H-%M-%S"))
+
+    def fresh_dir(self, path: Path) -> str:
+        """`path`, or `path-2`, `path-3`...: a name no other session of this server got and no folder has. Names go
+        by the second, and several people may press Start (or Preview command) in the same second."""
+        with self._naming:
+            name, n = str(path), 1
+            while name in self._named or (self.cwd / name).exists():
+                n += 1
+                name = f"{path}-{n}"
+            self._named.add(name)
+        return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 from tuneforge.errors import UserError
@@ -10,10 +11,12 @@ from tuneforge.jobs.progress import find_run_dirs, format_seconds, progress, rea
 from tuneforge.jobs.store import ACTIVE, Job
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
+from tuneforge.webui.paths import confine_config
 from tuneforge.webui.render import curve_frame, progress_html
 
 CONFIG_NAME = "config.yaml"
 LOG_NAMES = {"train": "train.log", "eval": "eval.log", "export": "export.log"}
+_QUEUEING = threading.Lock()  # the busy-folder check and the submit, as one step for the page's concurrent sessions
 
 
 def error_text(exc: UserError) -> str:
@@ -21,9 +24,17 @@ def error_text(exc: UserError) -> str:
 
 
 def queue_run(ui: UIContext, kind: str, cfg: dict, run_dir: str | Path, stage_check: bool = True) -> Job:
-    """Validate like the CLI would, write run_dir/config.yaml, and queue `python -m tuneforge <kind> config.yaml`."""
+    """Validate like the CLI would, write run_dir/config.yaml, and queue `python -m tuneforge <kind> config.yaml`.
+    Every path in the config must lie in the folders the page may touch (webui/paths.py), checked first."""
+    confine_config(cfg, ui.policy)
+    ui.policy.confine_write(str(run_dir), "output_dir" if kind == "train" else "run folder")
     run_dir = Path(run_dir)
     form.validate(cfg, stage_check=stage_check)
+    with _QUEUEING:
+        return _queue_checked(ui, kind, cfg, run_dir)
+
+
+def _queue_checked(ui: UIContext, kind: str, cfg: dict, run_dir: Path) -> Job:
     busy = [j for j in ui.store.list(ACTIVE) if Path(j.run_dir).resolve() == run_dir.resolve()]
     if busy:
         raise UserError(
@@ -46,6 +57,7 @@ def queue_run(ui: UIContext, kind: str, cfg: dict, run_dir: str | Path, stage_ch
 
 def resume_run(ui: UIContext, run_dir: str) -> Job:
     """Queue an unfinished run again with its own config: same output_dir → it continues from its last checkpoint."""
+    ui.policy.confine_write(run_dir, "run")
     cfg = read_run_config(run_dir)
     if not cfg:
         raise UserError("no config.yaml in the run folder", where=run_dir, fix="pick a run started by TuneForge")
@@ -170,5 +182,7 @@ def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tupl
     return headers, rows, choices
 
 
-def compare_frame(run_dirs: list[str]):
-    return curve_frame({Path(d).name: progress(d) for d in run_dirs or []})
+def compare_frame(run_dirs: list[str], ui: UIContext | None = None):
+    """Loss curves of the chosen runs (only folders the page may read, when `ui` is given)."""
+    dirs = [d for d in run_dirs or [] if ui is None or ui.policy.may_read(d)]
+    return curve_frame({Path(d).name: progress(d) for d in dirs})

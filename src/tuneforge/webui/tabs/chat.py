@@ -6,6 +6,7 @@ from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.jobs_view import error_text
+from tuneforge.webui.paths import confine_config
 from tuneforge.webui.tabs.top import checkpoint_value
 
 MODEL_KEYS = [
@@ -112,6 +113,7 @@ def _wire(ui: UIContext) -> None:
             cfg = chat_config(values, args[-1])
             if not cfg.get("model_name_or_path"):
                 raise UserError("model_name_or_path is required", fix="fill in the model path")
+            confine_config(cfg, ui.policy)  # the model and adapter folders: read paths, or hub ids
             unload()
             ui.engine = get_engine(load_config(None, cfg))
             ui.engine_path = cfg.get("adapter_name_or_path") or cfg["model_name_or_path"]

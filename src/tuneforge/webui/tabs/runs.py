@@ -66,7 +66,7 @@ def build(ui: UIContext, tabs, train_tab) -> None:
     refresh_outputs = [e["runs_table"], e["runs_compare"], e["run_selected"]]
     e["runs_refresh_btn"].click(refresh, e["ui_lang"], refresh_outputs)
     e["runs_refresh"] = refresh
-    e["runs_compare"].change(compare_frame, e["runs_compare"], e["runs_plot"])
+    e["runs_compare"].change(lambda dirs: compare_frame(dirs, ui), e["runs_compare"], e["runs_plot"])
     gr.Timer(5.0).tick(lambda lang: refresh(lang)[0], e["ui_lang"], e["runs_table"], show_progress="hidden")
 
     def resume(lang, run_dir):
@@ -86,6 +86,10 @@ def build(ui: UIContext, tabs, train_tab) -> None:
     def clone(lang, run_dir):
         if not run_dir:
             return [gr.update()] * len(FORM_KEYS) + [i18n.label("msg_pick_run", lang), gr.Tabs()]
+        try:
+            ui.policy.confine_read(run_dir, "run")
+        except UserError as exc:
+            return [gr.update()] * len(FORM_KEYS) + [error_text(exc), gr.Tabs()]
         cfg = read_run_config(run_dir)
         cfg.pop("resume_from_checkpoint", None)
         updates = fill_form(ui, cfg, keep_output_dir=False)

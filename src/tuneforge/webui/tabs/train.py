@@ -11,6 +11,7 @@ from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.jobs_view import abort_job, current_job, error_text, job_choices, monitor, queue_run
+from tuneforge.webui.paths import confine_config
 from tuneforge.webui.tabs.top import checkpoint_value
 
 FORM_KEYS = form.TRAIN_FORM + ["checkpoint_path", "extra_args"]
@@ -45,7 +46,7 @@ def fill_form(ui: UIContext, cfg: dict, keep_output_dir: bool = True) -> list:
     updates = []
     for key in form.TRAIN_FORM:
         if key == "dataset":
-            names = form.datasets_for_stage(cfg.get("dataset_dir", "data"), cfg.get("stage", "sft"))
+            names, _ = ui.datasets(cfg.get("dataset_dir"), cfg.get("stage", "sft"))  # none from an outside folder
             updates.append(gr.update(choices=sorted(set(names) | set(values[key])), value=values[key]))
         else:
             updates.append(gr.update(value=values[key]))
@@ -186,19 +187,22 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     e["finetuning_type"].change(on_method, e["finetuning_type"], [lora_box, freeze_box])
 
     def on_stage(stage, dataset_dir, chosen):
-        names = form.datasets_for_stage(dataset_dir or "data", stage)
+        names, why = ui.datasets(dataset_dir, stage)  # an outside folder lists nothing, and the status says why
         kept = [n for n in (chosen or []) if n in names]
-        return gr.update(choices=names, value=kept), gr.update(visible=stage in ("dpo", "kto", "rm"))
+        status = why or gr.update()
+        return gr.update(choices=names, value=kept), gr.update(visible=stage in ("dpo", "kto", "rm")), status
 
     for trigger in (e["stage"].change, e["dataset_dir"].change):
-        trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], [e["dataset"], pref_box])
+        trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], [e["dataset"], pref_box, e["status_box"]])
 
     def on_preview(lang, *args):
         from tuneforge.train.preview import preview
         from tuneforge.webui.render import preview_html
 
         try:
-            cfg = form.validate(config_from(ui, values_of(args)), stage_check=False)
+            raw = config_from(ui, values_of(args))
+            confine_config(raw, ui.policy)  # the preview reads the dataset and the tokenizer
+            cfg = form.validate(raw, stage_check=False)
             return gr.update(value=preview_html(preview(cfg, count=2, color=False)), visible=True), ""
         except UserError as exc:
             return gr.update(visible=False), error_text(exc)
@@ -211,6 +215,7 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
 
         try:
             cfg = config_from(ui, values_of(args))
+            confine_config(cfg, ui.policy)  # the command shown is one Start would queue
             form.validate(cfg)
         except UserError as exc:
             return gr.update(), error_text(exc), "", gr.update()
@@ -225,9 +230,13 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
 
     def on_save(lang, path, *args):
         try:
+            target = ui.policy.confine_write(path, "args_file")
+            if target is None or target.suffix not in (".yaml", ".yml"):
+                fix = f"name it e.g. {ui.saves_dir / 'train_args.yaml'}"
+                raise UserError(f"'{path}' is not a .yaml file", where="args_file", fix=fix)
             cfg = config_from(ui, values_of(args))
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            Path(path).write_text(form.to_yaml(cfg), encoding="utf-8")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(form.to_yaml(cfg), encoding="utf-8")
         except (UserError, OSError) as exc:
             return error_text(exc) if isinstance(exc, UserError) else f"⚠ {exc}"
         return i18n.text("msg_saved", lang, path=path)
@@ -238,7 +247,7 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
         from tuneforge.config.loader import read_config_file
 
         try:
-            cfg, _ = read_config_file(path)
+            cfg, _ = read_config_file(ui.policy.confine_read(path, "args_file") or "")
         except UserError as exc:
             return [gr.update()] * len(FORM_KEYS) + [error_text(exc)]
         return fill_form(ui, cfg) + [i18n.text("msg_loaded", lang, path=path)]
