@@ -223,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rows", nargs="+", choices=ROWS, help="default: all (--quick: lora baseline)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--samples", type=int, default=96, help="dataset size (8%% long samples)")
-    parser.add_argument("--samples-100m", type=int, default=32, help="dataset size for the 100m model")
+    parser.add_argument("--samples-100m", type=int, default=96, help="dataset size for the 100m model")
     parser.add_argument("--cutoff-len", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--lora-rank", type=int, default=8)

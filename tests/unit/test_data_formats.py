@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import re
 from pathlib import Path
 
 import pytest
 
+from tabular import write_table
 from tuneforge.config.data_args import DataArguments
 from tuneforge.data.conversation import Conversation, Message
 from tuneforge.data.formats import load_conversations, to_conversation
@@ -39,32 +39,10 @@ def shape(conv: Conversation):
     return conv.messages, conv.system, conv.tools, conv.rejected, conv.kto_tag
 
 
-def write(path: Path, rows: list[dict], kind: str) -> None:
-    import pyarrow as pa
-
-    if kind == "json":
-        path.write_text(json.dumps(rows, indent=2, ensure_ascii=False), encoding="utf-8")
-    elif kind == "jsonl":
-        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    elif kind == "csv":
-        with path.open("w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
-    elif kind == "parquet":
-        import pyarrow.parquet as pq
-
-        pq.write_table(pa.Table.from_pylist(rows), path)
-    else:  # arrow: an Arrow IPC stream, as datasets' save_to_disk writes it
-        table = pa.Table.from_pylist(rows)
-        with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
-            writer.write_table(table)
-
-
 def load(tmp_path, rows, entry: dict, kind: str = "json", data_args=None, name: str = "d"):
     """Write rows in `kind`, register them as dataset `name` with `entry`, load the conversations."""
     file_name = f"{name}.{kind}"
-    write(tmp_path / file_name, rows, kind)
+    write_table(tmp_path / file_name, rows, kind)
     (tmp_path / "dataset_info.json").write_text(json.dumps({name: {"file_name": file_name, **entry}}))
     [attr] = get_dataset_attrs(name, tmp_path)
     return load_conversations(attr, tmp_path, data_args or DataArguments())
