@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 # name -> create_tiny_model keywords. The vocabularies are sized like real models' of that size (SmolLM-135M: 49k,
@@ -27,8 +28,12 @@ def build_model(name: str, cache: Path) -> Path:
     from tuneforge.model.tiny import create_tiny_model
 
     out = cache / f"model-{name}"
-    if not (out / "config.json").is_file():
-        create_tiny_model(out, arch="qwen2", max_position=4096, **MODELS[name])
+    spec = {"arch": "qwen2", "max_position": 4096, **MODELS[name]}
+    stamp = out / "bench_model.json"  # what the cached folder was built from: rebuilt when MODELS changes
+    if not stamp.is_file() or json.loads(stamp.read_text(encoding="utf-8")) != spec:
+        shutil.rmtree(out, ignore_errors=True)
+        create_tiny_model(out, **spec)
+        stamp.write_text(json.dumps(spec), encoding="utf-8")
     return out
 
 

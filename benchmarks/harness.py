@@ -32,6 +32,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 from bench_data import build_model, real_tokens, write_dataset  # noqa: E402
+from machine import cpu_pressure  # noqa: E402
 
 ROWS = ("lora", "baseline", "lora_neat", "lora_random", "full", "freeze", "qlora", "dpo", "dpo_baseline")
 # Each row is compared with the plain-library run of the same stage.
@@ -39,14 +40,6 @@ BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}
 # Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default).
 VARIANTS = {"lora_neat": {"neat_packing": True}, "lora_random": {"train_sampling_strategy": "random"}}
 QUICK_ROWS = ("lora", "baseline")
-
-
-def cpu_pressure() -> float | None:
-    try:
-        line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
-        return float(dict(kv.split("=") for kv in line.split()[1:])["avg10"])
-    except (OSError, KeyError, ValueError, IndexError):
-        return None
 
 
 def run_child(spec: dict, timeout: float) -> dict:
@@ -70,7 +63,7 @@ def row_config(row: str, model: Path, data_dir: Path, out: Path, opts) -> dict:
         "model_name_or_path": str(model),
         "dataset": "bench_dpo" if row == "dpo" else "bench_sft",
         "dataset_dir": str(data_dir),
-        "template": "qwen",
+        "template": "tokenizer",  # the model's own chat template: token for token what the baselines train on
         "stage": "dpo" if row == "dpo" else "sft",
         "finetuning_type": "lora" if row in ("lora", "qlora", "dpo") else row,
         "cutoff_len": opts.cutoff_len,

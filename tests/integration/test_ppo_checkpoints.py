@@ -24,6 +24,7 @@ from tuneforge.config import load_config
 from tuneforge.errors import UserError
 from tuneforge.train.output_dir import complete_checkpoints, plan_output_dir
 from tuneforge.train.ppo import STATE_FILE, VALUE_HEAD_FILE, PPOLoop
+from tuneforge.train.ppo_checkpoint import trim_log
 from tuneforge.train.run import run_training
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -83,7 +84,7 @@ def reward_model(tiny_model_dir, ppo_data, tmp_path_factory):
     return run_training(load_config(None, cfg))
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def ppo_cfg(tiny_model_dir, ppo_data, reward_model):
     def make(output_dir: Path, **extra) -> dict:
         return _cfg(
@@ -193,12 +194,26 @@ def _wait_for_first_step(proc: subprocess.Popen, out: Path) -> None:
         time.sleep(0.01)
 
 
+SIGNAL_RUN_STEPS = 12
+
+
+@pytest.fixture(scope="module")
+def straight_cli_run(ppo_cfg, tmp_path_factory) -> Path:
+    """The signal test's run, uninterrupted, in a process of its own (one thread, as the interrupted one)."""
+    folder = tmp_path_factory.mktemp("ppo-straight")
+    proc = _cli(ppo_cfg(folder / "run", max_steps=SIGNAL_RUN_STEPS, save_steps=100000), folder)
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-3000:]
+    return folder / "run"
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_ppo_signal_saves_a_checkpoint_exits_130_and_the_same_command_resumes(sig, ppo_cfg, tmp_path):
+def test_ppo_signal_saves_a_checkpoint_exits_130_and_the_same_command_resumes(sig, ppo_cfg, straight_cli_run, tmp_path):
     """The Web UI's Abort (SIGTERM) or Ctrl-C (SIGINT) during a real PPO process: the step in progress finishes and
     is logged, `checkpoint-<step>` is saved complete, the process exits 130 with one line and no traceback; running
-    the same command again resumes from that checkpoint and finishes at max_steps."""
-    out, max_steps = tmp_path / "run", 12
+    the same command again resumes from that checkpoint, finishes at max_steps and ends bit for bit where an
+    uninterrupted run ends (lora_dropout > 0: the RNG state saved at the stop has to come back)."""
+    out, max_steps = tmp_path / "run", SIGNAL_RUN_STEPS
     cfg = ppo_cfg(out, max_steps=max_steps, save_steps=100000)
     proc = _cli(cfg, tmp_path)
     _wait_for_first_step(proc, out)
@@ -225,6 +240,9 @@ def test_ppo_signal_saves_a_checkpoint_exits_130_and_the_same_command_resumes(si
     assert json.loads((out / "train_results.json").read_text())["global_step"] == max_steps
     final, at_stop = _weights(out), load_file(checkpoint / "adapter_model.safetensors")
     assert any(not torch.equal(final[k], at_stop[k]) for k in at_stop)  # the resumed steps trained on
+    straight = _weights(straight_cli_run)
+    assert final.keys() == straight.keys() and all(torch.equal(final[k], straight[k]) for k in final)
+    assert [r["mean_reward"] for r in _log(out)] == [r["mean_reward"] for r in _log(straight_cli_run)]
 
 
 def test_ppo_second_signal_stops_at_once(ppo_cfg, tmp_path):
@@ -241,3 +259,12 @@ def test_ppo_second_signal_stops_at_once(ppo_cfg, tmp_path):
     assert err.strip().splitlines()[-1] == "tuneforge: interrupted"
     assert "Run the same config again to resume" not in err
     assert complete_checkpoints(out) == [] and not (out / "train_results.json").exists()
+
+
+def test_resume_drops_log_lines_past_the_checkpoint_and_a_torn_last_line(tmp_path):
+    """A kill -9 while a log line was written leaves it cut off: the resume drops it (it used to crash on it)."""
+    rows = [{"step": i, "loss": 1.0 / i} for i in range(1, 6)]
+    text = "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 6, "lo'
+    (tmp_path / "trainer_log.jsonl").write_text(text, encoding="utf-8")
+    trim_log(tmp_path, 4)
+    assert _log(tmp_path) == rows[:4]
