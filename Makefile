@@ -37,12 +37,12 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 # One torch thread per test process: two busy processes on two cores otherwise collapse.
-# Includes the browser tests (tests/e2e, 2.5-3.5 minutes of it; chromium is apt-installed when missing).
+# Includes the browser tests (tests/e2e, 4-5 minutes of it; chromium is apt-installed when missing).
 test: $(DEV)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m "not gpu" tests
 
 # The Web UI in a real browser (Playwright + Debian's chromium; the test set-up apt-installs chromium and
-# fonts-wqy-zenhei when missing) alone: 2.5-3.5 minutes on 2 shared cores. Saves docs/images/webui-*.png.
+# fonts-wqy-zenhei when missing) alone: 4-5 minutes on 2 shared cores. Saves docs/images/webui-*.png.
 test-browser: $(DEV)
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -m browser tests/e2e
 

@@ -34,11 +34,19 @@ sys.path.insert(0, str(HERE))
 from bench_data import build_model, real_tokens, write_dataset  # noqa: E402
 from machine import cpu_pressure  # noqa: E402
 
-ROWS = ("lora", "baseline", "lora_neat", "lora_random", "full", "freeze", "qlora", "dpo", "dpo_baseline")
+ROWS = ("lora", "baseline", "lora_neat", "lora_random", "lora_bf16", "full", "freeze", "qlora", "dpo", "dpo_baseline")
 # Each row is compared with the plain-library run of the same stage.
 BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}
-# Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default).
-VARIANTS = {"lora_neat": {"neat_packing": True}, "lora_random": {"train_sampling_strategy": "random"}}
+# Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default);
+# bf16 instead of fp32.
+VARIANTS = {
+    "lora_neat": {"neat_packing": True},
+    "lora_random": {"train_sampling_strategy": "random"},
+    "lora_bf16": {"compute_type": "bf16"},  # bf16 autocast: fast on a CPU with AMX / AVX512-BF16, crawls without
+}
+# What a baseline runs with, in our config's keys, so `tuneforge estimate` predicts the run that is measured:
+# TRL's DPOConfig turns gradient checkpointing on by default, and the baseline keeps TRL's defaults.
+BASELINE_SETTINGS = {"dpo_baseline": {"gradient_checkpointing": True}}
 QUICK_ROWS = ("lora", "baseline")
 
 
@@ -113,7 +121,7 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
     out = work / f"out-{model_name}-{row}"
     like = {"baseline": "lora", "dpo_baseline": "dpo"}.get(row, "lora" if row in VARIANTS else row)
     cfg = row_config(like, model_dir, data_dir, out, opts)
-    cfg.update(VARIANTS.get(row, {}))
+    cfg.update(VARIANTS.get(row, {}) | BASELINE_SETTINGS.get(row, {}))
     cfg_file = work / f"{model_name}-{row}.yaml"
     cfg_file.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     est = estimate_memory(load_config(str(cfg_file)))

@@ -25,7 +25,7 @@ COLUMNS = (
 )  # fmt: skip
 
 
-BASELINE_OF = {"dpo": "dpo_baseline"}  # the plain-library row each row is compared with (as in harness.py)
+BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}  # the plain-library row of each row (harness.py)
 
 
 def predicted(work: Path, model: str, row: str) -> float:

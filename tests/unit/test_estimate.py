@@ -91,3 +91,26 @@ def test_cli_prints_breakdown_and_json(tiny_model_dir, tmp_path, capsys):
 def test_missing_config_json_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="config.json"):
         estimate_memory(load_config(None, {"model_name_or_path": str(tmp_path)}), cuda=False)
+
+
+def test_sft_counts_logits_only_where_tokens_are_trained(tiny_model_dir, estimate):
+    from tuneforge.model.estimate import LOGIT_COPIES, TRAINED_SHARE
+
+    vocab = read_model_config(str(tiny_model_dir))["vocab_size"]
+    slim, whole = estimate(), estimate(train_on_prompt=True)
+    rows, seq = slim["batch_rows"], slim["seq_len"]
+    dropped = rows * seq * LOGIT_COPIES * vocab * (1 - TRAINED_SHARE) * 4 / 1024**2  # fp32 on a CPU
+    assert whole["activations"] - slim["activations"] == pytest.approx(dropped, abs=0.2)
+    assert estimate(compute_accuracy=True)["activations"] == whole["activations"]  # eval needs whole logits
+
+
+def test_16_bit_lora_counts_the_fp32_inputs_peft_keeps_for_its_adapters(tiny_model_dir, estimate):
+    from tuneforge.model.estimate import layer_shapes
+
+    config = read_model_config(str(tiny_model_dir))
+    one, every = estimate(compute_type="bf16", lora_target="q_proj"), estimate(compute_type="bf16")
+    rows, seq = one["batch_rows"], one["seq_len"]
+    others = sum(inputs for name, (inputs, _) in layer_shapes(config).items() if name != "q_proj")
+    extra = rows * seq * config["num_hidden_layers"] * others * 4 / 1024**2
+    assert every["activations"] - one["activations"] == pytest.approx(extra, abs=0.2)
+    assert estimate()["activations"] == estimate(lora_target="q_proj")["activations"]  # fp32: nothing is cast

@@ -25,7 +25,8 @@ class ModelArguments:
     low_cpu_mem_usage: bool = opt(True, "Load weights lazily to lower peak memory.")
     compute_type: str = opt(
         "auto",
-        "Training precision. auto: bf16 on GPUs that support it, fp32 on a CPU without native bf16.",
+        "Training precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU. On a CPU with"
+        " native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 trains ~1.7x faster in less memory.",
         DTYPES,
     )
     infer_dtype: str = opt("auto", "Precision for chat, API and evaluation.", DTYPES)

@@ -30,6 +30,9 @@ ACT_I = 6.0
 ACT_H_CHECKPOINTED = 2.0
 # Logits per token: the logits, their float copy / log-softmax in the loss, and the gradient.
 LOGIT_COPIES = 3.0
+# SFT keeps logits only where a token is trained (data/collate.py::keep_trained_logits): a long chat row is about half
+# prompt, which then has none (measured: the 100m benchmark model, 32k vocabulary, LoRA / full / freeze).
+TRAINED_SHARE = 0.5
 # TRL's preference trainers keep more per token: the policy's logits and log-softmax, their gradients, and the
 # reference model's logits and log-softmax (calibrated with benchmarks/harness.py, DPO + LoRA on a CPU).
 PREF_LOGIT_COPIES = 10.0
@@ -139,6 +142,22 @@ def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
     return rows, int(cfg.data.cutoff_len)
 
 
+def _lora_input_copies(cfg: RunConfig, config: dict[str, Any], wb: int, checkpointed: bool) -> float:
+    """Bytes per token that LoRA in a 16-bit run adds: peft keeps the adapters in fp32 and casts each adapted
+    layer's input to fp32 for them, and backward keeps that copy (with checkpointing, one layer's at a time)."""
+    if cfg.finetuning.finetuning_type != "lora" or wb >= 4:
+        return 0.0
+    shapes = layer_shapes(config)
+    per_layer = sum(shapes[name][0] for name in lora_targets(cfg.finetuning.lora_target)) * 4.0
+    return per_layer * (1 if checkpointed else config["num_hidden_layers"])
+
+
+def _trained_logits_only(cfg: RunConfig) -> bool:
+    """Whether SFT's collator drops the logits of untrained tokens (train/sft.py decides the same way)."""
+    whole = cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming
+    return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not whole
+
+
 def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:
     """Predicted peak memory of training `cfg`, in MiB, by part. `gradient_checkpointing` None: as configured
     (auto: on only where the run would not fit without it). Reads config.json only; loads no weights.
@@ -180,7 +199,11 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
     logits = (PREF_LOGIT_COPIES if ft.stage in ("dpo", "kto") else LOGIT_COPIES) * config["vocab_size"]
-    activations = rows * seq * (layers_act + logits) * wb
+    if _trained_logits_only(cfg):
+        logits *= TRAINED_SHARE
+    activations = (
+        rows * seq * ((layers_act + logits) * wb + _lora_input_copies(cfg, config, wb, gradient_checkpointing))
+    )
     framework = (FRAMEWORK_MIB_CUDA if cuda else FRAMEWORK_MIB_CPU) * MIB
     if ft.stage in ("dpo", "kto", "ppo", "rm"):
         framework += TRL_MIB * MIB
