@@ -51,8 +51,8 @@ lint: $(DEV)
 	$(BIN)/ruff format --check src tests scripts benchmarks
 
 format: $(DEV)
-	$(BIN)/ruff format src tests scripts
-	$(BIN)/ruff check --fix src tests scripts
+	$(BIN)/ruff format src tests scripts benchmarks
+	$(BIN)/ruff check --fix src tests scripts benchmarks
 
 clean:
 	rm -rf $(VENV) saves/demo .pytest_cache

@@ -67,18 +67,26 @@ def open_page(page, server):
 
 
 def fill_train_form(page, model_dir: Path, max_steps: int) -> None:
+    if not page.locator("#tf-extra_args").is_visible():  # first: fields of a closed accordion mount when it opens
+        page.get_by_text("Other settings", exact=True).click()
+    numbers = {
+        "cutoff_len": 64,
+        "per_device_train_batch_size": 4,
+        "lora_rank": 8,
+        "logging_steps": 1,
+        "save_steps": 1000,
+    }
     fill(page, "model_name_or_path", model_dir)
     choose(page, "template", "qwen")
     choose(page, "dataset", "toy")
     fill(page, "learning_rate", "1e-2")
-    fill(page, "cutoff_len", 64)
-    fill(page, "per_device_train_batch_size", 4)
-    fill(page, "lora_rank", 8)
-    if not page.locator("#tf-extra_args").is_visible():
-        page.get_by_text("Other settings", exact=True).click()  # a closed accordion
-    fill(page, "logging_steps", 1)
-    fill(page, "save_steps", 1000)
+    for key, value in numbers.items():
+        fill(page, key, value)
     fill(page, "extra_args", f"max_steps: {max_steps}\nlr_scheduler_type: constant\nseed: 0")
+    # A field typed into while it is still mounting (a busy machine) can snap back to its default: type it again.
+    for key, value in numbers.items():
+        if page.locator(f"#tf-{key} input[type=number]").first.input_value() != str(value):
+            fill(page, key, value)
 
 
 WATCH_CHAT = """() => {

@@ -6,8 +6,9 @@ full disk in the middle leaves a half-written `checkpoint-N`. We wrap the traine
 code writes into `tmp-checkpoint-N` (by switching the folder prefix the trainer module formats the name with), then
 the process that saves renames the finished folder to `checkpoint-N` in one `os.replace` and only then rotates old
 checkpoints. A resume (`output_dir.complete_checkpoints`) only ever sees finished folders; leftover
-`tmp-checkpoint-*` folders of a killed run are removed at the next save. Our own PPO loop (`train/ppo_checkpoint.py`) saves
-through the same three steps: `checkpoint_paths`, `clear_staging`, then `finish_checkpoint` (rename, then rotate).
+`tmp-checkpoint-*` folders of a killed run are removed at the next save. Our own PPO loop
+(`train/ppo_checkpoint.py`) saves through the same three steps: `checkpoint_paths`, `clear_staging`, then
+`finish_checkpoint` (rename, then rotate).
 
 `make_resumable` adds what an exact resume also needs: a length-grouped order seeded by (seed, epoch)
 (`train/sampling.py`), so every epoch's batches are the same however the run was cut.

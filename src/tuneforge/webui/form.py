@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from tuneforge.config.validate import FREEZE_KEYS
+from tuneforge.config.validate import FREEZE_KEYS, LORA_KEYS
 from tuneforge.errors import UserError
 
 TOP = [
@@ -41,17 +41,8 @@ TRAIN = [
     "val_size",
     "lr_scheduler_type",
 ]
-LORA = [
-    "lora_rank",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target",
-    "additional_target",
-    "loraplus_lr_ratio",
-    "use_rslora",
-    "use_dora",
-    "pissa_init",
-]
+# the LoRA box: every LoRA key but the rarely set details (PiSSA iterations, LoRA+ embedding, stacking: Extra args)
+LORA = [k for k in LORA_KEYS if k not in ("pissa_iter", "pissa_convert", "loraplus_lr_embedding", "create_new_adapter")]
 FREEZE = list(FREEZE_KEYS)
 PREF = ["pref_beta", "pref_ftx", "pref_loss"]
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]

@@ -106,6 +106,33 @@ def follow_job(ui: UIContext, job_state, lang_in, progress_out, log_out, every: 
     gr.Timer(every).tick(tick, [job_state, lang_in], [progress_out, log_out], show_progress="hidden")
 
 
+def job_buttons(ui: UIContext, kind: str) -> None:
+    """The Start and Abort buttons of a queued-job tab (`<kind>_btn`, `<kind>_abort_btn`), in the caller's row."""
+    import gradio as gr
+
+    start = gr.Button(ui.t(f"{kind}_btn"), variant="primary", elem_id=f"tf-{kind}_btn", scale=1)
+    ui.register(f"{kind}_btn", start, how="value")
+    abort = gr.Button(ui.t("abort_btn"), variant="stop", elem_id=f"tf-{kind}_abort_btn", scale=1)
+    ui.register(f"{kind}_abort_btn", abort, text_key="abort_btn", how="value")
+
+
+def job_panel(ui: UIContext, kind: str, start_fn, inputs: list, log_lines: int) -> None:
+    """Below the buttons: the job's progress bar and log. Start queues through `start_fn(lang, *inputs)` ->
+    (job id, progress html, message); Abort stops the job; the panel follows it until it ends."""
+    import gradio as gr
+
+    e = ui.elems
+    job = ui.register(f"{kind}_job", gr.State(None), how="none")
+    bar = gr.HTML(elem_id=f"tf-{kind}_progress")
+    log = gr.Textbox(
+        label=ui.t(f"{kind}_log"), lines=log_lines, max_lines=log_lines, interactive=False, elem_id=f"tf-{kind}_log"
+    )
+    ui.register(f"{kind}_log", log, how="label")
+    e[f"{kind}_abort_btn"].click(lambda lang, job_id: abort_job(ui, job_id, lang), [e["ui_lang"], job], log)
+    e[f"{kind}_btn"].click(start_fn, [e["ui_lang"], *inputs], [job, bar, log])
+    follow_job(ui, job, e["ui_lang"], bar, log)
+
+
 def monitor(ui: UIContext, job_id, lang: str, log_lines: int = 60):
     """(progress HTML, log tail, loss frame) of one job."""
     job = ui.store.get(int(job_id)) if job_id not in (None, "") else None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import abort_job, error_text, follow_job, monitor, queue_run
+from tuneforge.webui.jobs_view import error_text, job_buttons, job_panel, monitor, queue_run
 from tuneforge.webui.tabs.chat import chat_config
 from tuneforge.webui.tabs.export import MODEL_KEYS
 
@@ -27,24 +27,8 @@ def build(ui: UIContext) -> None:
         ui.field("eval_dataset", scale=3)
         ui.field("max_samples", name="eval_max_samples", scale=1)
         ui.field("save_dir", scale=3)
-        ui.register(
-            "eval_btn", gr.Button(ui.t("eval_btn"), variant="primary", elem_id="tf-eval_btn", scale=1), how="value"
-        )
-        ui.register(
-            "eval_abort_btn",
-            gr.Button(ui.t("abort_btn"), variant="stop", elem_id="tf-eval_abort_btn", scale=1),
-            text_key="abort_btn",
-            how="value",
-        )
-    eval_job = ui.register("eval_job", gr.State(None), how="none")
-    eval_progress = gr.HTML(elem_id="tf-eval_progress")
-    ui.register(
-        "eval_log",
-        gr.Textbox(label=ui.t("eval_log"), lines=12, max_lines=12, interactive=False, elem_id="tf-eval_log"),
-        how="label",
-    )
+        job_buttons(ui, "eval")
     inputs = [
-        e["ui_lang"],
         *[e[k] for k in MODEL_KEYS],
         e["checkpoint_path"],
         *[e[EVAL_NAMES.get(k, k)] for k in form.EVAL],
@@ -57,7 +41,6 @@ def build(ui: UIContext) -> None:
         eval_values = dict(zip(form.EVAL, args[n + 1 : -1], strict=True))
         try:
             cfg = chat_config(values, args[n])
-            cfg.pop("infer_backend", None)
             cfg.update(form.build_config(eval_values, form.EVAL))
             if not cfg.get("task") and not cfg.get("eval_dataset"):
                 raise UserError(
@@ -72,7 +55,4 @@ def build(ui: UIContext) -> None:
             return None, "", error_text(exc)
         return job.id, monitor(ui, job.id, lang)[0], i18n.text("msg_queued", lang, id=job.id, dir=cfg["save_dir"])
 
-    e["eval_abort_btn"].click(lambda lang, job_id: abort_job(ui, job_id, lang), [e["ui_lang"], eval_job], e["eval_log"])
-    e["eval_btn"].click(start, inputs, [eval_job, eval_progress, e["eval_log"]])
-
-    follow_job(ui, eval_job, e["ui_lang"], eval_progress, e["eval_log"])
+    job_panel(ui, "eval", start, inputs, log_lines=12)
