@@ -19,13 +19,13 @@ import statistics
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import BASELINE_OF, flops_per_token  # noqa: E402  (the plain-library row each row is compared with)
+
 COLUMNS = (
     "model", "row", "real tokens/s", "per CPU-s", "vs baseline (CPU-s)", "samples/s", "first step (s)",
     "peak RSS (MiB)", "RSS vs baseline", "predicted (MiB)", "error", "MFU", "uncontended runs",
 )  # fmt: skip
-
-
-BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}  # the plain-library row of each row (harness.py)
 
 
 def predicted(work: Path, model: str, row: str) -> float:
@@ -38,9 +38,6 @@ def predicted(work: Path, model: str, row: str) -> float:
 def mfu(work: Path, model: str, row: str, tokens_per_s: float, peak_gflops: float) -> float:
     from tuneforge.config import load_config
     from tuneforge.model.estimate import estimate_memory
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from harness import flops_per_token
 
     cfg = load_config(str(work / f"{model}-{row}.yaml"))
     trainable = estimate_memory(cfg, cuda=False)["trainable_params"]
