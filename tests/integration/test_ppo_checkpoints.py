@@ -8,18 +8,15 @@ save a checkpoint and exit 130 with one line, like the Trainer stages; the same 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
-import yaml
 from safetensors.torch import load_file
 
+from processes import assert_interrupted, train_process, wait_for
 from tuneforge.config import load_config
 from tuneforge.errors import UserError
 from tuneforge.train.output_dir import complete_checkpoints, plan_output_dir
@@ -27,7 +24,6 @@ from tuneforge.train.ppo import STATE_FILE, VALUE_HEAD_FILE, PPOLoop
 from tuneforge.train.ppo_checkpoint import trim_log
 from tuneforge.train.run import run_training
 
-ROOT = Path(__file__).resolve().parents[2]
 QUESTIONS = ["Name a fruit.", "Say hello.", "What colour is the sky?", "Count to three.", "你好吗？", "Pick a number."]
 
 
@@ -170,16 +166,6 @@ def test_ppo_refuses_several_processes(ppo_cfg, tmp_path, monkeypatch):
     assert not (tmp_path / "ddp").exists()
 
 
-def _cli(cfg: dict, folder: Path) -> subprocess.Popen:
-    """`python -m tuneforge train <config>` in its own process (one thread, offline), as a user would run it."""
-    path = folder / "ppo.yaml"
-    path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
-    cmd = [sys.executable, "-m", "tuneforge", "train", str(path)]
-    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-
-
 def _steps(out: Path) -> list[int]:
     log = out / "trainer_log.jsonl"
     return [json.loads(line)["step"] for line in log.read_text().splitlines() if line.strip()] if log.is_file() else []
@@ -187,11 +173,7 @@ def _steps(out: Path) -> list[int]:
 
 def _wait_for_first_step(proc: subprocess.Popen, out: Path) -> None:
     """Until the first PPO step is logged: the loop (and its signal handlers) is running."""
-    deadline = time.monotonic() + 300
-    while not _steps(out):
-        assert proc.poll() is None, proc.communicate()[1][-3000:]
-        assert time.monotonic() < deadline, "timed out waiting for the first step"
-        time.sleep(0.01)
+    wait_for(lambda: bool(_steps(out)), proc, timeout=300)
 
 
 SIGNAL_RUN_STEPS = 12
@@ -201,7 +183,7 @@ SIGNAL_RUN_STEPS = 12
 def straight_cli_run(ppo_cfg, tmp_path_factory) -> Path:
     """The signal test's run, uninterrupted, in a process of its own (one thread, as the interrupted one)."""
     folder = tmp_path_factory.mktemp("ppo-straight")
-    proc = _cli(ppo_cfg(folder / "run", max_steps=SIGNAL_RUN_STEPS, save_steps=100000), folder)
+    proc = train_process(ppo_cfg(folder / "run", max_steps=SIGNAL_RUN_STEPS, save_steps=100000), folder, "ppo")
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err[-3000:]
     return folder / "run"
@@ -215,13 +197,11 @@ def test_ppo_signal_saves_a_checkpoint_exits_130_and_the_same_command_resumes(si
     uninterrupted run ends (lora_dropout > 0: the RNG state saved at the stop has to come back)."""
     out, max_steps = tmp_path / "run", SIGNAL_RUN_STEPS
     cfg = ppo_cfg(out, max_steps=max_steps, save_steps=100000)
-    proc = _cli(cfg, tmp_path)
+    proc = train_process(cfg, tmp_path, "ppo")
     _wait_for_first_step(proc, out)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "tuneforge: interrupted"
+    assert_interrupted(proc, err)
     assert "Run the same config again to resume" in err
     (checkpoint,) = complete_checkpoints(out)
     stopped = int(checkpoint.name.split("-")[1])
@@ -232,7 +212,7 @@ def test_ppo_signal_saves_a_checkpoint_exits_130_and_the_same_command_resumes(si
     assert not (out / "train_results.json").exists() and not (out / "adapter_model.safetensors").exists()
     assert not list(out.glob("tmp-checkpoint-*"))
 
-    again = _cli(cfg, tmp_path)  # the same command, unchanged
+    again = train_process(cfg, tmp_path, "ppo")  # the same command, unchanged
     _, err = again.communicate(timeout=600)
     assert again.returncode == 0, err[-3000:]
     assert f"resuming from {checkpoint} (step {stopped})" in err
@@ -249,14 +229,12 @@ def test_ppo_second_signal_stops_at_once(ppo_cfg, tmp_path):
     """Abort, then Ctrl-C before the step ends (two different signals, so they cannot merge into one): the second
     stops at once — exit 130, one line, no traceback — without waiting for the step or writing a checkpoint."""
     out = tmp_path / "run"
-    proc = _cli(ppo_cfg(out, max_steps=100000, save_steps=100000), tmp_path)
+    proc = train_process(ppo_cfg(out, max_steps=100000, save_steps=100000), tmp_path, "ppo")
     _wait_for_first_step(proc, out)
     proc.send_signal(signal.SIGTERM)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err[-3000:]
-    assert "Traceback" not in err
-    assert err.strip().splitlines()[-1] == "tuneforge: interrupted"
+    assert_interrupted(proc, err)
     assert "Run the same config again to resume" not in err
     assert complete_checkpoints(out) == [] and not (out / "train_results.json").exists()
 
