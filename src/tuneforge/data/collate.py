@@ -79,6 +79,12 @@ def keep_trained_logits(batch: dict, ignore_index: int = IGNORE_INDEX) -> dict:
     return batch
 
 
+def needs_whole_logits(cfg) -> bool:
+    """Where SFT keeps every position's logits: evaluation reads them (compute_accuracy, do_predict), and accelerate
+    dispatches a streamed dataset's batches by slicing every tensor along dim 0 (a boolean mask does not survive)."""
+    return bool(cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming)
+
+
 def supports_trained_logits(model) -> bool:
     """Whether the model's forward slices with transformers' `slice_logits_to_keep` (which takes the boolean mask);
     models of remote code or patched forwards (Liger) may not."""

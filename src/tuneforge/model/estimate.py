@@ -153,9 +153,10 @@ def _lora_input_copies(cfg: RunConfig, config: dict[str, Any], wb: int, checkpoi
 
 
 def _trained_logits_only(cfg: RunConfig) -> bool:
-    """Whether SFT's collator drops the logits of untrained tokens (train/sft.py decides the same way)."""
-    whole = cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming
-    return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not whole
+    """Whether SFT's collator drops the logits of untrained tokens (as train/sft.py decides)."""
+    from tuneforge.data.collate import needs_whole_logits
+
+    return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not needs_whole_logits(cfg)
 
 
 def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:

@@ -30,7 +30,7 @@ def load_for_training(cfg: RunConfig):
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from transformers import Trainer
 
-    from tuneforge.data.collate import sft_collator, supports_trained_logits
+    from tuneforge.data.collate import needs_whole_logits, sft_collator, supports_trained_logits
     from tuneforge.evaluate.accuracy import accuracy_kwargs
     from tuneforge.train.arguments import build_training_arguments
     from tuneforge.train.common import StageInputs, train_stage
@@ -38,10 +38,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     inputs = StageInputs(*load_for_training(cfg))
     model = inputs.model
     args = build_training_arguments(cfg, str(plan.path))
-    # logits only at trained positions (the loss is the same) unless eval needs whole logits (accuracy, predict);
-    # not when streaming: accelerate dispatches an iterable dataset's batches by slicing every tensor along dim 0
-    whole = cfg.finetuning.compute_accuracy or cfg.training.get("do_predict") or cfg.data.streaming
-    slim = supports_trained_logits(model) and not whole
+    slim = supports_trained_logits(model) and not needs_whole_logits(cfg)  # logits only at trained positions
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,

@@ -9,17 +9,7 @@ from tuneforge.webui.jobs_view import error_text
 from tuneforge.webui.paths import confine_config
 from tuneforge.webui.tabs.top import checkpoint_value
 
-MODEL_KEYS = [
-    "model_name_or_path",
-    "finetuning_type",
-    "quantization_bit",
-    "quantization_method",
-    "template",
-    "rope_scaling",
-    "booster",
-    "infer_backend",
-    "infer_dtype",
-]
+MODEL_KEYS = [*form.TOP, "infer_backend", "infer_dtype"]  # the top bar's model settings + how to run it
 
 
 def chat_config(values: dict, checkpoint) -> dict:

@@ -6,10 +6,9 @@ from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.jobs_view import error_text, job_buttons, job_panel, monitor, queue_run
-from tuneforge.webui.tabs.chat import MODEL_KEYS as CHAT_MODEL_KEYS
 from tuneforge.webui.tabs.chat import chat_config
 
-MODEL_KEYS = [k for k in CHAT_MODEL_KEYS if not k.startswith("infer_")]  # a merge loads the model, runs nothing
+MODEL_KEYS = form.TOP  # the top bar's model settings: a merge loads the model and runs nothing
 
 
 def build(ui: UIContext) -> None:
