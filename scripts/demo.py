@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 os.chdir(ROOT)
 
 from tuneforge.cli import main  # noqa: E402
+from tuneforge.utils.imports import OPTIONAL_BACKENDS, hold_back  # noqa: E402
 
 CONFIG = "examples/demo/identity_lora_sft.yaml"
 MODEL = "saves/demo/tiny-qwen2"
@@ -52,6 +53,7 @@ def check_answers(questions: list[str]) -> bool:
 
 if __name__ == "__main__":
     start = time.monotonic()
+    hold_back(OPTIONAL_BACKENDS)  # this process runs only the demo's plain LoRA: no bitsandbytes, DeepSpeed, hqq
     step(
         "Build a tiny Qwen2 model offline",
         [

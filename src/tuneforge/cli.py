@@ -8,6 +8,7 @@ import sys
 from tuneforge.errors import UserError
 
 CONFIG_HELP = "a YAML/JSON config file, then key=value overrides (e.g. learning_rate=5e-5 lora_rank=16)"
+DEBUG_HELP = "show full tracebacks, our debug lines and other libraries' warnings"
 
 
 def _split_config(items: list[str]) -> tuple[str | None, list[str]]:
@@ -30,7 +31,8 @@ def cmd_train(args) -> int:
     from tuneforge.train.run import run_training
 
     cfg = _load(args)  # a bad config fails here, once, before any process starts
-    code = maybe_relaunch(args.config, args.nproc, disabled=args.no_torchrun)
+    argv = [*args.config, "--debug"] if args.debug else args.config
+    code = maybe_relaunch(argv, args.nproc, disabled=args.no_torchrun)
     if code is not None:
         return code
     out = run_training(cfg)
@@ -79,7 +81,9 @@ def cmd_api(args) -> int:
 
 def cmd_create_tiny_model(args) -> int:
     from tuneforge.model.tiny import create_tiny_model
+    from tuneforge.utils.logging import quiet_libraries
 
+    quiet_libraries()
     out = create_tiny_model(
         args.out,
         arch=args.arch,
@@ -145,13 +149,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tuneforge", description="Fine-tune large language models: data, training, chat."
     )
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks")
+    parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
-        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help="show full tracebacks")
+        p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
         return p
 
     p = command("train", cmd_train, "train a model from a config")
@@ -228,13 +232,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _hold_back_unused_backends(args) -> None:
+    """This process runs this one command: keep the optional backends its config does not use out of it."""
+    from tuneforge.config.backends import hold_back_unused
+
+    if getattr(args, "config", None) is not None:
+        hold_back_unused(*_split_config(args.config))
+    elif args.func is cmd_create_tiny_model:
+        hold_back_unused(None)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """`argv` None: the program (`tuneforge ...`, `python -m tuneforge ...`), which owns its process and so keeps
+    the optional backends its config does not use out of it. A caller passing `argv` keeps its process as it is."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from tuneforge.utils.logging import configure_output
+
+    configure_output(debug=args.debug)
     try:
+        if argv is None:
+            _hold_back_unused_backends(args)
         return args.func(args)
     except UserError as exc:
         if args.debug:

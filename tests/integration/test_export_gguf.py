@@ -148,6 +148,7 @@ def _greedy_llama_cpp(file, ids, n):
     return out, logits, llm
 
 
+@pytest.mark.llama_cpp  # llama-cpp-python compiles llama.cpp on install: make test-all
 def test_llama_cpp_continues_like_transformers(exported):
     import numpy as np
     from transformers import AutoTokenizer

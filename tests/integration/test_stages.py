@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from bandit_reward import build_bandit_reward_model
 from tuneforge.config import load_config
 from tuneforge.errors import UserError
 from tuneforge.train.run import run_training
@@ -129,7 +130,7 @@ def check_run_folder(out) -> None:
 
 @pytest.fixture(scope="module")
 def reward_run(tiny_model_dir, stage_data, tmp_path_factory):
-    """One LoRA reward model for the PPO cases."""
+    """A trained LoRA reward model (what users bring): the PPO resume test continues its curve exactly."""
     out = tmp_path_factory.mktemp("rm-for-ppo") / "rm"
     cfg = {
         "model_name_or_path": str(tiny_model_dir),
@@ -146,7 +147,7 @@ def reward_run(tiny_model_dir, stage_data, tmp_path_factory):
         "lr_scheduler_type": "constant",
         "seed": 0,
         "disable_tqdm": True,
-        "train_sampling_strategy": "random",  # the order the PPO bandit below was calibrated on (6 steps see 24 pairs)
+        "train_sampling_strategy": "random",  # 6 steps see 24 pairs
         "logging_steps": 1,
     }
     return run_training(load_config(None, cfg))
@@ -223,26 +224,36 @@ def test_rm_full_saves_a_plain_sequence_classifier(stage_cfg):
     assert model.config.num_labels == 1 and model.config.pad_token_id is not None
 
 
-@pytest.mark.parametrize("method", ["lora", "full"])
-def test_ppo_reward_rises(method, stage_cfg, reward_run):
-    # a random tiny model samples from ~2,400 tokens per position; a low temperature and short answers make the
-    # toy bandit learnable in a few steps (log-probs are taken at the same temperature, so PPO stays on-policy)
+@pytest.fixture(scope="module")
+def bandit_reward(tiny_model_dir, tmp_path_factory):
+    """A reward model exact by construction (tests/bandit_reward.py): +1 for a "good" last token, -1 otherwise."""
+    folder, _ = build_bandit_reward_model(tiny_model_dir, tmp_path_factory.mktemp("bandit-rm") / "rm")
+    return folder
+
+
+@pytest.mark.parametrize(("method", "lr"), [("lora", 2e-3), ("full", 3e-4)])
+def test_ppo_reward_rises(method, lr, stage_cfg, bandit_reward):
+    # one sampled token per answer, scored ±1 exactly: the outcome does not hang on a trained reward model's last
+    # digits (which move with the CPU's kernels). Measured under ATEN_CPU_CAPABILITY=default/avx2/avx512, seeds
+    # 0-2: step 1 scores 0.0 (half the tokens are good), the last three steps 0.67-1.0.
     extra = {
-        "reward_model": str(reward_run),
-        "max_new_tokens": 2,
-        "temperature": 0.15,
+        "reward_model": str(bandit_reward),
+        "max_new_tokens": 1,
+        "temperature": 0.3,
         "max_steps": 10,
         "per_device_train_batch_size": 8,
         "ppo_epochs": 4,
-        "learning_rate": {"lora": 5e-3, "full": 1e-3}[method],
+        "learning_rate": lr,
     }
     out = run_training(load_config(None, stage_cfg("ppo", method, **extra)))
     check_run_folder(out)
     assert (out / "value_head.safetensors").is_file()
     records = read_log(out)
     assert [r["step"] for r in records] == list(range(1, 11))
-    first, last = first_last(records, "mean_reward", n=3)
-    assert last > first + 1.0, [round(r["mean_reward"], 2) for r in records]
+    rewards = [round(r["mean_reward"], 2) for r in records]
+    assert abs(rewards[0]) <= 0.5, rewards  # the untrained policy is near chance
+    _, last = first_last(records, "mean_reward", n=3)
+    assert last >= rewards[0] + 0.5, rewards
     assert records[-1]["kl"] > 0  # the policy moved away from the reference
 
 

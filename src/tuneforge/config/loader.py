@@ -157,11 +157,20 @@ def suggest(key: str, candidates) -> str | None:
     return close[0] if close else None
 
 
-def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> RunConfig:
+def read_flat(
+    path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """The keys as written (file, then overrides on top), flat, with the line of each; nothing checked yet.
+    Imports no training library: what the CLI reads to decide which optional backends a run needs."""
     data, lines = read_config_file(path) if path else ({}, {})
     flat = _flatten(data, lines)
     extra = overrides if isinstance(overrides, dict) else parse_overrides(overrides or [])
     flat.update(_flatten(extra, {}))
+    return flat, lines
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None) -> RunConfig:
+    flat, lines = read_flat(path, overrides)
 
     source = str(path) if path else None
 

@@ -41,6 +41,27 @@ def resolve_checkpointing(cfg: RunConfig, value) -> bool:
         return False
 
 
+# Our key (what users write, LLaMA-Factory's too) -> the name transformers >= 5.2x reads without a FutureWarning.
+CHECKPOINTING_NAMES = {
+    "gradient_checkpointing": "activation_checkpointing",
+    "gradient_checkpointing_kwargs": "activation_checkpointing_kwargs",
+}
+
+
+def _set_checkpointing(cfg: RunConfig, cls, kwargs: dict) -> None:
+    """Resolve `gradient_checkpointing` (auto) and pass it under the name `cls` reads without a deprecation warning:
+    `activation_checkpointing` where it exists. A key the user wrote under the new name wins, as in transformers."""
+    import dataclasses
+
+    kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, kwargs.get("gradient_checkpointing", "auto"))
+    fields = {f.name for f in dataclasses.fields(cls)}
+    for old, new in CHECKPOINTING_NAMES.items():
+        if new in fields and old in kwargs:
+            value = kwargs.pop(old)
+            if kwargs.get(new) is None:
+                kwargs[new] = value
+
+
 def groups_by_length(cfg: RunConfig) -> bool:
     """The default batching of sft (`packing` unset), rm and dpo: batches of rows of similar length, so little
     padding and the same rows per step as a plain shuffle. Not with packing, streaming or a kept order
@@ -63,7 +84,7 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
 
     cls = cls or Seq2SeqTrainingArguments
     kwargs = {**DEFAULTS, **cfg.training, **extra, "output_dir": output_dir}
-    kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, kwargs.get("gradient_checkpointing", "auto"))
+    _set_checkpointing(cfg, cls, kwargs)
     kwargs.pop("resume_from_checkpoint", None)  # resolved by plan_output_dir
     dtype = compute_dtype(cfg)
     pure = cfg.model.compute_type == "pure_bf16"
