@@ -3,9 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
+from tuneforge import __version__
+from tuneforge.chat.engine import HuggingFaceEngine
+from tuneforge.chat.repl import run_chat
+from tuneforge.config import load_config
+from tuneforge.config.backends import hold_back_unused
 from tuneforge.errors import UserError
+from tuneforge.evaluate.evaluator import eval_command
+from tuneforge.export.run import run_export
+from tuneforge.model.estimate import estimate_memory, format_estimate
+from tuneforge.model.tiny import create_tiny_model
+from tuneforge.train.launch import maybe_relaunch
+from tuneforge.train.preview import preview
+from tuneforge.train.run import run_training
+from tuneforge.utils.env_info import format_env
+from tuneforge.utils.logging import configure_output, quiet_libraries
+from tuneforge.webui import app as webui_app
 
 CONFIG_HELP = "a YAML/JSON config file, then key=value overrides (e.g. learning_rate=5e-5 lora_rank=16)"
 DEBUG_HELP = "show full tracebacks, our debug lines and other libraries' warnings"
@@ -18,18 +34,12 @@ def _split_config(items: list[str]) -> tuple[str | None, list[str]]:
 
 
 def _load(args):
-    from tuneforge.config import load_config
-    from tuneforge.utils.logging import quiet_libraries
-
     quiet_libraries()
     path, overrides = _split_config(args.config)
     return load_config(path, overrides)
 
 
 def cmd_train(args) -> int:
-    from tuneforge.train.launch import maybe_relaunch
-    from tuneforge.train.run import run_training
-
     cfg = _load(args)  # a bad config fails here, once, before any process starts
     argv = [*args.config, "--debug"] if args.debug else args.config
     code = maybe_relaunch(argv, args.nproc, disabled=args.no_torchrun)
@@ -41,36 +51,28 @@ def cmd_train(args) -> int:
 
 
 def cmd_export(args) -> int:
-    from tuneforge.export.run import run_export
-
     out = run_export(_load(args))
     print(f"Done. Exported to {out}")
     return 0
 
 
 def cmd_eval(args) -> int:
-    from tuneforge.evaluate.evaluator import eval_command
-
     print(eval_command(_load(args)))
     return 0
 
 
 def cmd_preview(args) -> int:
-    from tuneforge.train.preview import preview
-
     print(preview(_load(args), count=args.num, color=None if args.color == "auto" else args.color == "always"))
     return 0
 
 
 def cmd_chat(args) -> int:
-    from tuneforge.chat.engine import HuggingFaceEngine
-    from tuneforge.chat.repl import run_chat
-
     run_chat(HuggingFaceEngine(_load(args)), queries=args.query)
     return 0
 
 
 def cmd_api(args) -> int:
+    # late: the API imports fastapi and uvicorn, which only `tuneforge api` needs
     from tuneforge.api.app import ServerSettings
     from tuneforge.api.server import serve
 
@@ -80,29 +82,14 @@ def cmd_api(args) -> int:
 
 
 def cmd_create_tiny_model(args) -> int:
-    from tuneforge.model.tiny import create_tiny_model
-    from tuneforge.utils.logging import quiet_libraries
-
     quiet_libraries()
-    out = create_tiny_model(
-        args.out,
-        arch=args.arch,
-        layers=args.layers,
-        hidden=args.hidden,
-        heads=args.heads,
-        kv_heads=args.kv_heads,
-        intermediate=args.intermediate,
-        vocab_size=args.vocab_size,
-        seed=args.seed,
-    )
+    out = create_tiny_model(args.out, **_options(args, TINY_MODEL))
     print(f"Tiny {args.arch} model saved to {out}")
     return 0
 
 
 def cmd_webui(args, chat_only: bool = False) -> int:
-    from tuneforge.webui.app import launch
-
-    launch(
+    webui_app.launch(
         host=args.host,
         port=args.port,
         auth=args.auth,
@@ -122,27 +109,146 @@ def cmd_webchat(args) -> int:
 
 
 def cmd_estimate(args) -> int:
-    import json
-
-    from tuneforge.model.estimate import estimate_memory, format_estimate
-
     est = estimate_memory(_load(args))
     print(json.dumps(est) if args.json else format_estimate(est))
     return 0
 
 
 def cmd_env(args) -> int:
-    from tuneforge.utils.env_info import format_env
-
     print(format_env())
     return 0
 
 
 def cmd_version(args) -> int:
-    from tuneforge import __version__
-
     print(__version__)
     return 0
+
+
+def arg(*flags: str, **kwargs) -> tuple[tuple[str, ...], dict]:
+    """One `add_argument` call, as a row of the table below."""
+    return flags, kwargs
+
+
+def _options(args, rows) -> dict:
+    """The parsed values of these table rows, by their argparse dest (`--kv-heads` -> kv_heads)."""
+    return {dest: getattr(args, dest) for dest in (flags[-1].lstrip("-").replace("-", "_") for flags, _ in rows)}
+
+
+CONFIG = arg("config", nargs="*", help=CONFIG_HELP)
+PAGE = (  # webui and webchat
+    arg("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"),
+    arg("--port", type=int, default=7860),
+    arg("--auth", default=None, help="user:password required to open the page"),
+    arg("--share", action="store_true", help="also open a public Gradio share link (off by default)"),
+    arg("--saves-dir", default="saves", help="run folders and the job queue (default saves)"),
+    arg("--data-dir", default="data", help="dataset folder shown first (default data)"),
+    arg(
+        "--models-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="folder of local models the page may load (repeatable; default models); hub ids (org/name) work too",
+    ),
+    arg(
+        "--allow-dir",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="another folder the page may read and write (repeatable); paths outside --saves-dir, --data-dir, "
+        "--models-dir and these are refused",
+    ),
+    arg("--lang", default="en", help="page language: en or zh (switchable on the page)"),
+)
+TINY_MODEL = (  # create-tiny-model's shape options: create_tiny_model's keyword arguments
+    arg("--arch", choices=("qwen2", "llama"), default="qwen2"),
+    arg("--layers", type=int, default=2),
+    arg("--hidden", type=int, default=128),
+    arg("--heads", type=int, default=4),
+    arg("--kv-heads", type=int, default=2),
+    arg("--intermediate", type=int, default=256),
+    arg("--vocab-size", type=int, default=4096),
+    arg("--seed", type=int, default=0),
+)
+# one row per subcommand, in the order `tuneforge --help` lists them: name, function, help, its own arguments
+COMMANDS = (
+    (
+        "train",
+        cmd_train,
+        "train a model from a config",
+        (
+            CONFIG,
+            arg(
+                "--nproc",
+                type=int,
+                default=None,
+                help="processes on this machine (relaunches under torchrun; default: NPROC_PER_NODE or 1). "
+                "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
+            ),
+            arg("--no-torchrun", action="store_true", help="never relaunch under torchrun (run as one process)"),
+        ),
+    ),
+    (
+        "export",
+        cmd_export,
+        "merge LoRA adapters and export: safetensors folder, or GGUF + Ollama Modelfile",
+        (CONFIG,),
+    ),
+    (
+        "eval",
+        cmd_eval,
+        "benchmark a model on a multiple-choice task (task=...), or predict on eval_dataset",
+        (CONFIG,),
+    ),
+    (
+        "preview",
+        cmd_preview,
+        "show encoded samples: which tokens are trained, which are masked",
+        (
+            CONFIG,
+            arg("-n", "--num", type=int, default=3, help="samples per dataset (default 3)"),
+            arg("--color", choices=("auto", "always", "never"), default="auto"),
+        ),
+    ),
+    (
+        "chat",
+        cmd_chat,
+        "chat in the terminal with a model and its adapters",
+        (CONFIG, arg("--query", action="append", help="answer this question and exit (repeatable; each on its own)")),
+    ),
+    (
+        "api",
+        cmd_api,
+        "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)",
+        (
+            CONFIG,
+            arg("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)"),
+            arg("--port", type=int, default=8000),
+            arg("--api-key", help="require `Authorization: Bearer KEY` (default: $TUNEFORGE_API_KEY, else none)"),
+            arg("--model-name", help="the model id clients see (default: the model or adapter folder name)"),
+            arg("--max-tokens", type=int, default=4096, help="largest max_tokens a request may ask for"),
+            arg("--max-pending", type=int, default=64, help="requests queued at once; more get HTTP 503"),
+        ),
+    ),
+    (
+        "create-tiny-model",
+        cmd_create_tiny_model,
+        "build a tiny random model offline (for tests and demos)",
+        (
+            arg("out", help="output folder"),
+            *TINY_MODEL,
+        ),
+    ),
+    ("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)", PAGE),
+    ("webchat", cmd_webchat, "a chat-only Web UI page", PAGE),
+    (
+        "estimate",
+        cmd_estimate,
+        "predict a training run's peak memory (reads config.json; loads no weights)",
+        (CONFIG, arg("--json", action="store_true", help="print JSON")),
+    ),
+    ("env", cmd_env, "versions, devices and bf16 support", ()),
+    ("version", cmd_version, "print the TuneForge version", ()),
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,91 +257,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--debug", action="store_true", help=DEBUG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-
-    def command(name, func, help_text):
+    for name, func, help_text, arguments in COMMANDS:
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=DEBUG_HELP)
-        return p
-
-    p = command("train", cmd_train, "train a model from a config")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p.add_argument(
-        "--nproc",
-        type=int,
-        default=None,
-        help="processes on this machine (relaunches under torchrun; default: NPROC_PER_NODE or 1). "
-        "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
-    )
-    p.add_argument("--no-torchrun", action="store_true", help="never relaunch under torchrun (run as one process)")
-    p = command("export", cmd_export, "merge LoRA adapters and export: safetensors folder, or GGUF + Ollama Modelfile")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p = command("eval", cmd_eval, "benchmark a model on a multiple-choice task (task=...), or predict on eval_dataset")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p = command("preview", cmd_preview, "show encoded samples: which tokens are trained, which are masked")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p.add_argument("-n", "--num", type=int, default=3, help="samples per dataset (default 3)")
-    p.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    p = command("chat", cmd_chat, "chat in the terminal with a model and its adapters")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p.add_argument("--query", action="append", help="answer this question and exit (repeatable; each on its own)")
-    p = command("api", cmd_api, "serve a model over an OpenAI-compatible HTTP API (/v1/chat/completions)")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--api-key", help="require `Authorization: Bearer KEY` (default: $TUNEFORGE_API_KEY, else none)")
-    p.add_argument("--model-name", help="the model id clients see (default: the model or adapter folder name)")
-    p.add_argument("--max-tokens", type=int, default=4096, help="largest max_tokens a request may ask for")
-    p.add_argument("--max-pending", type=int, default=64, help="requests queued at once; more get HTTP 503")
-    p = command("create-tiny-model", cmd_create_tiny_model, "build a tiny random model offline (for tests and demos)")
-    p.add_argument("out", help="output folder")
-    p.add_argument("--arch", choices=("qwen2", "llama"), default="qwen2")
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--heads", type=int, default=4)
-    p.add_argument("--kv-heads", type=int, default=2)
-    p.add_argument("--intermediate", type=int, default=256)
-    p.add_argument("--vocab-size", type=int, default=4096)
-    p.add_argument("--seed", type=int, default=0)
-    for name, func, text in (
-        ("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)"),
-        ("webchat", cmd_webchat, "a chat-only Web UI page"),
-    ):
-        p = command(name, func, text)
-        p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
-        p.add_argument("--port", type=int, default=7860)
-        p.add_argument("--auth", default=None, help="user:password required to open the page")
-        p.add_argument("--share", action="store_true", help="also open a public Gradio share link (off by default)")
-        p.add_argument("--saves-dir", default="saves", help="run folders and the job queue (default saves)")
-        p.add_argument("--data-dir", default="data", help="dataset folder shown first (default data)")
-        p.add_argument(
-            "--models-dir",
-            action="append",
-            default=None,
-            metavar="DIR",
-            help="folder of local models the page may load (repeatable; default models); hub ids (org/name) work too",
-        )
-        p.add_argument(
-            "--allow-dir",
-            action="append",
-            default=[],
-            metavar="DIR",
-            help="another folder the page may read and write (repeatable); paths outside --saves-dir, --data-dir, "
-            "--models-dir and these are refused",
-        )
-        p.add_argument("--lang", default="en", help="page language: en or zh (switchable on the page)")
-    p = command("estimate", cmd_estimate, "predict a training run's peak memory (reads config.json; loads no weights)")
-    p.add_argument("config", nargs="*", help=CONFIG_HELP)
-    p.add_argument("--json", action="store_true", help="print JSON")
-    command("env", cmd_env, "versions, devices and bf16 support")
-    command("version", cmd_version, "print the TuneForge version")
+        for flags, kwargs in arguments:
+            p.add_argument(*flags, **kwargs)
     return parser
 
 
 def _hold_back_unused_backends(args) -> None:
     """This process runs this one command: keep the optional backends its config does not use out of it."""
-    from tuneforge.config.backends import hold_back_unused
-
     if getattr(args, "config", None) is not None:
         hold_back_unused(*_split_config(args.config))
     elif args.func is cmd_create_tiny_model:
@@ -250,8 +282,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    from tuneforge.utils.logging import configure_output
-
     configure_output(debug=args.debug)
     try:
         if argv is None:

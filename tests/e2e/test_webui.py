@@ -50,6 +50,32 @@ def last_plotted_step(page, plot: str = "loss_plot") -> int:
     return max((int(label.split("step: ")[1].split(";")[0]) for label in labels), default=0)
 
 
+def legend(page, plot: str) -> dict:
+    """The chart legend's title and labels, and whether the labels lie inside the plot's box (not clipped)."""
+    return page.locator(f"#tf-{plot}").evaluate(
+        """root => {
+      const box = root.getBoundingClientRect();
+      const labels = [...root.querySelectorAll('.role-legend-label text')];
+      return {
+        title: [...root.querySelectorAll('.role-legend-title text')].map(e => e.textContent).join(' '),
+        labels: labels.map(e => e.textContent),
+        inside: labels.every(e => e.getBoundingClientRect().bottom <= box.bottom),
+      };
+    }"""
+    )
+
+
+def wrapped_headers(page, table: str) -> list[str]:
+    """The table's header texts that take more than one line."""
+    return page.locator(f"#tf-{table} thead th .header").evaluate_all(
+        """els => els.filter(e => {
+      const range = document.createRange();
+      range.selectNodeContents(e);
+      return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+    }).map(e => e.textContent.trim())"""
+    )
+
+
 def wait_until(check, timeout: float = 120, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -152,6 +178,8 @@ def test_train_reload_chat_export_and_language(page, server_factory, workdir, ti
     assert kept["max_steps"] == STEPS and kept["dataset"] == "toy" and kept["learning_rate"] == 0.01
     assert (run_dir / "adapter_model.safetensors").is_file() and (run_dir / "train.log").is_file()
     wait_until(lambda: curve_points(page) == STEPS, 30, "the whole curve")
+    shown = legend(page, "loss_plot")
+    assert shown["labels"] == ["train"] and "series" not in shown["title"] and shown["inside"], shown
 
     # Chat with the adapter just trained, streamed (the reload emptied the form: fill in the model again)
     fill(page, "model_name_or_path", tiny_model_dir)
@@ -198,16 +226,27 @@ def test_train_reload_chat_export_and_language(page, server_factory, workdir, ti
 
     switch_tab(page, "Evaluate")
     shoot(page, "evaluate")
+    page.set_viewport_size({"width": 1400, "height": 900})  # the Runs table must read well in a 1400 px window
     switch_tab(page, "Runs")
     page.locator("#tf-runs_refresh_btn").click()
-    wait_until(lambda: str(run_dir) in page.locator("#tf-runs_table").inner_text(), 30, "the run in the table")
-    choose(page, "runs_compare", str(run_dir))
+    short = str(run_dir.relative_to((workdir / "saves").resolve()))  # folders show relative to the saves dir
+    wait_until(lambda: short in page.locator("#tf-runs_table").inner_text(), 30, "the run in the table")
+    assert str(run_dir) not in page.locator("#tf-runs_table").inner_text()
+    assert page.locator(f'#tf-runs_table .tf-run-dir[title="{run_dir}"]').count(), "the full path on hover"
+    assert not wrapped_headers(page, "runs_table")
+    choose(page, "runs_compare", f"#{job.id} {short}")
     wait_until(lambda: curve_points(page, "runs_plot") == STEPS, 30, "the compared curve")
+    shown = legend(page, "runs_plot")
+    assert shown["labels"] == ["train"] and "series" not in shown["title"] and shown["inside"], shown
     shoot(page, "runs")
 
     # Chinese labels
     choose(page, "ui_lang", "简体中文")
     wait_until(lambda: "训练记录" in page.locator("button[role=tab]").all_inner_texts(), 30, "zh tabs")
+    wait_until(lambda: legend(page, "runs_plot")["labels"] == ["训练"], 30, "the zh legend")
+    page.locator("#tf-runs_refresh_btn").click()
+    wait_until(lambda: "状态" in page.locator("#tf-runs_table thead").inner_text(), 30, "zh headers")
+    assert not wrapped_headers(page, "runs_table")
     switch_tab(page, "训练")
     assert page.locator("#tf-start_btn").inner_text().strip() == "开始"
     assert "模型路径" in page.locator("#tf-model_name_or_path").inner_text()

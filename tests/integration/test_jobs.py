@@ -12,9 +12,10 @@ import pytest
 import yaml
 
 from tuneforge.jobs import runner
-from tuneforge.jobs.progress import progress, read_records
+from tuneforge.jobs.progress import progress
 from tuneforge.jobs.scheduler import Scheduler
 from tuneforge.jobs.store import ABORTED, CANCELLED, DONE, FAILED, RUNNING, JobStore
+from tuneforge.utils.run_folder import read_records
 
 STAMP = textwrap.dedent(
     """

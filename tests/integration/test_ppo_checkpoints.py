@@ -19,10 +19,10 @@ from safetensors.torch import load_file
 from processes import assert_interrupted, train_process, wait_for
 from tuneforge.config import load_config
 from tuneforge.errors import UserError
-from tuneforge.train.output_dir import complete_checkpoints, plan_output_dir
-from tuneforge.train.ppo import STATE_FILE, VALUE_HEAD_FILE, PPOLoop
-from tuneforge.train.ppo_checkpoint import trim_log
+from tuneforge.train.output_dir import plan_output_dir
+from tuneforge.train.ppo import PPOLoop
 from tuneforge.train.run import run_training
+from tuneforge.utils.run_folder import STATE_FILE, VALUE_HEAD_FILE, complete_checkpoints, trim_log
 
 QUESTIONS = ["Name a fruit.", "Say hello.", "What colour is the sky?", "Count to three.", "你好吗？", "Pick a number."]
 

@@ -13,8 +13,9 @@ from safetensors.torch import load_file
 
 from processes import assert_interrupted, train_process, wait_for
 from tuneforge.config import load_config
-from tuneforge.train.output_dir import complete_checkpoints, plan_output_dir
+from tuneforge.train.output_dir import plan_output_dir
 from tuneforge.train.run import run_training
+from tuneforge.utils.run_folder import complete_checkpoints
 
 
 def steps_logged(out: Path) -> list[int]:

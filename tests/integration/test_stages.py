@@ -200,7 +200,7 @@ def held_out_accuracy(out) -> float:
     """The saved reward model (loaded as chat/api would) ranks unseen prompts' answers."""
     import torch
 
-    from tuneforge.train.rm import load_reward_model
+    from tuneforge.model.reward import load_reward_model
 
     model, tokenizer = load_reward_model(out)
     right = 0

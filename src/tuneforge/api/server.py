@@ -9,6 +9,7 @@ import time
 from dataclasses import replace
 
 from tuneforge.api.app import ServerSettings, create_app, model_name_for
+from tuneforge.chat.engines import get_engine
 from tuneforge.errors import UserError
 
 API_KEY_ENV = "TUNEFORGE_API_KEY"
@@ -43,9 +44,7 @@ def serve(
 ) -> None:
     """Load the engine the config names and serve it until Ctrl-C. The key falls back to $TUNEFORGE_API_KEY;
     the model id to the model's (or last adapter's) folder name."""
-    import uvicorn
-
-    from tuneforge.chat.engines import get_engine
+    import uvicorn  # uvicorn: only `tuneforge api` serves
 
     check_port(host, port)  # before the model loads: a busy port fails in a second, not after a minute
     settings = settings or ServerSettings()

@@ -5,33 +5,23 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from threading import Event, Thread
 from typing import TYPE_CHECKING
 
-import yaml
-
 from tuneforge.chat.stops import StopFilter
 from tuneforge.data.conversation import Conversation, Message
+from tuneforge.data.template import get_template
 from tuneforge.errors import UserError
+from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.logging import get_logger
+from tuneforge.utils.run_folder import template_from_run
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
 logger = get_logger(__name__)
-
-
-def template_from_run(adapter_paths: list[str]) -> str | None:
-    """The template a LoRA run was trained with, read from the config.yaml beside its adapter."""
-    for path in reversed(adapter_paths):
-        for folder in (Path(path), Path(path).parent):
-            file = folder / "config.yaml"
-            if file.is_file():
-                data = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
-                if isinstance(data, dict) and data.get("template"):
-                    return data["template"]
-    return None
 
 
 def _tool_call_json(calls: list[dict]) -> str:
@@ -97,7 +87,7 @@ class GenerationInfo:
 
 def _counting_streamer(tokenizer, **kwargs):
     """A TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
-    from transformers import TextIteratorStreamer
+    from transformers import TextIteratorStreamer  # heavy (torch): only a process that generates imports it
 
     class Counting(TextIteratorStreamer):
         tokens, last_token = 0, None
@@ -127,11 +117,6 @@ def _stop_when(*events: Event):
 
 class HuggingFaceEngine:
     def __init__(self, cfg: RunConfig):
-        from tuneforge.data.template import get_template
-        from tuneforge.model.adapters import load_adapters, split_names
-        from tuneforge.model.loader import load_model, load_tokenizer
-        from tuneforge.utils.devices import has_cuda, resolve_dtype
-
         if cfg.model.infer_backend != "huggingface":
             raise UserError(
                 f"infer_backend '{cfg.model.infer_backend}' needs its package and a CUDA GPU",

@@ -6,7 +6,10 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from tuneforge.chat.engine import HuggingFaceEngine
+from tuneforge.chat.reward import RewardEngine
 from tuneforge.errors import UserError
+from tuneforge.utils import devices
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -27,9 +30,7 @@ def check_backend(backend: str, has_cuda: bool | None = None) -> None:
             fix=f"pip install {PACKAGES[backend]} on a machine with a CUDA GPU, or use infer_backend: huggingface",
         )
     if has_cuda is None:
-        from tuneforge.utils.devices import has_cuda as detect
-
-        has_cuda = detect()
+        has_cuda = devices.has_cuda()
     if not has_cuda:
         raise UserError(
             f"infer_backend '{backend}' needs a CUDA GPU and none is visible",
@@ -46,10 +47,6 @@ def check_backend(backend: str, has_cuda: bool | None = None) -> None:
 def get_engine(cfg: RunConfig):
     """The engine for chat and the API: a HuggingFaceEngine, or a RewardEngine when `stage: rm`."""
     if cfg.finetuning.stage == "rm":
-        from tuneforge.chat.reward import RewardEngine
-
         return RewardEngine(cfg)
     check_backend(cfg.model.infer_backend)
-    from tuneforge.chat.engine import HuggingFaceEngine
-
     return HuggingFaceEngine(cfg)

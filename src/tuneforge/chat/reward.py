@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuneforge.chat.engine import template_from_run, to_conversation
+from tuneforge.chat.engine import to_conversation
+from tuneforge.data.template import get_template
 from tuneforge.errors import UserError
+from tuneforge.model.adapters import split_names
+from tuneforge.model.loader import check_model_path
+from tuneforge.model.reward import is_reward_adapter, load_reward_model
+from tuneforge.utils.devices import has_cuda, resolve_dtype
+from tuneforge.utils.run_folder import template_from_run
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -22,17 +26,11 @@ class RewardEngine:
     reply; a plain string is tokenized as it is. The model pools the last token, as in training."""
 
     def __init__(self, cfg: RunConfig):
-        from tuneforge.data.template import get_template
-        from tuneforge.model.adapters import split_names
-        from tuneforge.model.loader import check_model_path
-        from tuneforge.train.rm import load_reward_model
-        from tuneforge.utils.devices import has_cuda, resolve_dtype
-
         args = cfg.model
         check_model_path(args.model_name_or_path)
         adapters = split_names(args.adapter_name_or_path)
         paths = [args.model_name_or_path, *adapters]
-        if adapters and _is_reward_adapter(adapters[0]):
+        if adapters and is_reward_adapter(adapters[0]):
             paths = adapters  # base + the rm run's LoRA: the adapter folder names its base
         self.cfg = cfg
         dtype = resolve_dtype(args.infer_dtype, "infer_dtype")
@@ -63,7 +61,7 @@ class RewardEngine:
 
     def score(self, items: list[str | list[dict]]) -> list[tuple[float, int]]:
         """(score, tokens) per item, one forward each (no padding, so nothing depends on the pad token)."""
-        import torch
+        import torch  # heavy: only a process that scores imports it
 
         out = []
         for n, item in enumerate(items):
@@ -76,8 +74,3 @@ class RewardEngine:
                 logits = self.model(input_ids=torch.tensor([ids], device=self.device)).logits
             out.append((float(logits.reshape(-1)[0]), len(ids)))
         return out
-
-
-def _is_reward_adapter(path: str) -> bool:
-    config = Path(path) / "adapter_config.json"
-    return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("task_type") == "SEQ_CLS"

@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tuneforge.config.loader import read_flat
 from tuneforge.utils.imports import OPTIONAL_BACKENDS, hold_back
 
 # `optim` names of transformers' that run on bitsandbytes (adamw_bnb_8bit, paged_*, lion_*, ademamix*, rmsprop_bnb*)
@@ -40,8 +41,6 @@ def backends_used(flat: dict[str, Any]) -> set[str]:
 
 def hold_back_unused(path: str | Path | None, overrides: list[str] | dict[str, Any] | None = None) -> list[str]:
     """For a process that runs this one config: make the optional backends it does not use unimportable."""
-    from tuneforge.config.loader import read_flat
-
     flat, _ = read_flat(path, overrides)
     used = backends_used(flat)
     return hold_back(name for name in OPTIONAL_BACKENDS if name not in used)
@@ -73,7 +72,7 @@ def _config_json(name: str, flat: dict[str, Any]) -> dict | None:
     path = Path(name) / "config.json"
     if not Path(name).exists():
         try:  # a hub id: its config.json if the cache has it (never a download)
-            from huggingface_hub import try_to_load_from_cache
+            from huggingface_hub import try_to_load_from_cache  # only a hub id needs it
 
             cached = try_to_load_from_cache(
                 name, "config.json", cache_dir=flat.get("cache_dir"), revision=flat.get("model_revision") or None

@@ -7,6 +7,7 @@ import types
 import typing
 from typing import Any
 
+from tuneforge.config.fields import choices
 from tuneforge.errors import UserError
 
 _TRUE = {"true", "yes", "on", "1"}
@@ -23,6 +24,9 @@ def _options(tp) -> tuple[list, bool]:
 
 
 def coerce(value: Any, tp: Any, where: str) -> Any:
+    allowed = choices(tp)
+    if allowed is not None:
+        return _choose(value, allowed, where)
     options, nullable = _options(tp)
     if value is None:
         return None
@@ -39,6 +43,17 @@ def coerce(value: Any, tp: Any, where: str) -> Any:
             errors.append(str(exc))
     names = " or ".join(getattr(o, "__name__", str(o)) for o in options)
     raise UserError(f"expected {names}, got {value!r}", where=where, fix="correct the value")
+
+
+def _choose(value: Any, allowed: list, where: str) -> Any:
+    """A `Literal[...]` field: the value read as its choices' type (a YAML "4" is 4, `none` is None where None is a
+    choice), then checked against them."""
+    kinds = tuple(dict.fromkeys(type(c) for c in allowed))  # NoneType among them when None is a choice
+    value = coerce(value, typing.Union[kinds], where)  # noqa: UP007 - a Union built from a tuple of types
+    if value not in allowed:
+        shown = ", ".join(str(c) for c in allowed)
+        raise UserError(f"'{value}' is not one of: {shown}", where=where, fix="pick one of those")
+    return value
 
 
 def _coerce_one(value: Any, tp: Any) -> Any:

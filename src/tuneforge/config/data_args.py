@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tuneforge.config.fields import opt
 
@@ -24,8 +25,8 @@ class DataArguments:
         False, "Read, convert and tokenize the dataset lazily (flat memory for any size); needs max_steps."
     )
     buffer_size: int = opt(16384, "Streaming: samples held in the shuffle buffer.")
-    mix_strategy: str = opt(
-        "concat", "How several datasets are mixed.", ("concat", "interleave_under", "interleave_over")
+    mix_strategy: Literal["concat", "interleave_under", "interleave_over"] = opt(
+        "concat", "How several datasets are mixed."
     )
     interleave_probs: str | None = opt(None, "Sampling weights for interleaving, comma separated.")
     overwrite_cache: bool = opt(False, "Re-tokenize even if a cache exists.")

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.errors import UserError
+from tuneforge.utils import devices
 
 if TYPE_CHECKING:
-    from tuneforge.config.loader import RunConfig
+    from tuneforge.config.run_config import RunConfig
 
 DEEPSPEED_INSTALL = "pip install --no-build-isolation deepspeed (after torch)"
 ZERO_STAGES = (0, 1, 2, 3)
@@ -96,9 +97,7 @@ def _needs_deepspeed(where: str) -> None:
 
 def check_fsdp(where: str) -> None:
     """accelerate runs FSDP only on accelerators; on a CPU it would silently train plain DDP instead."""
-    from tuneforge.utils.devices import has_cuda
-
-    if not has_cuda():
+    if not devices.has_cuda():
         raise UserError(
             "FSDP needs CUDA GPUs: on a CPU accelerate ignores the FSDP settings and trains plain DDP, "
             "sharding nothing",

@@ -6,6 +6,7 @@ The seed is the training group's `seed` (one key for both, as Hugging Face owns 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tuneforge.config.fields import opt
 
@@ -19,11 +20,9 @@ class EvaluationArguments:
     )
     task_dir: str = opt("evaluation", "Folder holding the benchmark folders (lm_eval: extra task YAML files).")
     batch_size: int = opt(4, "Questions scored per forward pass in `tuneforge eval`.")
-    lang: str = opt("en", "Language of the question wrapper (instructions, 'Answer:').", ("en", "zh"))
+    lang: Literal["en", "zh"] = opt("en", "Language of the question wrapper (instructions, 'Answer:').")
     n_shot: int = opt(5, "Worked examples from the dev split placed before each question.")
     save_dir: str | None = opt(None, "Where results.json and results.log go. Default: saves/eval/<task>.")
-    eval_backend: str = opt(
-        "tuneforge",
-        "tuneforge: our task folders; lm_eval: lm-evaluation-harness tasks (its data must be local).",
-        ("tuneforge", "lm_eval"),
+    eval_backend: Literal["tuneforge", "lm_eval"] = opt(
+        "tuneforge", "tuneforge: our task folders; lm_eval: lm-evaluation-harness tasks (its data must be local)."
     )

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tuneforge.config.fields import opt
 
-STAGES = ("pt", "sft", "rm", "ppo", "dpo", "kto")
-METHODS = ("full", "freeze", "lora")
+Stage = Literal["pt", "sft", "rm", "ppo", "dpo", "kto"]  # one recipe each: train/<stage>.py
+Method = Literal["full", "freeze", "lora"]
 
 
 @dataclass
 class FinetuningArguments:
-    stage: str = opt("sft", "Training stage.", STAGES)
-    finetuning_type: str = opt("lora", "Which weights are trained.", METHODS)
+    stage: Stage = opt("sft", "Training stage.")
+    finetuning_type: Method = opt("lora", "Which weights are trained.")
     # freeze
     freeze_trainable_layers: int = opt(
         2, "Freeze: train the last n layers (positive) or the first n layers (negative)."
@@ -48,30 +49,30 @@ class FinetuningArguments:
     galore_rank: int = opt(16, "GaLore: rank of the gradient projection.")
     galore_update_interval: int = opt(200, "GaLore: steps between updates of the projection.")
     galore_scale: float = opt(2.0, "GaLore: scale of the projected update.")
-    galore_proj_type: str = opt("std", "GaLore: projection type.", ("std", "reverse_std", "right", "left", "full"))
+    galore_proj_type: Literal["std", "reverse_std", "right", "left", "full"] = opt("std", "GaLore: projection type.")
     galore_layerwise: bool = opt(False, "GaLore: update layer by layer during the backward pass (saves memory).")
     use_apollo: bool = opt(False, "APOLLO: AdamW-like updates with low-rank auxiliary states (full fine-tuning).")
     apollo_target: str = opt("all", "APOLLO: linear modules to apply it to, comma separated, or all.")
     apollo_rank: int = opt(16, "APOLLO: rank of the auxiliary space.")
     apollo_update_interval: int = opt(200, "APOLLO: steps between updates of the projection.")
     apollo_scale: float = opt(32.0, "APOLLO: scale of the update.")
-    apollo_proj: str = opt("random", "APOLLO: projection.", ("random", "svd"))
-    apollo_scale_type: str = opt("channel", "APOLLO: scaling granularity.", ("channel", "tensor"))
+    apollo_proj: Literal["random", "svd"] = opt("random", "APOLLO: projection.")
+    apollo_scale_type: Literal["channel", "tensor"] = opt("channel", "APOLLO: scaling granularity.")
     apollo_layerwise: bool = opt(False, "APOLLO: update layer by layer during the backward pass.")
     use_badam: bool = opt(False, "BAdam: train one block of layers at a time (full fine-tuning).")
-    badam_mode: str = opt(
-        "layer", "BAdam: blocks of whole layers (LLaMA-Factory's ratio mode is refused here).", ("layer", "ratio")
+    badam_mode: Literal["layer", "ratio"] = opt(
+        "layer", "BAdam: blocks of whole layers (LLaMA-Factory's ratio mode is refused here)."
     )
     badam_start_block: int | None = opt(None, "BAdam (layer): the block to start with.")
-    badam_switch_mode: str = opt(
-        "ascending", "BAdam (layer): order of the blocks.", ("ascending", "descending", "random", "fixed")
+    badam_switch_mode: Literal["ascending", "descending", "random", "fixed"] = opt(
+        "ascending", "BAdam (layer): order of the blocks."
     )
     badam_switch_interval: int = opt(50, "BAdam: steps before switching to the next block.")
     badam_verbose: int = opt(0, "BAdam: 0 quiet, 1 block switches, 2 also trainable parameters.")
     # preference and rl stages (see the stage issue)
     pref_beta: float = opt(0.1, "DPO/KTO beta.")
     pref_ftx: float = opt(0.0, "SFT loss weight added to the preference loss.")
-    pref_loss: str = opt("sigmoid", "DPO loss.", ("sigmoid", "ipo", "hinge", "orpo", "simpo"))
+    pref_loss: Literal["sigmoid", "ipo", "hinge", "orpo", "simpo"] = opt("sigmoid", "DPO loss.")
     simpo_gamma: float = opt(0.5, "SimPO target reward margin.")
     kto_chosen_weight: float = opt(1.0, "KTO weight of desirable samples.")
     kto_rejected_weight: float = opt(1.0, "KTO weight of undesirable samples.")
@@ -82,10 +83,8 @@ class FinetuningArguments:
     )
     ref_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to ref_model, comma separated.")
     reward_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to reward_model, comma separated.")
-    reward_model_type: str = opt(
-        "full",
-        "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here).",
-        ("full", "lora", "api"),
+    reward_model_type: Literal["full", "lora", "api"] = opt(
+        "full", "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here)."
     )
     ppo_buffer_size: int = opt(1, "PPO: rollout batches collected before each round of updates.")
     ppo_epochs: int = opt(4, "PPO: optimisation passes over each rollout buffer.")

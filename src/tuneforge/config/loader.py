@@ -7,10 +7,8 @@ names the closest known key.
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +21,9 @@ from tuneforge.config.fields import field_types
 from tuneforge.config.finetuning_args import FinetuningArguments
 from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
+from tuneforge.config.run_config import MASK, RunConfig, is_secret
 from tuneforge.config.training import training_field_types
+from tuneforge.config.validate import validate
 from tuneforge.errors import UserError
 
 GROUPS = {
@@ -37,44 +37,6 @@ TRAINING = "training"
 
 # Keys our users still write that moved; mapped with no loss of meaning.
 RENAMED = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu"}
-SECRET_KEYS = ("hf_hub_token", "hub_token", "api_key", "token")
-MASK = "***"
-
-
-def is_secret(key: str) -> bool:
-    return any(key.endswith(s) for s in SECRET_KEYS)
-
-
-def mask_secrets(values: dict[str, Any]) -> dict[str, Any]:
-    """A copy with every secret replaced by ***: what saved configs and logs hold. Loading such a config treats
-    *** as unset, so the token then comes from HF_TOKEN or the hub login, never from a file."""
-    return {key: MASK if value and is_secret(key) else value for key, value in values.items()}
-
-
-@dataclass
-class RunConfig:
-    model: ModelArguments
-    data: DataArguments
-    finetuning: FinetuningArguments
-    generation: GeneratingArguments
-    training: dict[str, Any]  # validated TrainingArguments keywords, built by train/ when needed
-    given: dict[str, Any] = field(default_factory=dict)  # the keys the user set, after overrides
-    source: str | None = None
-    lines: dict[str, int] = field(default_factory=dict)  # key -> line in the source file
-    evaluation: EvaluationArguments = field(default_factory=EvaluationArguments)
-
-    def where(self, key: str) -> str:
-        """`cfg.yaml:7 (lora_rank)` when the key came from a file, else just the key."""
-        if self.source and key in self.lines:
-            return f"{self.source}:{self.lines[key]} ({key})"
-        return key
-
-    def to_dict(self, masked: bool = True) -> dict[str, Any]:
-        """The flat config as given; secrets masked. What run directories keep and the Web UI writes."""
-        return mask_secrets(self.given) if masked else dict(self.given)
-
-    def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
 def known_keys() -> dict[str, tuple[str, Any]]:
@@ -203,16 +165,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
 
     built = {}
     for group, cls in GROUPS.items():
-        meta = {f.name: f.metadata for f in dataclasses.fields(cls)}
-        for key, value in groups[group].items():
-            choices = meta[key].get("choices")
-            if choices is not None and value not in choices:
-                shown = ", ".join(str(c) for c in choices)
-                raise UserError(f"'{value}' is not one of: {shown}", where=where(key), fix="pick one of those")
-        built[group] = cls(**groups[group])
+        built[group] = cls(**groups[group])  # `Literal[...]` choices were checked by coerce
 
     cfg = RunConfig(training=groups[TRAINING], given=flat, source=source, lines=lines, **built)
-    from tuneforge.config.validate import validate
-
     validate(cfg)
     return cfg

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from tuneforge.config.fields import opt
 
-DTYPES = ("auto", "bf16", "fp16", "fp32", "pure_bf16")
+Dtype = Literal["auto", "bf16", "fp16", "fp32", "pure_bf16"]
+QuantizationBits = Literal[8, 4]
+GgufType = Literal["f32", "f16", "q8_0"]  # what export/gguf_file.py writes
 
 
 @dataclass
@@ -23,50 +26,44 @@ class ModelArguments:
     split_special_tokens: bool = opt(False, "Tokenize special-token strings as plain text.")
     resize_vocab: bool = opt(False, "Resize the embeddings to the tokenizer's vocabulary.")
     low_cpu_mem_usage: bool = opt(True, "Load weights lazily to lower peak memory.")
-    compute_type: str = opt(
+    compute_type: Dtype = opt(
         "auto",
         "Training precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU. On a CPU with"
         " native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 trains ~1.7x faster in less memory.",
-        DTYPES,
     )
-    infer_dtype: str = opt("auto", "Precision for chat, API and evaluation.", DTYPES)
-    flash_attn: str = opt(
-        "auto", "Attention implementation: auto (sdpa), sdpa, eager, fa2.", ("auto", "sdpa", "eager", "fa2", "disabled")
+    infer_dtype: Dtype = opt("auto", "Precision for chat, API and evaluation.")
+    flash_attn: Literal["auto", "sdpa", "eager", "fa2", "disabled"] = opt(
+        "auto", "Attention implementation: auto (sdpa), sdpa, eager, fa2."
     )
-    rope_scaling: str | None = opt(
-        None,
-        "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len).",
-        (None, "linear", "dynamic", "yarn", "llama3"),
+    rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = opt(
+        None, "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len)."
     )
-    booster: str = opt(
-        "auto",
-        "Speed-up kernels: auto, flashattn2, unsloth, liger_kernel.",
-        ("auto", "flashattn2", "unsloth", "liger_kernel"),
+    booster: Literal["auto", "flashattn2", "unsloth", "liger_kernel"] = opt(
+        "auto", "Speed-up kernels: auto, flashattn2, unsloth, liger_kernel."
     )
     enable_liger_kernel: bool = opt(False, "Use Liger kernels (LLaMA-Factory key; same as booster: liger_kernel).")
     use_unsloth: bool = opt(False, "Use Unsloth (LLaMA-Factory key; same as booster: unsloth).")
-    quantization_bit: int | None = opt(None, "Load the base quantized to this many bits (QLoRA).", (None, 8, 4))
-    quantization_method: str = opt("bnb", "Quantization backend.", ("bnb", "hqq", "eetq"))
-    quantization_type: str = opt("nf4", "4-bit data type for bitsandbytes.", ("nf4", "fp4"))
+    quantization_bit: QuantizationBits | None = opt(None, "Load the base quantized to this many bits (QLoRA).")
+    quantization_method: Literal["bnb", "hqq", "eetq"] = opt("bnb", "Quantization backend.")
+    quantization_type: Literal["nf4", "fp4"] = opt("nf4", "4-bit data type for bitsandbytes.")
     double_quantization: bool = opt(True, "Quantize the quantization constants too (bitsandbytes 4-bit).")
-    infer_backend: str = opt("huggingface", "Inference engine for chat and API.", ("huggingface", "vllm", "sglang"))
+    infer_backend: Literal["huggingface", "vllm", "sglang"] = opt("huggingface", "Inference engine for chat and API.")
     print_param_status: bool = opt(False, "Print every parameter's trainable state at load.")
     train_from_scratch: bool = opt(False, "Initialise the weights randomly instead of loading them.")
     export_dir: str | None = opt(None, "Where `tuneforge export` writes the merged model.")
     export_size: float = opt(5, "Largest shard of the exported model, in GB (fractions allowed: 0.5).")
-    export_device: str = opt("cpu", "Device used to merge for export.", ("cpu", "auto"))
-    export_quantization_bit: int | None = opt(
-        None, "Quantize the exported model to this many bits with GPTQ (needs a CUDA GPU and gptqmodel).", (None, 8, 4)
+    export_device: Literal["cpu", "auto"] = opt("cpu", "Device used to merge for export.")
+    export_quantization_bit: QuantizationBits | None = opt(
+        None, "Quantize the exported model to this many bits with GPTQ (needs a CUDA GPU and gptqmodel)."
     )
     export_quantization_dataset: str | None = opt(None, "Calibration data for export quantization.")
     export_legacy_format: bool = opt(False, "Save .bin files instead of safetensors (refused: safetensors only).")
-    export_format: str = opt(
+    export_format: Literal["safetensors", "gguf"] = opt(
         "safetensors",
         "What `tuneforge export` writes: a Hugging Face folder (safetensors) or one GGUF file + Ollama Modelfile.",
-        ("safetensors", "gguf"),
     )
-    export_gguf_type: str = opt("f16", "Weight type of the GGUF file (export_format: gguf).", ("f32", "f16", "q8_0"))
+    export_gguf_type: GgufType = opt("f16", "Weight type of the GGUF file (export_format: gguf).")
     export_overwrite: bool = opt(False, "Replace an export_dir that holds other files (a previous export is replaced).")
-    export_quantization_method: str = opt("gptq", "Export quantization backend.", ("gptq",))
+    export_quantization_method: Literal["gptq"] = opt("gptq", "Export quantization backend.")
     export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
     export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import typing
 from functools import lru_cache
 from typing import Any
 
@@ -22,15 +23,13 @@ DEFAULTS: dict[str, Any] = {
 
 
 def _args_class():
-    from transformers import Seq2SeqTrainingArguments
+    from transformers import Seq2SeqTrainingArguments  # heavy (torch): loaded by the first config load, not by `import`
 
     return Seq2SeqTrainingArguments
 
 
 @lru_cache(maxsize=1)
 def training_field_types() -> dict[str, Any]:
-    import typing
-
     cls = _args_class()
     hints = typing.get_type_hints(cls)
     types = {f.name: hints.get(f.name, Any) for f in dataclasses.fields(cls) if f.init}

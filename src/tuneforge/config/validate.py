@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib.util
+from typing import TYPE_CHECKING, get_args
 
+from tuneforge.config.engines import check_engines
+from tuneforge.config.finetuning_args import Stage
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
-    from tuneforge.config.loader import RunConfig
+    from tuneforge.config.run_config import RunConfig
 
 FREEZE_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
 LORA_KEYS = (
@@ -25,7 +28,7 @@ LORA_KEYS = (
     "loraplus_lr_embedding",
     "create_new_adapter",
 )
-IMPLEMENTED_STAGES = ("pt", "sft", "rm", "dpo", "kto", "ppo")
+IMPLEMENTED_STAGES = get_args(Stage)  # each has its recipe, train/<stage>.py
 
 
 def validate(cfg: RunConfig) -> None:
@@ -90,8 +93,6 @@ def validate(cfg: RunConfig) -> None:
     if model.booster == "flashattn2" or model.flash_attn == "fa2":
         _needs_package("flash_attn", cfg.where("booster" if model.booster == "flashattn2" else "flash_attn"))
     _check_mixed_precision(cfg)
-    from tuneforge.config.engines import check_engines
-
     check_engines(cfg)  # deepspeed file / package, FSDP hardware: before torchrun starts
     _check_methods(cfg)
 
@@ -247,8 +248,6 @@ OPTIMIZERS = {"use_galore": "galore_torch", "use_apollo": "apollo_torch", "use_b
 
 def _check_optimizers(cfg: RunConfig) -> None:
     """GaLore / APOLLO / BAdam: full fine-tuning only, one at a time, and only where the package is installed."""
-    import importlib.util
-
     ft = cfg.finetuning
     chosen = [key for key in OPTIMIZERS if getattr(ft, key)]
     for prefix in ("galore_", "apollo_", "badam_"):
@@ -301,8 +300,6 @@ def _check_mixed_precision(cfg: RunConfig) -> None:
 
 
 def _needs_package(module: str, where: str) -> None:
-    import importlib.util
-
     if importlib.util.find_spec(module) is None:
         raise UserError(
             f"this booster needs the '{module}' package (and a CUDA GPU)",

@@ -131,7 +131,7 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
 
 
 def _save(path: Path, train, eval_set, want: dict) -> None:
-    from datasets import DatasetDict
+    from datasets import DatasetDict  # heavy: only a run with tokenized_path saves or loads datasets
 
     parts = {"train": train} | ({"eval": eval_set} if eval_set is not None else {})
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")

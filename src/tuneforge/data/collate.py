@@ -8,6 +8,7 @@ sequences (flash-attention); sdpa / eager run it too, with a square mask over th
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 
 from tuneforge.data.sft import IGNORE_INDEX
@@ -28,7 +29,7 @@ class SftCollator:
         return batch
 
     def _flatten(self, features: list[dict]) -> dict:
-        import torch
+        import torch  # heavy: imported by the process that batches, not by `import`
 
         ids: list[int] = []
         labels: list[int] = []
@@ -88,8 +89,6 @@ def needs_whole_logits(cfg) -> bool:
 def supports_trained_logits(model) -> bool:
     """Whether the model's forward slices with transformers' `slice_logits_to_keep` (which takes the boolean mask);
     models of remote code or patched forwards (Liger) may not."""
-    import inspect
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     try:
         return "slice_logits_to_keep(" in inspect.getsource(base.forward)  # an instance patch (Liger) counts
@@ -97,13 +96,17 @@ def supports_trained_logits(model) -> bool:
         return False
 
 
+def supports_padding_free(attn_implementation: str | None) -> bool:
+    """Whether the attention runs a whole batch as one row of samples without padding at no extra cost
+    (variable-length kernels); sdpa / eager would build a square mask over the whole row instead."""
+    return bool(attn_implementation) and attn_implementation.startswith(("flash_attention", "kernels-community"))
+
+
 def sft_collator(
     tokenizer, data_args, attn_implementation: str | None, use_cpu: bool, trained_logits_only: bool = False
 ) -> SftCollator:
     """The collator for an SFT run: padding-free (flattened) batches with neat packing where the attention
     implementation runs variable-length sequences natively, padded batches otherwise."""
-    from tuneforge.model.boosters import supports_padding_free
-
     return SftCollator(
         pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
         pad_to_multiple_of=None if use_cpu else 8,

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tuneforge.data.cache import cached_datasets
 from tuneforge.data.formats import load_conversations
+from tuneforge.data.parallel import encode_in_workers
+from tuneforge.data.pretrain import pack_documents
 from tuneforge.data.registry import get_dataset_attrs
-from tuneforge.data.sft import IGNORE_INDEX, encode_sft_example
+from tuneforge.data.stage_sets import check_dataset_for_stage, encode_for_stage, encode_sft
+from tuneforge.data.streaming import get_streaming_datasets
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger
 
@@ -27,39 +32,19 @@ class EncodedSet:
 
 def encode_dataset(name: str, conversations, template, tokenizer, args: DataArguments) -> EncodedSet:
     """Encode every conversation for SFT; samples that cannot teach anything are dropped and counted."""
-    columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
-    dropped: Counter = Counter()
-    for conv in conversations:
-        if not conv.pairs():
-            dropped["no assistant response"] += 1
-            continue
-        example = encode_sft_example(
-            conv, template, tokenizer, args.cutoff_len, args.train_on_prompt, args.mask_history, args.default_system
-        )
-        if all(label == IGNORE_INDEX for label in example["labels"]):
-            dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
-            continue
-        for key in columns:
-            columns[key].append(example[key])
-    return EncodedSet(name, columns, dropped)
+    return EncodedSet(name, *encode_sft(conversations, template, tokenizer, args))
 
 
 def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, field: str, stage: str = "sft"):
-    from tuneforge.data.stage_sets import check_dataset_for_stage, encode_for_stage
-
     sets = []
     for attr in get_dataset_attrs(names, args.dataset_dir):
         check_dataset_for_stage(stage, attr, field)
         conversations = load_conversations(attr, args.dataset_dir, args)
         if (args.preprocessing_num_workers or 1) > 1:  # batches on worker processes (data/parallel.py)
-            from tuneforge.data.parallel import encode_in_workers
-
             columns, dropped = encode_in_workers(stage, attr.name, conversations, template, tokenizer, args)
-            encoded = EncodedSet(attr.name, columns, dropped)
-        elif stage == "sft":
-            encoded = encode_dataset(attr.name, conversations, template, tokenizer, args)
         else:
-            encoded = EncodedSet(attr.name, *encode_for_stage(stage, conversations, template, tokenizer, args))
+            columns, dropped = encode_for_stage(stage, conversations, template, tokenizer, args)
+        encoded = EncodedSet(attr.name, columns, dropped)
         kept = len(next(iter(encoded.columns.values()), []))
         reasons = ", ".join(f"{n} × {why}" for why, n in encoded.dropped.items())
         if kept == 0:
@@ -77,6 +62,7 @@ def _load_encoded(names: str | None, template, tokenizer, args: DataArguments, f
 
 
 def _mix(sets: list[EncodedSet], args: DataArguments, seed: int):
+    # datasets (and pyarrow under it): imported by the process that builds datasets, not by `import` (start-up time)
     from datasets import Dataset, concatenate_datasets, interleave_datasets
 
     parts = [Dataset.from_dict(s.columns) for s in sets]
@@ -107,16 +93,10 @@ def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, see
     rm: chosen_ids, rejected_ids · dpo: prompt_ids, chosen_ids, rejected_ids · kto: prompt_ids, completion_ids,
     label · ppo: input_ids (prompts)."""
     if args.tokenized_path:  # tokenize once, reuse across runs (data/cache.py)
-        import dataclasses
-
-        from tuneforge.data.cache import cached_datasets
-
         fresh = dataclasses.replace(args, tokenized_path=None)
         build = lambda: get_stage_datasets(stage, fresh, template, tokenizer, seed, with_train)  # noqa: E731
         return cached_datasets(stage, args, template, tokenizer, seed, with_train, build)
     if args.streaming:  # read, convert and encode lazily: flat memory (data/streaming.py)
-        from tuneforge.data.streaming import get_streaming_datasets
-
         return get_streaming_datasets(stage, args, template, tokenizer, seed, with_train)
     train, eval_set = _train_and_eval(stage, args, template, tokenizer, seed, with_train)
     if stage == "pt":
@@ -127,8 +107,6 @@ def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, see
 
 def _pack(dataset, cutoff_len: int):
     from datasets import Dataset
-
-    from tuneforge.data.pretrain import pack_documents
 
     return Dataset.from_dict(pack_documents(dataset["input_ids"], cutoff_len))
 

@@ -64,7 +64,7 @@ def pack_columns(columns: dict[str, list], cutoff_len: int, neat: bool) -> dict[
 
 def pack_dataset(dataset, cutoff_len: int, neat: bool):
     """A Hugging Face Dataset of encoded SFT samples → a Dataset of packed rows."""
-    from datasets import Dataset
+    from datasets import Dataset  # heavy: only a run that packs needs it
 
     if not isinstance(dataset, Dataset):
         raise UserError(

@@ -7,6 +7,8 @@ import json
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from tuneforge.data.stage_sets import encode_batch
+
 if TYPE_CHECKING:
     from tuneforge.config.data_args import DataArguments
 
@@ -15,13 +17,11 @@ DROPPED = "dropped"  # each input sample gives one row: its encoded JSON, or why
 
 def encode_in_workers(stage: str, name: str, conversations: list, template, tokenizer, args: DataArguments):
     """(columns, dropped) like the stage's own encoder, computed by `args.preprocessing_num_workers` processes."""
-    from datasets import Dataset
-
-    from tuneforge.data.streaming import encode_batch
+    from datasets import Dataset  # heavy: only a process that tokenizes in workers imports it
 
     def encode(indices: list[int]) -> dict[str, list]:
         batch = [conversations[i] for i in indices]
-        columns, dropped = encode_batch(stage, name, batch, template, tokenizer, args, pack=False)
+        columns, dropped = encode_batch(stage, batch, template, tokenizer, args, pack=False)
         kept = len(next(iter(columns.values()), []))
         rows = [json.dumps({key: values[i] for key, values in columns.items()}) for i in range(kept)]
         reasons = [why for why, n in dropped.items() for _ in range(n)]

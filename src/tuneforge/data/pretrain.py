@@ -56,6 +56,6 @@ class PackedCollator:
     """Stacks equal-length packed blocks; no attention_mask, so the model derives the mask from position_ids."""
 
     def __call__(self, features: list[dict]) -> dict:
-        import torch
+        import torch  # heavy: imported by the process that batches, not by `import`
 
         return {key: torch.tensor([f[key] for f in features]) for key in ("input_ids", "labels", "position_ids")}

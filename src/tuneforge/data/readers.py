@@ -161,7 +161,7 @@ def _table_rows(path: Path, table) -> list[Row]:
 
 
 def _read_parquet(path: Path) -> list[Row]:
-    import pyarrow as pa
+    import pyarrow as pa  # heavy: only parquet / arrow files need it
     import pyarrow.parquet as pq
 
     try:

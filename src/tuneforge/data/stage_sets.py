@@ -1,11 +1,16 @@
-"""Which datasets each stage accepts, and how a stage encodes one: pt documents, rm/dpo pairs, kto feedback,
-ppo prompts (sft lives in loader.encode_dataset). Samples that cannot teach anything are dropped and counted."""
+"""Which datasets each stage accepts, and how a stage encodes one: sft conversations, pt documents, rm/dpo pairs,
+kto feedback, ppo prompts. Samples that cannot teach anything are dropped and counted. The in-memory loader
+(loader.py), the worker processes (parallel.py) and the stream (streaming.py) all encode through here."""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
+from tuneforge.data.pretrain import encode_document, pack_documents
+from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
+from tuneforge.data.sft import IGNORE_INDEX, encode_sft_example
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,12 +37,37 @@ def check_dataset_for_stage(stage: str, attr: DatasetAttr, field: str = "dataset
         )
 
 
-def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
-    """(columns, dropped) for a non-SFT stage."""
-    from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
-    from tuneforge.data.pretrain import encode_document
-    from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
+def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple[dict[str, list], Counter]:
+    """(columns, dropped) for SFT: input_ids / attention_mask / labels, loss on the responses."""
+    columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
+    dropped: Counter = Counter()
+    for conv in conversations:
+        if not conv.pairs():
+            dropped["no assistant response"] += 1
+            continue
+        example = encode_sft_example(
+            conv, template, tokenizer, args.cutoff_len, args.train_on_prompt, args.mask_history, args.default_system
+        )
+        if all(label == IGNORE_INDEX for label in example["labels"]):
+            dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
+            continue
+        for key in columns:
+            columns[key].append(example[key])
+    return columns, dropped
 
+
+def encode_batch(stage: str, conversations: list, template, tokenizer, args: DataArguments, pack: bool = True):
+    """(columns, dropped) for one batch of conversations, with the stage's encoder (pt: packed per batch)."""
+    columns, dropped = encode_for_stage(stage, conversations, template, tokenizer, args)
+    if pack and stage == "pt" and columns.get("input_ids"):
+        columns = pack_documents(columns["input_ids"], args.cutoff_len)
+    return columns, dropped
+
+
+def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
+    """(columns, dropped) for any stage."""
+    if stage == "sft":
+        return encode_sft(conversations, template, tokenizer, args)
     columns: dict[str, list] = {}
     dropped: Counter = Counter()
     for conv in conversations:

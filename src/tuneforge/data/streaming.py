@@ -15,8 +15,10 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuneforge.data.formats import to_conversation
 from tuneforge.data.readers import SUPPORTED, Row, read_rows
 from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.stage_sets import check_dataset_for_stage, encode_batch
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger
 
@@ -54,7 +56,7 @@ def iter_rows(path: Path, split: str = "train") -> Iterator[Row]:
     elif suffix == ".csv":
         yield from _csv(path)
     elif suffix == ".parquet":
-        import pyarrow.parquet as pq
+        import pyarrow.parquet as pq  # heavy: only a parquet file needs it
 
         index = 0
         for batch in pq.ParquetFile(path).iter_batches(batch_size=1000):
@@ -110,8 +112,6 @@ def _csv(path: Path) -> Iterator[Row]:
 
 def iter_conversations(attr: DatasetAttr, args: DataArguments):
     """Conversations of one registered dataset, converted one row at a time; `max_samples` stops early."""
-    from tuneforge.data.formats import to_conversation
-
     if not attr.file_name:
         raise UserError(f"dataset '{attr.name}' has no local file_name", where=attr.where, fix="set file_name")
     if attr.num_samples is not None:
@@ -137,23 +137,6 @@ def _fill(text: str, values: dict[str, str]) -> str:
     return text
 
 
-def encode_batch(stage: str, name: str, conversations: list, template, tokenizer, args: DataArguments, pack=True):
-    """(columns, dropped) for one batch of conversations, with the stage's encoder (pt: packed per batch)."""
-    from tuneforge.data.loader import encode_dataset
-    from tuneforge.data.stage_sets import encode_for_stage
-
-    if stage == "sft":
-        encoded = encode_dataset(name, conversations, template, tokenizer, args)
-        columns, dropped = encoded.columns, encoded.dropped
-    else:
-        columns, dropped = encode_for_stage(stage, conversations, template, tokenizer, args)
-    if pack and stage == "pt" and columns.get("input_ids"):
-        from tuneforge.data.pretrain import pack_documents
-
-        columns = pack_documents(columns["input_ids"], args.cutoff_len)
-    return columns, dropped
-
-
 def encoded_examples(stage: str, attr: DatasetAttr, template, tokenizer, args: DataArguments, stats: Counter):
     """The encoded samples of one dataset, tokenized `preprocessing_batch_size` conversations at a time."""
     batch: list = []
@@ -163,7 +146,7 @@ def encoded_examples(stage: str, attr: DatasetAttr, template, tokenizer, args: D
         if conv is not None:
             batch.append(conv)
         if batch and (conv is None or len(batch) >= args.preprocessing_batch_size):
-            columns, dropped = encode_batch(stage, attr.name, batch, template, tokenizer, args)
+            columns, dropped = encode_batch(stage, batch, template, tokenizer, args)
             stats.update(dropped)
             batch = []
             size = len(next(iter(columns.values()), []))
@@ -213,8 +196,6 @@ def get_streaming_datasets(stage: str, args: DataArguments, template, tokenizer,
 
     def load(names: str | None, field: str):
         attrs = get_dataset_attrs(names, args.dataset_dir)
-        from tuneforge.data.stage_sets import check_dataset_for_stage
-
         for attr in attrs:
             check_dataset_for_stage(stage, attr, field)
         return _mix([stream_dataset(stage, a, template, tokenizer, args, field) for a in attrs], args, seed)

@@ -1,7 +1,7 @@
 """compute_accuracy: token accuracy of the next-token argmax on the trained (response) tokens during evaluation.
 
 The Trainer keeps only the argmax of each batch (preprocess_logits_for_metrics), never the full logits;
-it is reported as eval_accuracy beside eval_loss (and lands in trainer_log.jsonl).
+it is reported as eval_accuracy beside eval_loss (and lands in the run's JSONL log).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ def argmax_logits(logits, labels):
 
 def token_accuracy(predictions, labels) -> float:
     """Mean over samples of the share of response tokens whose next-token argmax is the label (as LLaMA-Factory)."""
-    import numpy as np
+    import numpy as np  # only an eval step with compute_accuracy needs it
 
     predictions, labels = np.asarray(predictions), np.asarray(labels)
     scores = []

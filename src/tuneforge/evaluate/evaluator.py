@@ -8,6 +8,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.evaluate.lm_eval_adapter import run_lm_eval
+from tuneforge.evaluate.mc import accuracy_table, encode_items, format_table, letter_token_ids, score_items
+from tuneforge.evaluate.model import load_for_inference
+from tuneforge.evaluate.predict import run_predict
+from tuneforge.evaluate.prompt import get_wrapper
+from tuneforge.evaluate.save_dir import RESULTS_FILE, check_save_dir, default_save_dir, write_results
+from tuneforge.evaluate.tasks import load_task
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -15,25 +22,6 @@ if TYPE_CHECKING:
     from tuneforge.evaluate.mc import Progress
 
 logger = get_logger(__name__)
-RESULTS_FILE = "results.json"
-LOG_FILE = "results.log"
-
-
-def default_save_dir(cfg: RunConfig) -> str:
-    return str(Path("saves") / "eval" / (cfg.evaluation.task or "task"))
-
-
-def check_save_dir(save_dir: str | Path, overwrite: bool) -> Path:
-    path = Path(save_dir)
-    if (path / RESULTS_FILE).is_file() and not overwrite:
-        raise UserError(
-            f"save_dir already holds {RESULTS_FILE}",
-            where=f"save_dir ({save_dir})",
-            fix="choose a new save_dir, or set overwrite_output_dir: true to replace it",
-        )
-    if path.exists() and not path.is_dir():
-        raise UserError("save_dir is a file", where=f"save_dir ({save_dir})", fix="choose a folder path")
-    return path
 
 
 def run_eval(cfg: RunConfig, progress: Progress | None = None) -> dict:
@@ -41,14 +29,7 @@ def run_eval(cfg: RunConfig, progress: Progress | None = None) -> dict:
     `progress(done, total)` is called after each batch (the Web UI's progress bar)."""
     ev = cfg.evaluation
     if ev.eval_backend == "lm_eval":
-        from tuneforge.evaluate.lm_eval_adapter import run_lm_eval
-
         return run_lm_eval(cfg, progress)
-    from tuneforge.evaluate.mc import accuracy_table, encode_items, format_table, letter_token_ids, score_items
-    from tuneforge.evaluate.model import load_for_inference
-    from tuneforge.evaluate.prompt import get_wrapper
-    from tuneforge.evaluate.tasks import load_task
-
     if ev.n_shot < 0:
         raise UserError("n_shot must be >= 0", where=cfg.where("n_shot"))
     if ev.batch_size < 1:
@@ -81,9 +62,7 @@ def run_eval(cfg: RunConfig, progress: Progress | None = None) -> dict:
         template=template.name,
         seconds=round(time.monotonic() - start, 2),
     )
-    save_dir.mkdir(parents=True, exist_ok=True)
-    (save_dir / RESULTS_FILE).write_text(json.dumps(scores, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    (save_dir / LOG_FILE).write_text(table + "\n", encoding="utf-8")
+    write_results(save_dir, json.dumps(scores, indent=2, ensure_ascii=False), table)
     logger.info("%s: average accuracy %.2f%% over %d questions", task.name, scores["average"], scores["total"])
     return {**scores, "table": table, "save_dir": str(save_dir)}
 
@@ -97,8 +76,6 @@ def eval_command(cfg: RunConfig) -> str:
             return f"{head}\n{result['table']}\nSaved to {Path(result['save_dir']) / RESULTS_FILE}"
         return f"{result['table']}\nSaved to {result['save_dir']}"
     if cfg.data.eval_dataset or cfg.data.dataset:
-        from tuneforge.evaluate.predict import run_predict
-
         result = run_predict(cfg)
         scores = ", ".join(
             f"{k[len('predict_') :]} {result[k]:.2f}"

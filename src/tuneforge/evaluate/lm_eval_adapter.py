@@ -16,6 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.evaluate.model import forward_kwargs, left_pad, load_for_inference
+from tuneforge.evaluate.predict import generate
+from tuneforge.evaluate.save_dir import check_save_dir, default_save_dir, write_results
+from tuneforge.model.adapters import split_names
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -27,10 +31,9 @@ INSTALL_FIX = "pip install 'tuneforge[lm-eval]' (or pip install lm-eval)"
 
 def make_lm(loaded, batch_size: int, max_length: int):
     """An lm_eval LM over a `Loaded` model (tuneforge.evaluate.model)."""
+    # torch and lm_eval (an optional package): imported by the run that uses this backend
     import torch
     from lm_eval.api.model import LM
-
-    from tuneforge.evaluate.model import forward_kwargs, left_pad
 
     class TuneForgeLM(LM):
         def __init__(self):
@@ -89,8 +92,6 @@ def make_lm(loaded, batch_size: int, max_length: int):
             return results
 
         def generate_until(self, requests):
-            from tuneforge.evaluate.predict import generate
-
             replies = []
             for r in requests:
                 context, kwargs = r.args
@@ -157,10 +158,6 @@ def run_lm_eval(cfg: RunConfig, progress=None) -> dict:
         raise UserError(
             "eval_backend lm_eval needs lm-evaluation-harness", where="eval_backend", fix=INSTALL_FIX
         ) from exc
-    from tuneforge.evaluate.evaluator import LOG_FILE, RESULTS_FILE, check_save_dir, default_save_dir
-    from tuneforge.evaluate.model import load_for_inference
-    from tuneforge.model.adapters import split_names
-
     ev = cfg.evaluation
     names = split_names(ev.task)
     if not names:
@@ -198,10 +195,8 @@ def run_lm_eval(cfg: RunConfig, progress=None) -> dict:
         "adapter": cfg.model.adapter_name_or_path,
         "seconds": round(time.monotonic() - start, 2),
     }
-    save_dir.mkdir(parents=True, exist_ok=True)
     text = json.dumps(summary, indent=2, ensure_ascii=False, default=str)
-    (save_dir / RESULTS_FILE).write_text(text + "\n", encoding="utf-8")
-    (save_dir / LOG_FILE).write_text(table + "\n", encoding="utf-8")
+    write_results(save_dir, text, table)
     if progress is not None:
         progress(1, 1)
     return {**json.loads(text), "table": table, "save_dir": str(save_dir)}

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from tuneforge.data.conversation import ASSISTANT, USER, Conversation, Message
 from tuneforge.errors import UserError
+from tuneforge.evaluate.model import forward_kwargs, left_pad
 from tuneforge.evaluate.prompt import Wrapper, build_conversation
 from tuneforge.evaluate.tasks import CHOICES, Question, Task
 
@@ -76,9 +78,7 @@ def score_items(
     model, items: list[Item], letter_ids: list[int], pad_id: int, device: str, batch_size: int, progress=None
 ) -> list[list[float]]:
     """The logits of the letter tokens at the end of each prompt, batched (left padding, longest first)."""
-    import torch
-
-    from tuneforge.evaluate.model import forward_kwargs, left_pad
+    import torch  # heavy: only a process that scores imports it
 
     names = forward_kwargs(model)
     extra = {"logits_to_keep": 1} if "logits_to_keep" in names else {}
@@ -145,8 +145,6 @@ def format_table(scores: dict) -> str:
 
 
 def _width(text: str) -> int:
-    import unicodedata
-
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

@@ -12,6 +12,7 @@ Scores are in percent, each sample rounded to 4 decimals, then averaged.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -21,11 +22,9 @@ KEYS = ("bleu-4", "rouge-1", "rouge-2", "rouge-l")
 
 def words(text: str) -> list[str]:
     """jieba's segmentation (Chinese words; English split at spaces and punctuation), whitespace tokens dropped."""
-    import jieba
+    import jieba  # jieba loads its dictionary: only when metrics are computed
 
     if not getattr(words, "_quiet", False):
-        import logging
-
         jieba.setLogLevel(logging.WARNING)
         words._quiet = True
     return " ".join(jieba.cut(text)).split()

@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+from tuneforge.data.template import get_template
+from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.utils.devices import has_cuda, resolve_dtype
+from tuneforge.utils.run_folder import template_from_run
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -19,12 +26,6 @@ class Loaded:
 
 def load_for_inference(cfg: RunConfig) -> Loaded:
     """Tokenizer (left padding), template (the config's, else the one the adapter's run trained with), model."""
-    from tuneforge.chat.engine import template_from_run
-    from tuneforge.data.template import get_template
-    from tuneforge.model.adapters import load_adapters, split_names
-    from tuneforge.model.loader import load_model, load_tokenizer
-    from tuneforge.utils.devices import has_cuda, resolve_dtype
-
     adapters = split_names(cfg.model.adapter_name_or_path)
     tokenizer = load_tokenizer(cfg.model)
     tokenizer.padding_side = "left"
@@ -45,15 +46,13 @@ def load_for_inference(cfg: RunConfig) -> Loaded:
 
 def forward_kwargs(model) -> set[str]:
     """Names the model's forward accepts (the base model's, under a peft wrapper)."""
-    import inspect
-
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     return set(inspect.signature(base.forward).parameters)
 
 
 def left_pad(rows: list[list[int]], pad_id: int, device: str, names: set[str]) -> dict:
     """input_ids / attention_mask padded on the left, plus position_ids that start at 0 on each row's first token."""
-    import torch
+    import torch  # heavy: only a process that runs a model imports it
 
     width = max(len(r) for r in rows)
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)

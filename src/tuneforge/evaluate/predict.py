@@ -13,16 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.data.conversation import PROMPT_ROLES, Conversation
+from tuneforge.data.formats import load_conversations
+from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.errors import UserError
-from tuneforge.utils.logging import get_logger
+from tuneforge.evaluate.metrics import generation_metrics
+from tuneforge.evaluate.model import forward_kwargs, left_pad, load_for_inference
+from tuneforge.model.adapters import split_names
+from tuneforge.utils.logging import get_logger, is_main_process
+from tuneforge.utils.run_folder import PREDICT_RESULTS_FILE, PREDICTIONS_FILE
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
     from tuneforge.evaluate.mc import Progress
 
 logger = get_logger(__name__)
-PREDICTIONS_FILE = "generated_predictions.jsonl"
-RESULTS_FILE = "predict_results.json"
 
 
 @dataclasses.dataclass
@@ -46,9 +50,6 @@ def split_samples(conversations: list[Conversation]) -> list[Sample]:
 
 def load_samples(cfg: RunConfig) -> tuple[str, list[Sample]]:
     """(the dataset field used, samples) from eval_dataset, else dataset."""
-    from tuneforge.data.formats import load_conversations
-    from tuneforge.data.registry import get_dataset_attrs
-
     field = "eval_dataset" if cfg.data.eval_dataset else "dataset"
     names = cfg.data.eval_dataset or cfg.data.dataset
     if not names:
@@ -64,9 +65,7 @@ def load_samples(cfg: RunConfig) -> tuple[str, list[Sample]]:
 
 def generate(loaded, prompts: list[list[int]], gen_kwargs: dict, batch_size: int, progress=None) -> list[str]:
     """Replies for the prompts, in order; batches of similar length, padded on the left."""
-    import torch
-
-    from tuneforge.evaluate.model import forward_kwargs, left_pad
+    import torch  # heavy: only a process that generates imports it
 
     tokenizer = loaded.tokenizer
     names = forward_kwargs(loaded.model) - {"position_ids"}  # generate() derives positions from the mask
@@ -98,9 +97,6 @@ def run_predict(cfg: RunConfig, progress: Progress | None = None, output_dir: st
     """Generate for eval_dataset (or dataset) and score: returns predict_results plus "output_dir" and
     "predictions_file". `progress(done, total)` is called after each batch."""
     from transformers import set_seed
-
-    from tuneforge.evaluate.metrics import generation_metrics
-    from tuneforge.evaluate.model import load_for_inference
 
     out = Path(output_dir or cfg.training.get("output_dir") or _default_dir(cfg))
     if out.exists() and not out.is_dir():
@@ -138,7 +134,7 @@ def run_predict(cfg: RunConfig, progress: Progress | None = None, output_dir: st
         for ids, reply, label in zip(prompts, replies, labels, strict=True):
             prompt = tokenizer.decode(ids, skip_special_tokens=False)
             f.write(json.dumps({"prompt": prompt, "predict": reply, "label": label}, ensure_ascii=False) + "\n")
-    (out / RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    (out / PREDICT_RESULTS_FILE).write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     logger.info("predictions in %s: %s", out / PREDICTIONS_FILE, json.dumps(metrics))
     return {**results, "output_dir": str(out), "predictions_file": str(out / PREDICTIONS_FILE)}
 
@@ -169,9 +165,6 @@ def predict_only(cfg: RunConfig) -> Path:
 
 def predict_after_training(cfg: RunConfig, output_dir: str | Path) -> dict:
     """do_train and do_predict: generate with the model just saved in output_dir."""
-    from tuneforge.model.adapters import split_names
-    from tuneforge.utils.logging import is_main_process
-
     check_predict_config(cfg)
     if not is_main_process():  # under torchrun one process generates
         return {}

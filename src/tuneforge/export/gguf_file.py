@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, get_args
 
+from tuneforge.config.model_args import GgufType
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
 
 logger = get_logger(__name__)
 ARCHS = ("llama", "qwen2")
-GGUF_TYPES = ("f32", "f16", "q8_0")
+GGUF_TYPES = get_args(GgufType)
 # The Split regex of a byte-level BPE tokenizer → llama.cpp's pre-tokenizer name (llama-vocab.cpp).
 _HEAD = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|"
 _TAIL = r"| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
@@ -74,7 +75,7 @@ def _pre_tokenizer(backend: dict) -> str:
 
 
 def _add_vocab(writer, tokenizer, template, vocab_size: int) -> None:
-    import gguf
+    import gguf  # gguf (and numpy): only a GGUF export needs them
 
     backend = json.loads(tokenizer.backend_tokenizer.to_str())
     model = backend.get("model") or {}

@@ -6,8 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from tuneforge.data.template import get_template
 from tuneforge.errors import UserError
+from tuneforge.export.verify import merge_and_verify
+from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.loader import check_model_path, load_config, load_model, load_tokenizer
+from tuneforge.utils.devices import has_cuda
 from tuneforge.utils.logging import get_logger
+from tuneforge.utils.run_folder import template_from_run
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -27,13 +33,11 @@ class Exportable:
 
 def export_dtype(cfg: RunConfig):
     """infer_dtype: auto → the dtype the model was saved in (fp32 when it does not say); else the one asked."""
-    import torch
+    import torch  # heavy: only a process that exports imports it
 
     name = cfg.model.infer_dtype
     if name != "auto":
         return getattr(torch, DTYPE_NAMES[name])
-    from tuneforge.model.loader import load_config
-
     config = load_config(cfg.model)
     saved = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(saved, str):
@@ -53,12 +57,6 @@ def check_mergeable(cfg: RunConfig) -> None:
 
 
 def load_exportable(cfg: RunConfig) -> Exportable:
-    from tuneforge.chat.engine import template_from_run
-    from tuneforge.data.template import get_template
-    from tuneforge.export.verify import merge_and_verify
-    from tuneforge.model.adapters import load_adapters, split_names
-    from tuneforge.model.loader import check_model_path, load_model, load_tokenizer
-
     check_mergeable(cfg)
     check_model_path(cfg.model.model_name_or_path)
     adapters = split_names(cfg.model.adapter_name_or_path)
@@ -72,8 +70,6 @@ def load_exportable(cfg: RunConfig) -> Exportable:
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
         model.resize_token_embeddings(len(tokenizer))  # as training did for a template that adds stop words
     if cfg.model.export_device == "auto":
-        from tuneforge.utils.devices import has_cuda
-
         model = model.to("cuda" if has_cuda() else "cpu")
     for path in adapters:  # one at a time, so each merge is checked
         peft_model = load_adapters(model, [path], is_trainable=False)

@@ -7,12 +7,15 @@ Without a GPU or those packages the export stops before loading anything, with o
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.export.save import save_hf, shard_bytes
+from tuneforge.utils.devices import has_cuda
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -20,8 +23,6 @@ if TYPE_CHECKING:
 
 
 def check_quantization(cfg: RunConfig) -> None:
-    from tuneforge.utils.devices import has_cuda
-
     m = cfg.model
     if m.export_quantization_bit is None:
         return
@@ -51,8 +52,6 @@ def check_quantization(cfg: RunConfig) -> None:
 
 
 def _has(module: str) -> bool:
-    import importlib.util
-
     return importlib.util.find_spec(module) is not None
 
 
@@ -85,9 +84,7 @@ def calibration_texts(path: str, nsamples: int, seed: int = 0) -> list[str]:
 
 def quantize_gptq(item: Exportable, cfg: RunConfig, staging: Path, folder: Path) -> None:
     """Save the merged model to `staging`, quantize it from there with GPTQ and save the result into `folder`."""
-    from transformers import AutoModelForCausalLM, GPTQConfig
-
-    from tuneforge.export.save import save_hf, shard_bytes
+    from transformers import AutoModelForCausalLM, GPTQConfig  # heavy: only a GPTQ export needs it
 
     m = cfg.model
     save_hf(item, staging, m.export_size)

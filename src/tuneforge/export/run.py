@@ -7,6 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.export import save
+from tuneforge.export.gguf_file import check_gguf_arch, write_gguf
+from tuneforge.export.merge import check_mergeable, load_exportable
+from tuneforge.export.ollama import modelfile
+from tuneforge.export.quantize import check_quantization, quantize_gptq
+from tuneforge.export.target import check_export_dir, staged_folder
+from tuneforge.model.loader import check_model_path, load_config
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -18,11 +25,6 @@ GGUF_FILE = "model.gguf"
 
 def check_export(cfg: RunConfig) -> Path:
     """Every refusal that needs no model loaded: the folder, the options, the hardware. Returns the folder."""
-    from tuneforge.export.merge import check_mergeable
-    from tuneforge.export.quantize import check_quantization
-    from tuneforge.export.target import check_export_dir
-    from tuneforge.model.loader import check_model_path, load_config
-
     m = cfg.model
     path = check_export_dir(m.export_dir, m.export_overwrite, where=cfg.where("export_dir"))
     check_model_path(m.model_name_or_path)
@@ -31,16 +33,11 @@ def check_export(cfg: RunConfig) -> Path:
     check_mergeable(cfg)
     check_quantization(cfg)
     if m.export_format == "gguf":
-        from tuneforge.export.gguf_file import check_gguf_arch
-
         check_gguf_arch(load_config(m), where=cfg.where("export_format"))
     return path
 
 
 def run_export(cfg: RunConfig) -> Path:
-    from tuneforge.export.merge import load_exportable
-    from tuneforge.export.target import staged_folder
-
     m = cfg.model
     path = check_export(cfg)
     item = load_exportable(cfg)
@@ -54,21 +51,14 @@ def run_export(cfg: RunConfig) -> Path:
     }
     with staged_folder(path, info) as folder:
         if m.export_format == "gguf":
-            from tuneforge.export.gguf_file import write_gguf
-            from tuneforge.export.ollama import modelfile
-
             write_gguf(item, folder / GGUF_FILE, m.export_gguf_type, name=path.name)
             (folder / "Modelfile").write_text(
                 modelfile(item.template, item.tokenizer, GGUF_FILE, cfg.data.default_system), "utf-8"
             )
         elif m.export_quantization_bit is not None:
-            from tuneforge.export.quantize import quantize_gptq
-
             with tempfile.TemporaryDirectory(prefix=".staging-", dir=folder.parent) as staging:
                 quantize_gptq(item, cfg, Path(staging), folder)
         else:
-            from tuneforge.export.save import save_hf
-
-            save_hf(item, folder, m.export_size)
+            save.save_hf(item, folder, m.export_size)
     logger.info("exported to %s", path)
     return path

@@ -30,7 +30,7 @@ class Probe:
 
 
 def _probes(peft_model) -> tuple[list[Probe], int]:
-    import torch
+    import torch  # heavy: only a process that merges imports it
     from peft.tuners.lora import LoraLayer
 
     probes, vanished = [], 0

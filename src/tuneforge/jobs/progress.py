@@ -1,43 +1,11 @@
-"""What a run has done so far, read from its files: trainer_log.jsonl (the curve) and the run's config.yaml."""
+"""What a run has done so far, read from its files (utils/run_folder.py): the curve, the step, the time left."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
-LOG_FILE = "trainer_log.jsonl"  # written by tuneforge.train.callbacks.JsonlLogCallback
-CONFIG_FILE = "config.yaml"
-DONE_FILE = "train_results.json"
-
-
-def read_records(run_dir: str | Path) -> list[dict]:
-    """The lines of trainer_log.jsonl; a line still being written (no newline yet, or cut) is skipped."""
-    path = Path(run_dir) / LOG_FILE
-    if not path.is_file():
-        return []
-    records = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(row, dict):
-            records.append(row)
-    return records
-
-
-def read_run_config(run_dir: str | Path) -> dict:
-    path = Path(run_dir) / CONFIG_FILE
-    if not path.is_file():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return {}
-    return data if isinstance(data, dict) else {}
+from tuneforge.utils.run_folder import read_records
 
 
 @dataclass
@@ -85,18 +53,3 @@ def format_seconds(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def find_run_dirs(root: str | Path) -> list[Path]:
-    """Run folders under root (a config.yaml beside a trainer_log.jsonl or an adapter/model), newest first."""
-    root = Path(root)
-    if not root.is_dir():
-        return []
-    found = []
-    for cfg in root.glob("**/" + CONFIG_FILE):
-        folder = cfg.parent
-        if folder.name.startswith("checkpoint-") or ".jobs" in folder.parts:
-            continue
-        if any((folder / name).exists() for name in (LOG_FILE, "adapter_config.json", "config.json", DONE_FILE)):
-            found.append(folder)
-    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)

@@ -14,11 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
 from tuneforge.jobs.store import ABORTED, DONE, FAILED, Job
+from tuneforge.utils import run_folder
 
 ABORT_EXIT_CODES = (130, -signal.SIGINT, -signal.SIGTERM, 128 + signal.SIGTERM)
-# A file whose presence marks a finished job of this kind, for jobs whose exit code was not seen (re-attached).
-DONE_MARKERS = {"train": "train_results.json"}
+# How the files of a job of this kind tell it finished, for jobs whose exit code was not seen (re-attached).
+DONE_CHECKS = {"train": run_folder.is_complete}
 
 
 def job_command(job: Job) -> list[str]:
@@ -43,8 +46,6 @@ def spawn(job: Job) -> subprocess.Popen:
 
 
 def process_start_time(pid: int) -> float | None:
-    import psutil
-
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied):
@@ -53,8 +54,6 @@ def process_start_time(pid: int) -> float | None:
 
 def is_alive(pid: int | None, started: float | None) -> bool:
     """The process with this pid runs and is the one we started (not a later process that reused the pid)."""
-    import psutil
-
     if not pid:
         return False
     try:
@@ -72,13 +71,13 @@ def outcome(job: Job, returncode: int | None) -> str:
         if returncode == 0:
             return DONE
         return ABORTED if job.abort_requested or returncode in ABORT_EXIT_CODES else FAILED
-    marker = DONE_MARKERS.get(job.kind)
-    if marker and (Path(job.run_dir) / marker).is_file():
+    is_done = DONE_CHECKS.get(job.kind)
+    if is_done and is_done(job.run_dir):
         return DONE
     if job.abort_requested:
         return ABORTED
     tail = read_tail(job.log_path, 4000)
-    if marker or "Traceback" in tail or "error:" in tail:
+    if is_done or "Traceback" in tail or "error:" in tail:
         return FAILED
     return DONE
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.model.quantize import is_quantized, prepare_for_kbit_training
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def split_names(value: str | None) -> list[str]:
 
 def linear_module_names(model) -> list[str]:
     """Short names of every linear layer inside the transformer blocks (what lora_target: all means)."""
-    import torch
+    import torch  # torch / peft: imported by the process that loads a model, not by `import`
 
     names = set()
     output = model.get_output_embeddings()
@@ -115,8 +116,6 @@ def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
 
 def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
     from peft import LoraConfig, get_peft_model
-
-    from tuneforge.model.quantize import is_quantized, prepare_for_kbit_training
 
     if is_quantized(model):
         if args.pissa_init:

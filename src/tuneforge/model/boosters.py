@@ -10,6 +10,7 @@ import importlib.util
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.utils import devices
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ def booster_name(args: ModelArguments) -> str:
 
 def check_booster(args: ModelArguments) -> None:
     """One clear error when the booster cannot run here (missing package, or no CUDA GPU)."""
-    from tuneforge.utils.devices import has_cuda
-
     booster = booster_name(args)
     if booster == "auto":
         return
@@ -46,7 +45,7 @@ def check_booster(args: ModelArguments) -> None:
             where=where,
             fix=f"pip install {package.replace('_', '-')} on a CUDA machine, or set booster: auto",
         )
-    if not has_cuda():
+    if not devices.has_cuda():
         raise UserError(
             f"booster {booster} needs a CUDA GPU (its kernels do not run on a CPU)",
             where=where,
@@ -70,14 +69,8 @@ def apply_kernels(model, args: ModelArguments):
     """Patch the loaded model with the booster's kernels (Liger); flash-attention is chosen at load."""
     if booster_name(args) != "liger_kernel":
         return model
-    from liger_kernel.transformers import _apply_liger_kernel_to_instance
+    from liger_kernel.transformers import _apply_liger_kernel_to_instance  # optional package, CUDA only
 
     _apply_liger_kernel_to_instance(model=model)
     logger.info("liger kernels applied to %s", type(model).__name__)
     return model
-
-
-def supports_padding_free(attn_implementation: str | None) -> bool:
-    """Whether the attention runs a whole batch as one row of samples without padding at no extra cost
-    (variable-length kernels); sdpa / eager would build a square mask over the whole row instead."""
-    return bool(attn_implementation) and attn_implementation.startswith(("flash_attention", "kernels-community"))

@@ -16,7 +16,9 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
+from tuneforge.utils.devices import has_cuda
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -154,8 +156,6 @@ def _lora_input_copies(cfg: RunConfig, config: dict[str, Any], wb: int, checkpoi
 
 def _trained_logits_only(cfg: RunConfig) -> bool:
     """Whether SFT's collator drops the logits of untrained tokens (as train/sft.py decides)."""
-    from tuneforge.data.collate import needs_whole_logits
-
     return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not needs_whole_logits(cfg)
 
 
@@ -165,8 +165,6 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     Keys: weights, gradients, optimizer, activations, framework, total (all MiB), params, trainable_params,
     batch_rows, seq_len, gradient_checkpointing, device."""
     if cuda is None:
-        from tuneforge.utils.devices import has_cuda
-
         cuda = has_cuda()
     config = read_model_config(cfg.model.model_name_or_path)
     ft = cfg.finetuning
@@ -231,7 +229,7 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
 def available_memory_mib(cuda: bool) -> float | None:
     """Memory a run may use: the GPU's total memory, or MemAvailable on a CPU (None when unknown)."""
     if cuda:
-        import torch
+        import torch  # heavy: the estimate reads config.json only, torch only for the GPU's memory
 
         return torch.cuda.get_device_properties(0).total_memory / MIB
     try:

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.model import boosters
+from tuneforge.model.quantize import check_quantization, quantization_config, quantize_hqq
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -24,6 +28,28 @@ def _hub_kwargs(args: ModelArguments) -> dict:
         "token": args.hf_hub_token,
         "trust_remote_code": args.trust_remote_code,
     }
+
+
+def _is_unreadable(exc: Exception) -> bool:
+    return isinstance(exc, (OSError, ValueError))
+
+
+@contextmanager
+def _model_folder_errors(
+    action: str, args: ModelArguments, fix: str, broken: Callable[[Exception], bool] = _is_unreadable
+) -> Iterator[None]:
+    """The errors a broken model folder causes (`broken(exc)`) become one UserError: "cannot <action>: <first
+    line>" at model_name_or_path; any other error keeps its traceback."""
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - only the errors `broken` names become a UserError
+        if not broken(exc):
+            raise
+        raise UserError(
+            f"cannot {action}: {str(exc).splitlines()[0]}",
+            where=f"model_name_or_path ({args.model_name_or_path})",
+            fix=fix,
+        ) from exc
 
 
 def check_model_path(path: str | None, field: str = "model_name_or_path") -> None:
@@ -53,7 +79,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model",
 
 
 def load_tokenizer(args: ModelArguments):
-    from transformers import AutoTokenizer
+    from transformers import AutoTokenizer  # late, as in every loader here: transformers loads torch (seconds)
 
     check_model_path(args.model_name_or_path)
     folder = Path(args.model_name_or_path).expanduser()
@@ -63,7 +89,8 @@ def load_tokenizer(args: ModelArguments):
             where=f"model_name_or_path ({args.model_name_or_path})",
             fix=f"copy the tokenizer files ({', '.join(TOKENIZER_FILES[:2])}) from the model you fine-tuned",
         )
-    try:
+    fix = "make sure the folder holds tokenizer files (tokenizer.json or tokenizer_config.json)"
+    with _model_folder_errors("load the tokenizer", args, fix):
         tokenizer = AutoTokenizer.from_pretrained(
             args.model_name_or_path,
             use_fast=args.use_fast_tokenizer,
@@ -71,12 +98,6 @@ def load_tokenizer(args: ModelArguments):
             padding_side="right",
             **_hub_kwargs(args),
         )
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"cannot load the tokenizer: {str(exc).splitlines()[0]}",
-            where=f"model_name_or_path ({args.model_name_or_path})",
-            fix="make sure the folder holds tokenizer files (tokenizer.json or tokenizer_config.json)",
-        ) from exc
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
     return tokenizer
@@ -85,14 +106,9 @@ def load_tokenizer(args: ModelArguments):
 def load_config(args: ModelArguments, cutoff_len: int | None = None):
     from transformers import AutoConfig
 
-    try:
+    fix = "check config.json; set trust_remote_code: true only for a model whose code you trust"
+    with _model_folder_errors("read the model config", args, fix):
         config = AutoConfig.from_pretrained(args.model_name_or_path, **_hub_kwargs(args))
-    except (OSError, ValueError) as exc:
-        raise UserError(
-            f"cannot read the model config: {str(exc).splitlines()[0]}",
-            where=f"model_name_or_path ({args.model_name_or_path})",
-            fix="check config.json; set trust_remote_code: true only for a model whose code you trust",
-        ) from exc
     if args.rope_scaling:
         _apply_rope_scaling(config, args.rope_scaling, cutoff_len)
     return config
@@ -120,7 +136,7 @@ def _apply_rope_scaling(config, kind: str, cutoff_len: int | None) -> None:
 def _is_bad_weights(exc: Exception) -> bool:
     """Missing, truncated, corrupt or wrongly shaped weight files (safetensors' own error, or transformers'
     size-mismatch report) — not an out-of-memory or a bug, which keep their traceback."""
-    from safetensors import SafetensorError
+    from safetensors import SafetensorError  # late, with the other weight-loading libraries
 
     if isinstance(exc, (OSError, ValueError, KeyError, SafetensorError)):
         return True
@@ -128,19 +144,10 @@ def _is_bad_weights(exc: Exception) -> bool:
     return type(exc) is RuntimeError and ("ignore_mismatched_sizes" in text or "size mismatch" in text)
 
 
-def attention_implementation(flash_attn: str) -> str | None:
-    from tuneforge.model.boosters import ATTENTION
-
-    return ATTENTION[flash_attn]
-
-
 def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True, head: str = "lm"):
     """The base model, unquantized or quantized (QLoRA), with no adapter yet. `head="score"` loads it with a
     one-output sequence-classification head (a reward model, stage rm) instead of the LM head."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    from tuneforge.model import boosters
-    from tuneforge.model.quantize import check_quantization
 
     auto = AutoModelForSequenceClassification if head == "score" else AutoModelForCausalLM
     check_quantization(args)
@@ -155,27 +162,16 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
         "low_cpu_mem_usage": args.low_cpu_mem_usage,
         **_hub_kwargs(args),
     }
-    if args.quantization_bit is not None:
-        from tuneforge.model.quantize import quantization_config
-
-        if (qconfig := quantization_config(args, dtype)) is not None:  # None: hqq quantizes after loading
-            kwargs["quantization_config"] = qconfig
-    try:
+    qconfig = quantization_config(args, dtype) if args.quantization_bit is not None else None
+    if qconfig is not None:  # None: unquantized, or hqq (it quantizes after loading)
+        kwargs["quantization_config"] = qconfig
+    fix = "check that the folder holds complete weights (*.safetensors) for its config.json"
+    with _model_folder_errors("load the model", args, fix, broken=_is_bad_weights):
         if args.train_from_scratch:
             model = auto.from_config(config, dtype=dtype, trust_remote_code=args.trust_remote_code)
         else:
             model = auto.from_pretrained(args.model_name_or_path, **kwargs)
-    except Exception as exc:  # noqa: BLE001 - only the errors a broken model folder causes become a UserError
-        if not _is_bad_weights(exc):
-            raise
-        raise UserError(
-            f"cannot load the model: {str(exc).splitlines()[0]}",
-            where=f"model_name_or_path ({args.model_name_or_path})",
-            fix="check that the folder holds complete weights (*.safetensors) for its config.json",
-        ) from exc
     if args.quantization_bit is not None and args.quantization_method == "hqq":
-        from tuneforge.model.quantize import quantize_hqq
-
         model = quantize_hqq(model, args.quantization_bit, dtype)
     if for_training:
         model.config.use_cache = False

@@ -4,10 +4,12 @@ library itself (transformers' HqqConfig refuses the CPU), and a clear error for 
 from __future__ import annotations
 
 import importlib.util
+import re
 import warnings
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.utils.devices import has_cuda
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ def quantization_config(args: ModelArguments, dtype):
     check_quantization(args)
     if args.quantization_method != "bnb":
         return None
+    # heavy / optional (bitsandbytes, hqq): only a quantized load needs them
     from transformers import BitsAndBytesConfig
 
     # bitsandbytes' int8 matmul warns on every call that fp32 inputs are cast to fp16: true, known, and noisy
@@ -74,12 +77,8 @@ def quantization_config(args: ModelArguments, dtype):
 
 def quantize_hqq(model, bits: int, dtype):
     """Replace every linear layer inside the transformer blocks (not the heads) by hqq's HQQLinear."""
-    import re
-
     import torch
     from hqq.core.quantize import BaseQuantizeConfig, HQQLinear
-
-    from tuneforge.utils.devices import has_cuda
 
     device = "cuda" if has_cuda() else "cpu"
     config = BaseQuantizeConfig(nbits=bits, group_size=HQQ_GROUP_SIZE)

@@ -94,6 +94,7 @@ def build_tokenizer(vocab_size: int = 4096) -> PreTrainedTokenizerFast:
     a larger `vocab_size` gives a tokenizer that stops there. Nothing is ever unknown (byte level), no BOS is added.
     Text is NFC-normalised (as Qwen2's), so decode(encode(text)) == text for NFC text: Chinese, English, code.
     """
+    # heavy: only building a tiny model needs them
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 

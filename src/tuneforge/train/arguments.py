@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.config.training import DEFAULTS
 from tuneforge.errors import UserError
+from tuneforge.model.estimate import needs_checkpointing
+from tuneforge.train.engines import prepare_engines
+from tuneforge.train.optim import optimizer_training_args
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 
 if TYPE_CHECKING:
@@ -33,8 +37,6 @@ def resolve_checkpointing(cfg: RunConfig, value) -> bool:
     `tuneforge estimate` says the run does not fit in memory without it (1.7-1.9x slower steps otherwise)."""
     if value != "auto":
         return bool(value)
-    from tuneforge.model.estimate import needs_checkpointing
-
     try:
         return needs_checkpointing(cfg, has_cuda())
     except UserError:  # no local config.json (a hub id): nothing to estimate from
@@ -51,8 +53,6 @@ CHECKPOINTING_NAMES = {
 def _set_checkpointing(cfg: RunConfig, cls, kwargs: dict) -> None:
     """Resolve `gradient_checkpointing` (auto) and pass it under the name `cls` reads without a deprecation warning:
     `activation_checkpointing` where it exists. A key the user wrote under the new name wins, as in transformers."""
-    import dataclasses
-
     kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, kwargs.get("gradient_checkpointing", "auto"))
     fields = {f.name for f in dataclasses.fields(cls)}
     for old, new in CHECKPOINTING_NAMES.items():
@@ -79,7 +79,7 @@ def groups_by_length(cfg: RunConfig) -> bool:
 def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra):
     """HF arguments of class `cls` (default Seq2SeqTrainingArguments; a TRL config for the preference stages),
     with `extra` keywords (stage settings) on top of the user's training keys."""
-    import torch
+    import torch  # torch / transformers: `import tuneforge.train.run` (the CLI) stays light
     from transformers import Seq2SeqTrainingArguments
 
     cls = cls or Seq2SeqTrainingArguments
@@ -94,16 +94,12 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
         kwargs["use_cpu"] = True
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             kwargs.setdefault("ddp_backend", "gloo")
-    from tuneforge.train.engines import prepare_engines
-
     prepare_engines(kwargs)  # DeepSpeed alone needs a process group; FSDP needs several processes
     if cfg.finetuning.finetuning_type == "lora":
         kwargs.setdefault("ddp_find_unused_parameters", False)
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
     if groups_by_length(cfg):
         kwargs.setdefault("train_sampling_strategy", "group_by_length")
-    from tuneforge.train.optim import optimizer_training_args
-
     kwargs.update(optimizer_training_args(cfg))  # GaLore / APOLLO: transformers' own optimizers
     if cfg.data.val_size > 0 or cfg.data.eval_dataset:
         kwargs.setdefault("eval_strategy", "steps")

@@ -1,14 +1,20 @@
-"""Trainer callbacks: trainer_log.jsonl (what the Web UI and plots read) and clean stops."""
+"""Trainer callbacks: the run's JSONL log (what the Web UI and plots read) and clean stops."""
 
 from __future__ import annotations
 
 import json
+import logging
+import signal
+import threading
 import time
 from pathlib import Path
 
+# transformers at the top: the callbacks subclass TrainerCallback. Only the stage recipes (train/common.py) import
+# this module, and train/run.py imports a recipe only when a run starts.
 from transformers import TrainerCallback
 
-LOG_FILE = "trainer_log.jsonl"
+from tuneforge.utils import run_folder
+
 # What the preference / reward stages log (TRL's names), kept in the records when present.
 STAGE_METRICS = (
     "rewards/chosen",
@@ -27,7 +33,8 @@ class JsonlLogCallback(TrainerCallback):
     """One JSON line per logging step: step, loss, eval_loss, lr, epoch, tokens seen, elapsed, remaining."""
 
     def __init__(self, output_dir: str | Path):
-        self.path = Path(output_dir) / LOG_FILE
+        self.output_dir = Path(output_dir)
+        self.path = run_folder.log_path(output_dir)
         self.start = time.monotonic()
         self.start_step = 0
 
@@ -36,10 +43,8 @@ class JsonlLogCallback(TrainerCallback):
         self.start_step = state.global_step
         if not state.is_world_process_zero:
             return
-        if self.path.is_file():  # resuming: drop lines past the checkpoint so the curve has no duplicates
-            kept = [line for line in self.path.read_text(encoding="utf-8").splitlines() if line.strip()]
-            kept = [line for line in kept if _step_of(line) <= state.global_step]  # a torn last line (kill -9) goes
-            self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        # resuming: drop lines past the checkpoint so the curve has no duplicates (a torn last line, kill -9, too)
+        run_folder.trim_log(self.output_dir, state.global_step)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs:
@@ -68,15 +73,6 @@ class JsonlLogCallback(TrainerCallback):
             f.write(json.dumps(record) + "\n")
 
 
-def _step_of(line: str) -> float:
-    """The step of one trainer_log.jsonl line; a line cut off by a kill -9 counts as past every checkpoint."""
-    try:
-        record = json.loads(line)
-    except ValueError:
-        return float("inf")
-    return record.get("step", 0) if isinstance(record, dict) else float("inf")
-
-
 class TrainingStopped(KeyboardInterrupt):
     """Raised after a requested stop, once the checkpoint is saved: the run is resumable, not finished."""
 
@@ -103,17 +99,12 @@ class StopSignals:
         self.requested = True
 
     def install(self) -> None:
-        import signal
-        import threading
-
         if threading.current_thread() is threading.main_thread():
             for name in self.SIGNALS:
                 sig = getattr(signal, name)
                 self._previous[sig] = signal.signal(sig, self.request_stop)
 
     def restore(self) -> None:
-        import signal
-
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
         self._previous.clear()
@@ -128,8 +119,6 @@ class StopSignals:
 
 def stopped(step: int) -> TrainingStopped:
     """Log the one resumable-stop line and return the exception that ends the run (exit 130 from the CLI)."""
-    import logging
-
     logging.getLogger(__name__).warning(
         "stopped at step %d; checkpoint-%d saved. Run the same config again to resume.", step, step
     )
@@ -141,7 +130,7 @@ class StopOnSignal(StopSignals, TrainerCallback):
 
     The handler only sets a flag (`StopSignals`); at the next step end the trainer is told to save and stop.
     Training then ends with `TrainingStopped` (a KeyboardInterrupt: exit code 130 from the CLI) instead of writing
-    the final model and train_results.json, so running the same config again resumes from that checkpoint. A second
+    the final model and the results file, so running the same config again resumes from that checkpoint. A second
     signal stops at once. Handlers are installed at train begin (main thread only) and restored at train end.
     """
 

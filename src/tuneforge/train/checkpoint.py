@@ -5,10 +5,10 @@ state, then trainer_state.json last) and then deletes old checkpoints past `save
 full disk in the middle leaves a half-written `checkpoint-N`. We wrap the trainer's `_save_checkpoint` so the same
 code writes into `tmp-checkpoint-N` (by switching the folder prefix the trainer module formats the name with), then
 the process that saves renames the finished folder to `checkpoint-N` in one `os.replace` and only then rotates old
-checkpoints. A resume (`output_dir.complete_checkpoints`) only ever sees finished folders; leftover
+checkpoints. A resume (`utils/run_folder.complete_checkpoints`) only ever sees finished folders; leftover
 `tmp-checkpoint-*` folders of a killed run are removed at the next save. Our own PPO loop
-(`train/ppo_checkpoint.py`) saves through the same three steps: `checkpoint_paths`, `clear_staging`, then
-`finish_checkpoint` (rename, then rotate).
+(`train/ppo_checkpoint.py`) saves through the same three steps: `run_folder.checkpoint_paths`, `clear_staging`,
+then `finish_checkpoint` (rename, then rotate).
 
 `make_resumable` adds what an exact resume also needs: a length-grouped order seeded by (seed, epoch)
 (`train/sampling.py`), so every epoch's batches are the same however the run was cut.
@@ -20,25 +20,22 @@ import os
 import shutil
 from pathlib import Path
 
+from tuneforge.train.sampling import seed_length_grouped_order
+from tuneforge.utils import run_folder
 from tuneforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
 
-FINAL_PREFIX = "checkpoint"
-TMP_PREFIX = "tmp-checkpoint"
-
 
 def make_resumable(trainer) -> None:
     """Atomic checkpoints and a data order that does not depend on when the run was interrupted."""
-    from tuneforge.train.sampling import seed_length_grouped_order
-
     make_checkpoints_atomic(trainer)
     seed_length_grouped_order(trainer)
 
 
 def make_checkpoints_atomic(trainer) -> None:
     """Wrap `trainer._save_checkpoint` (whatever subclass defines it: TRL's add a model card first) in place."""
-    import transformers.trainer as trainer_module
+    import transformers.trainer as trainer_module  # heavy: the first checkpoint pays it, not `import`
 
     original = trainer._save_checkpoint
     if getattr(original, "_tuneforge_atomic", False):
@@ -47,23 +44,23 @@ def make_checkpoints_atomic(trainer) -> None:
     def save_checkpoint(model, trial=None):
         args = trainer.args
         run_dir = Path(trainer._get_output_dir(trial=trial))
-        staging, final = checkpoint_paths(run_dir, trainer.state.global_step)
+        staging, final = run_folder.checkpoint_paths(run_dir, trainer.state.global_step)
         if args.should_save:
             clear_staging(run_dir)
         _barrier(trainer)
         saved_limit = args.save_total_limit
-        trainer_module.PREFIX_CHECKPOINT_DIR = TMP_PREFIX
+        trainer_module.PREFIX_CHECKPOINT_DIR = run_folder.STAGING_PREFIX
         args.save_total_limit = None  # rotate only after the rename, so the newest complete one is never deleted
         try:
             original(model, trial)
         finally:
-            trainer_module.PREFIX_CHECKPOINT_DIR = FINAL_PREFIX
+            trainer_module.PREFIX_CHECKPOINT_DIR = run_folder.CHECKPOINT_PREFIX
             args.save_total_limit = saved_limit
         _barrier(trainer)  # every rank has written its part (DeepSpeed / FSDP shards) before the rename
         if args.should_save:
             if trainer.state.best_model_checkpoint == str(staging):  # the trainer recorded the staging path
                 trainer.state.best_model_checkpoint = str(final)
-                trainer.state.save_to_json(str(staging / "trainer_state.json"))
+                trainer.state.save_to_json(str(run_folder.state_path(staging)))
             finish_checkpoint(staging, final, saved_limit, trainer.state.best_model_checkpoint)
         _barrier(trainer)
 
@@ -71,14 +68,9 @@ def make_checkpoints_atomic(trainer) -> None:
     trainer._save_checkpoint = save_checkpoint
 
 
-def checkpoint_paths(run_dir: Path, step: int) -> tuple[Path, Path]:
-    """(`tmp-checkpoint-N`, `checkpoint-N`): where a checkpoint is written, and the name it gets once complete."""
-    return run_dir / f"{TMP_PREFIX}-{step}", run_dir / f"{FINAL_PREFIX}-{step}"
-
-
 def clear_staging(run_dir: Path) -> None:
     """Remove the `tmp-checkpoint-*` folders a killed run left half-written (main process only)."""
-    for stale in run_dir.glob(f"{TMP_PREFIX}-*"):
+    for stale in run_folder.staging_dirs(run_dir):
         shutil.rmtree(stale, ignore_errors=True)
 
 
@@ -102,7 +94,7 @@ def finish_checkpoint(
 def commit(staging: Path, final: Path) -> None:
     """Move a finished staging folder to its final name; an older folder of the same name is replaced."""
     if final.exists():  # saved twice at one step (e.g. a stop signal on a save step): keep the newest
-        old = final.with_name(f"{TMP_PREFIX}-old-{final.name}")
+        old = final.with_name(f"{run_folder.STAGING_PREFIX}-old-{final.name}")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
         os.replace(staging, final)

@@ -7,6 +7,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# transformers at the top: train/run.py imports a stage's recipe only when that stage runs.
+from transformers import set_seed
+
+from tuneforge.data.loader import get_stage_datasets
+from tuneforge.data.template import get_template
+from tuneforge.model.adapters import prepare_trainable, split_names
+from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.train.arguments import compute_dtype
+from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal
+from tuneforge.train.checkpoint import make_resumable
+from tuneforge.train.methods import method_callbacks
+from tuneforge.train.optim import optimizers_for
+from tuneforge.train.plot import plot_loss
+from tuneforge.train.preference import drop_ref_adapter
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -17,9 +31,6 @@ logger = get_logger(__name__)
 
 
 def load_tokenizer_and_template(cfg: RunConfig):
-    from tuneforge.data.template import get_template
-    from tuneforge.model.loader import load_tokenizer
-
     tokenizer = load_tokenizer(cfg.model)
     template = get_template(cfg.data.template, tokenizer)
     template.fix_tokenizer(tokenizer)
@@ -33,12 +44,6 @@ def seed_of(cfg: RunConfig) -> int:
 def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     """The base model with the method's trainable weights (full / freeze / LoRA). `head="score"`: a reward model
     (sequence classification, one output) whose new score head is always trained and saved with a LoRA adapter."""
-    from transformers import set_seed
-
-    from tuneforge.model.adapters import prepare_trainable, split_names
-    from tuneforge.model.loader import load_model
-    from tuneforge.train.arguments import compute_dtype
-
     set_seed(seed_of(cfg))  # adapter (and score head) initialisation is random too: same seed, same run
     model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len, head=head)
     if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
@@ -69,8 +74,6 @@ def load_stage_inputs(
 ) -> StageInputs:
     """Tokenizer + template, the stage's datasets (`prepare_train_set` may check or reorder the training set before
     the model loads), then the trainable model."""
-    from tuneforge.data.loader import get_stage_datasets
-
     tokenizer, template = load_tokenizer_and_template(cfg)
     train_set, eval_set = get_stage_datasets(stage, cfg.data, template, tokenizer, seed=seed_of(cfg))
     if prepare_train_set is not None:
@@ -94,17 +97,12 @@ def train_stage(trainer_cls, cfg: RunConfig, plan: OutputPlan, inputs: StageInpu
         **trainer_kwargs,
     )
     if "ref_model" in trainer_kwargs:
-        from tuneforge.train.preference import drop_ref_adapter
-
         drop_ref_adapter(trainer)
     return train_and_save(trainer, cfg, plan, inputs.tokenizer, inputs.template, inputs.eval_set)
 
 
 def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:
     """Train (resuming if the plan says so), then save the model, state, metrics and the loss plot."""
-    from tuneforge.train.checkpoint import make_resumable
-    from tuneforge.train.plot import plot_loss
-
     make_resumable(trainer)  # tmp-checkpoint-N renamed once complete; length-grouped order seeded per epoch
     if plan.resume_from:
         logger.info("resuming from %s", plan.resume_from)
@@ -116,7 +114,7 @@ def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, templat
     trainer.save_state()
     if eval_set is not None:
         trainer.save_metrics("eval", trainer.evaluate())
-    trainer.save_metrics("train", result.metrics)  # train_results.json marks the run complete
+    trainer.save_metrics("train", result.metrics)  # the results file marks the run complete
     if cfg.finetuning.plot_loss and trainer.is_world_process_zero():
         plot_loss(plan.path)
     logger.info("saved to %s", plan.path)
@@ -126,10 +124,6 @@ def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, templat
 def trainer_extras(cfg: RunConfig, plan: OutputPlan, model, args) -> dict:
     """What every stage's Trainer gets, as sft's does: the JSONL log, a clean stop on SIGTERM/SIGINT (a resumable
     checkpoint), the method's callbacks (PiSSA conversion, BAdam) and its optimizer (LoRA+, GaLore, ...)."""
-    from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal
-    from tuneforge.train.methods import method_callbacks
-    from tuneforge.train.optim import optimizers_for
-
     return {
         "callbacks": [JsonlLogCallback(plan.path), StopOnSignal(), *method_callbacks(cfg)],
         "optimizers": optimizers_for(cfg, model, args),

@@ -11,6 +11,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuneforge.train.arguments import build_training_arguments
+from tuneforge.train.common import load_stage_inputs, train_stage
+from tuneforge.train.preference import ftx_loss_weights, load_ref_model
+
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
     from tuneforge.train.output_dir import OutputPlan
@@ -20,8 +24,6 @@ REFERENCE_FREE = ("orpo", "simpo")
 
 def dpo_settings(cfg: RunConfig) -> dict:
     """DPOConfig keywords for our pref_* keys."""
-    from tuneforge.train.preference import ftx_loss_weights
-
     ft = cfg.finetuning
     loss = ft.pref_loss if ft.pref_loss not in REFERENCE_FREE else "sigmoid"  # ours replace TRL's loss entirely
     if ft.dpo_label_smoothing:  # validated in config/validate.py: sigmoid only, in [0, 0.5)
@@ -38,7 +40,7 @@ def dpo_settings(cfg: RunConfig) -> dict:
 
 
 def _trainer_class():
-    import torch
+    import torch  # torch / trl: seconds to import; only a dpo run needs them
     import torch.nn.functional as F
     from trl import DPOTrainer
 
@@ -100,10 +102,6 @@ def _trainer_class():
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import DPOConfig
-
-    from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import load_stage_inputs, train_stage
-    from tuneforge.train.preference import load_ref_model
 
     ft = cfg.finetuning
     inputs = load_stage_inputs(cfg, "dpo")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import os
 
 from tuneforge.errors import UserError
+from tuneforge.train.launch import free_port
+from tuneforge.utils.devices import has_cuda
 
 
 def prepare_engines(kwargs: dict) -> None:
     """Adjust or refuse the HF training keywords for DeepSpeed and FSDP (the config was checked at load time)."""
-    from tuneforge.utils.devices import has_cuda
-
     if kwargs.get("deepspeed"):
         single_process_group()
         if not has_cuda():
@@ -33,8 +33,7 @@ def single_process_group() -> None:
     DeepSpeed initialises over env:// instead of trying MPI discovery (`No module named 'mpi4py'`)."""
     if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
         return
-    from tuneforge.train.launch import _free_port
 
     for key, value in (("RANK", "0"), ("LOCAL_RANK", "0"), ("WORLD_SIZE", "1"), ("MASTER_ADDR", "127.0.0.1")):
         os.environ.setdefault(key, value)
-    os.environ.setdefault("MASTER_PORT", str(_free_port()))
+    os.environ.setdefault("MASTER_PORT", str(free_port()))

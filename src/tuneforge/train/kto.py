@@ -6,6 +6,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.train.arguments import build_training_arguments
+from tuneforge.train.common import load_stage_inputs, seed_of, train_stage
+from tuneforge.train.preference import load_ref_model
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -13,7 +16,7 @@ if TYPE_CHECKING:
 
 
 def _trainer_class():
-    from trl import KTOTrainer
+    from trl import KTOTrainer  # trl: seconds to import; only a kto run needs it
 
     class FeedbackTrainer(KTOTrainer):
         """KTOTrainer on pre-tokenized (prompt_ids, completion_ids, label)."""
@@ -34,10 +37,6 @@ def _trainer_class():
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import KTOConfig
-
-    from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import load_stage_inputs, train_stage
-    from tuneforge.train.preference import load_ref_model
 
     batch = int(cfg.training.get("per_device_train_batch_size", 2))
     if batch < 2:
@@ -63,8 +62,6 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
 
 def _feedback_in_order(cfg: RunConfig, train_set):
     """KTO reads its data in order (for the KL pairs): shuffle once here; both kinds of feedback must be present."""
-    from tuneforge.train.common import seed_of
-
     if not cfg.finetuning.disable_shuffling:
         train_set = train_set.shuffle(seed=seed_of(cfg))
     labels = train_set["label"]

@@ -7,6 +7,7 @@ and our code is rank-aware (only rank 0 logs, plots and saves). torchrun ends ev
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 
@@ -53,13 +54,11 @@ def torchrun_command(argv: list[str], per_node: int, nodes: int) -> list[str]:
             os.environ.get("MASTER_PORT", "29500"),
         ]
     else:
-        cmd += ["--master-addr", "127.0.0.1", "--master-port", os.environ.get("MASTER_PORT", str(_free_port()))]
+        cmd += ["--master-addr", "127.0.0.1", "--master-port", os.environ.get("MASTER_PORT", str(free_port()))]
     return cmd + ["-m", "tuneforge", "train", *argv]
 
 
-def _free_port() -> int:
-    import socket
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -23,7 +23,7 @@ logger = get_logger(__name__)
 
 def _decay_names(model) -> set[str]:
     """The parameters the Trainer would decay (not norms or biases): its own rule, which never reads `self`."""
-    from transformers import Trainer
+    from transformers import Trainer  # late, as in every function here: transformers loads torch (seconds)
 
     return set(Trainer.get_decay_parameter_names(None, model))
 
@@ -65,41 +65,44 @@ def _targets(value: str) -> str | list[str]:
     return IN_BLOCKS if names == ["all"] else names
 
 
+# use_<method>: transformers' optimizer, and its `optim_args` names -> our `<method>_` keys (LLaMA-Factory's)
+LOW_RANK_OPTIMIZERS = {
+    "galore": (
+        "galore_adamw",
+        {"rank": "rank", "update_proj_gap": "update_interval", "scale": "scale", "proj_type": "proj_type"},
+    ),
+    "apollo": (
+        "apollo_adamw",
+        {
+            "rank": "rank",
+            "update_proj_gap": "update_interval",
+            "scale": "scale",
+            "proj": "proj",
+            "scale_type": "scale_type",
+        },
+    ),
+}
+
+
 def optimizer_training_args(cfg: RunConfig) -> dict:
     """TrainingArguments keys for GaLore / APOLLO (transformers builds those optimizers itself)."""
     ft = cfg.finetuning
-    if ft.use_galore:
-        name = "galore_adamw_layerwise" if ft.galore_layerwise else "galore_adamw"
-        optim_args = {
-            "rank": ft.galore_rank,
-            "update_proj_gap": ft.galore_update_interval,
-            "scale": ft.galore_scale,
-            "proj_type": ft.galore_proj_type,
-        }
-        target = ft.galore_target
-    elif ft.use_apollo:
-        name = "apollo_adamw_layerwise" if ft.apollo_layerwise else "apollo_adamw"
-        optim_args = {
-            "rank": ft.apollo_rank,
-            "update_proj_gap": ft.apollo_update_interval,
-            "scale": ft.apollo_scale,
-            "proj": ft.apollo_proj,
-            "scale_type": ft.apollo_scale_type,
-        }
-        target = ft.apollo_target
-    else:
+    method = next((m for m in LOW_RANK_OPTIMIZERS if getattr(ft, f"use_{m}")), None)
+    if method is None:
         return {}
+    optim, arg_keys = LOW_RANK_OPTIMIZERS[method]
+    own = {key: getattr(ft, f"{method}_{key}") for key in ("layerwise", "target", *arg_keys.values())}
     return {
-        "optim": name,
-        "optim_target_modules": _targets(target),
-        "optim_args": ",".join(f"{k}={v}" for k, v in optim_args.items()),
+        "optim": f"{optim}_layerwise" if own["layerwise"] else optim,
+        "optim_target_modules": _targets(own["target"]),
+        "optim_args": ",".join(f"{name}={own[key]}" for name, key in arg_keys.items()),
     }
 
 
 def _badam_optimizer(model, args, ft: FinetuningArguments):
     """BAdam: block coordinate descent; only the current block of layers is updated, switching every
     `badam_switch_interval` steps. The base optimizer is the Trainer's (AdamW)."""
-    from badam import BlockOptimizer
+    from badam import BlockOptimizer  # late: an optional package, needed only with use_badam
     from transformers import Trainer
 
     optim_cls, optim_kwargs = Trainer.get_optimizer_cls_and_kwargs(args, model)

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import yaml
-
 from tuneforge.errors import UserError
+from tuneforge.utils import run_folder
 from tuneforge.utils.logging import is_main_process
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
-CONFIG_FILE = "config.yaml"
-DONE_FILE = "train_results.json"  # written by the trainer when a run completes
 # Keys that make a run "the same run": a resume must not continue someone else's training.
 IDENTITY_KEYS = ("model_name_or_path", "dataset", "stage", "finetuning_type", "template")
-_CKPT = re.compile(r"^checkpoint-(\d+)$")
 
 
 @dataclass
@@ -38,30 +33,7 @@ class OutputPlan:
         if is_main_process():
             data = cfg.to_dict()
             data.setdefault("output_dir", str(self.path))
-            text = yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-            (self.path / CONFIG_FILE).write_text(text, encoding="utf-8")
-
-
-def complete_checkpoints(path: Path) -> list[Path]:
-    """Checkpoint folders that finished writing, oldest first: every stage (the Trainer's and our PPO loop) writes
-    `tmp-checkpoint-N` with trainer_state.json last and renames it, so only `checkpoint-N` with a readable state
-    counts."""
-    found = []
-    for child in path.glob("checkpoint-*"):
-        match = _CKPT.match(child.name)
-        if match and child.is_dir() and _readable_state(child / "trainer_state.json"):
-            found.append((int(match.group(1)), child))
-    return [p for _, p in sorted(found)]
-
-
-def _readable_state(file: Path) -> bool:
-    """trainer_state.json exists and parses: a checkpoint cut off while writing it is not complete."""
-    import json
-
-    try:
-        return isinstance(json.loads(file.read_text(encoding="utf-8")), dict)
-    except (OSError, ValueError):
-        return False
+            run_folder.write_config(self.path, data)
 
 
 def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | bool | None) -> OutputPlan:
@@ -69,7 +41,7 @@ def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | 
     overwrite = bool(given.get("overwrite_output_dir"))
     explicit = resume_from_checkpoint if isinstance(resume_from_checkpoint, str) else None
     if explicit:
-        if not _readable_state(Path(explicit) / "trainer_state.json"):  # the same rule as the automatic resume
+        if not run_folder.is_complete_checkpoint(explicit):  # the same rule as the automatic resume
             raise UserError(
                 "not a complete checkpoint (no readable trainer_state.json)",
                 where=f"resume_from_checkpoint ({explicit})",
@@ -82,27 +54,17 @@ def plan_output_dir(output_dir: str, given: dict, resume_from_checkpoint: str | 
         return OutputPlan(path, None)
     if overwrite:
         return OutputPlan(path, None, clear_first=True)
-    previous = _read_config(path)
-    same = previous is not None and all(previous.get(k) == given.get(k) for k in IDENTITY_KEYS)
-    checkpoints = complete_checkpoints(path)
-    if same and not (path / DONE_FILE).is_file() and checkpoints:
+    previous = run_folder.read_config(path)
+    same = bool(previous) and all(previous.get(k) == given.get(k) for k in IDENTITY_KEYS)
+    checkpoints = run_folder.complete_checkpoints(path)
+    done = run_folder.is_complete(path)
+    if same and not done and checkpoints:
         return OutputPlan(path, str(checkpoints[-1]))
-    if same and not (path / DONE_FILE).is_file() and previous is not None and not checkpoints:
+    if same and not done and not checkpoints:
         return OutputPlan(path, None)  # an earlier try of this run stopped before its first checkpoint
-    what = "a finished run" if (path / DONE_FILE).is_file() else "another run" if previous else "other files"
+    what = "a finished run" if done else "another run" if previous else "other files"
     raise UserError(
         f"output_dir already holds {what}",
         where=f"output_dir ({output_dir})",
         fix="choose a new output_dir, or set overwrite_output_dir: true to replace it",
     )
-
-
-def _read_config(path: Path) -> dict | None:
-    file = path / CONFIG_FILE
-    if not file.is_file():
-        return None
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError:
-        return None
-    return data if isinstance(data, dict) else None

@@ -1,27 +1,19 @@
-"""training_loss.png from trainer_log.jsonl."""
+"""The loss plot of a run, drawn from its JSONL log (both named in utils/run_folder.py)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from tuneforge.train.callbacks import LOG_FILE
-
-
-def read_log(output_dir: str | Path) -> list[dict]:
-    path = Path(output_dir) / LOG_FILE
-    if not path.is_file():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+from tuneforge.utils import run_folder
 
 
 def plot_loss(output_dir: str | Path) -> Path | None:
-    records = read_log(output_dir)
+    records = run_folder.read_records(output_dir)
     train = [(r["step"], r["loss"]) for r in records if r.get("loss") is not None]
     evals = [(r["step"], r["eval_loss"]) for r in records if r.get("eval_loss") is not None]
     if not train:
         return None
-    import matplotlib
+    import matplotlib  # heavy, and only a run that plots needs it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -37,7 +29,7 @@ def plot_loss(output_dir: str | Path) -> Path | None:
     ax.set_title(f"training loss of {Path(output_dir).name}")
     ax.legend()
     ax.grid(alpha=0.3)
-    out = Path(output_dir) / "training_loss.png"
+    out = run_folder.plot_path(output_dir)
     fig.savefig(out, bbox_inches="tight")
     plt.close(fig)
     return out

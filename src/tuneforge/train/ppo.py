@@ -4,9 +4,9 @@ Each step: sample responses to a buffer of prompts (our template, full-distribut
 `max_new_tokens`), score prompt + response with the reward model, add a per-token KL penalty to the reference
 (LoRA: the base with the adapter disabled; full / freeze: a frozen copy of the base, or `ref_model`), estimate
 advantages with GAE on a value head that shares the policy's body, then `ppo_epochs` passes of the clipped policy
-+ value objective. The run folder is like every stage's: config.yaml, trainer_log.jsonl (loss, mean_reward, kl),
-checkpoint-N (written atomically: tmp-checkpoint-N, then one rename; resumable bit for bit), the policy (adapter
-or full model) + value_head.safetensors, training_loss.png. One process only. SIGTERM / SIGINT (the Web UI's
++ value objective. The run folder is like every stage's (utils/run_folder.py): the config, the JSONL log (loss,
+mean_reward, kl), checkpoint-N (written atomically: tmp-checkpoint-N, then one rename; resumable bit for bit), the
+policy (adapter or full model) + value head, the loss plot. One process only. SIGTERM / SIGINT (the Web UI's
 Abort, Ctrl-C) finish the step, save a checkpoint and stop with `TrainingStopped` (exit 130), as the Trainer stages do.
 Saving and resuming live in `ppo_checkpoint.py`.
 """
@@ -19,8 +19,24 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# torch and transformers at the top: ppo_core and the callbacks need them at import anyway, and train/run.py
+# imports a stage's recipe only when a run of that stage starts.
+import torch
+from transformers import get_scheduler
+
+from tuneforge.data.loader import get_stage_datasets
 from tuneforge.errors import UserError
-from tuneforge.train.ppo_checkpoint import STATE_FILE, VALUE_HEAD_FILE, PPOCheckpointing, trim_log
+from tuneforge.model.adapters import split_names
+from tuneforge.model.reward import load_reward_model
+from tuneforge.train.arguments import build_training_arguments, compute_dtype
+from tuneforge.train.callbacks import StopSignals, stopped
+from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
+from tuneforge.train.engines import world_size
+from tuneforge.train.plot import plot_loss
+from tuneforge.train.ppo_checkpoint import PPOCheckpointing
+from tuneforge.train.ppo_core import AdaptiveKL, RunningMoments, gae, masked_whiten, ppo_loss, token_rewards
+from tuneforge.train.preference import load_ref_model
+from tuneforge.utils import run_folder
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -28,18 +44,9 @@ if TYPE_CHECKING:
     from tuneforge.train.output_dir import OutputPlan
 
 logger = get_logger(__name__)
-__all__ = ["STATE_FILE", "VALUE_HEAD_FILE", "PPOLoop", "run"]
 
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
-    import torch
-
-    from tuneforge.data.loader import get_stage_datasets
-    from tuneforge.train.arguments import build_training_arguments, compute_dtype
-    from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
-    from tuneforge.train.engines import world_size
-    from tuneforge.train.plot import plot_loss
-    from tuneforge.train.preference import load_ref_model
 
     if world_size() > 1:  # no gradient sync, and every rank would write the same run folder
         raise UserError(
@@ -70,12 +77,12 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     plan.prepare(cfg)
     if plan.resume_from:
         loop.load_checkpoint(Path(plan.resume_from))
-        trim_log(plan.path, loop.step)
+        run_folder.trim_log(plan.path, loop.step)
     metrics = loop.train(plan.path)
 
     tokenizer.chat_template = template.to_jinja()
     loop.save(plan.path)
-    (plan.path / "train_results.json").write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    run_folder.write_results(plan.path, metrics)  # marks the run complete
     if cfg.finetuning.plot_loss:
         plot_loss(plan.path)
     logger.info("saved to %s", plan.path)
@@ -92,9 +99,6 @@ def _place(model, device) -> None:
 
 
 def _load_reward(cfg: RunConfig, dtype):
-    from tuneforge.model.adapters import split_names
-    from tuneforge.train.rm import load_reward_model
-
     ft = cfg.finetuning
     model, tok = load_reward_model(ft.reward_model, dtype, adapters=split_names(ft.reward_model_adapters))
     model.requires_grad_(False)
@@ -107,9 +111,6 @@ class PPOLoop(PPOCheckpointing):
     def __init__(
         self, cfg, args, tokenizer, template, policy, value_head, ref, reward_model, reward_tokenizer, prompts
     ):
-        import torch
-        from transformers import get_scheduler
-
         ft = cfg.finetuning
         self.cfg, self.args, self.ft = cfg, args, ft
         self.tokenizer, self.policy, self.value_head, self.ref = tokenizer, policy, value_head, ref
@@ -124,8 +125,6 @@ class PPOLoop(PPOCheckpointing):
         self.optimizer = torch.optim.AdamW(params, lr=args.learning_rate, weight_decay=args.weight_decay)
         updates = self.total_steps * ft.ppo_epochs * ft.ppo_buffer_size
         self.scheduler = get_scheduler(args.lr_scheduler_type, self.optimizer, args.get_warmup_steps(updates), updates)
-        from tuneforge.train.ppo_core import AdaptiveKL, RunningMoments
-
         self.kl_ctl = AdaptiveKL(target=ft.ppo_target)
         self.score_moments = RunningMoments()
         self.device = args.device
@@ -141,8 +140,6 @@ class PPOLoop(PPOCheckpointing):
 
     # ---- rollouts -------------------------------------------------------------------------------------------
     def _prompt_batches(self):
-        import torch
-
         order = torch.randperm(len(self.prompts), generator=self.generator).tolist()
         while len(order) < self.batch:
             order += order
@@ -152,8 +149,6 @@ class PPOLoop(PPOCheckpointing):
         ]
 
     def _left_pad(self, seqs):
-        import torch
-
         width = max(len(s) for s in seqs)
         pad = self.tokenizer.pad_token_id
         ids = torch.tensor([[pad] * (width - len(s)) + s for s in seqs], device=self.device)
@@ -162,8 +157,6 @@ class PPOLoop(PPOCheckpointing):
 
     def _forward(self, model, input_ids, attention_mask, q_len, with_values=False):
         """Log-probs of the response tokens (and values at the states before them)."""
-        import torch
-
         positions = (attention_mask.cumsum(-1) - 1).clamp(min=0)
         out = model(
             input_ids=input_ids,
@@ -181,10 +174,6 @@ class PPOLoop(PPOCheckpointing):
         return logprobs, self.value_head(hidden.to(self.value_head.weight.dtype)).squeeze(-1).float()
 
     def rollout(self, prompt_ids: list[list[int]]) -> dict:
-        import torch
-
-        from tuneforge.train.ppo_core import gae, masked_whiten, token_rewards
-
         query, query_mask = self._left_pad(prompt_ids)
         q_len = query.shape[1]
         self.policy.eval()
@@ -243,8 +232,6 @@ class PPOLoop(PPOCheckpointing):
 
     def score(self, prompt_ids, response, mask):
         """The reward model's score of prompt + response, re-tokenized with the reward model's tokenizer."""
-        import torch
-
         texts = []
         for prompt, resp, m in zip(prompt_ids, response.tolist(), mask.tolist(), strict=True):
             ids = prompt + [t for t, keep in zip(resp, m, strict=True) if keep]
@@ -259,10 +246,6 @@ class PPOLoop(PPOCheckpointing):
 
     # ---- updates --------------------------------------------------------------------------------------------
     def update(self, batch: dict) -> dict:
-        import torch
-
-        from tuneforge.train.ppo_core import ppo_loss
-
         self.policy.train()
         logprobs, values = self._forward(
             self.policy, batch["input_ids"], batch["attention_mask"], batch["q_len"], with_values=True
@@ -281,17 +264,11 @@ class PPOLoop(PPOCheckpointing):
     def train(self, output_dir: Path) -> dict:
         """Run to `total_steps`. A SIGTERM / SIGINT finishes the current step, saves `checkpoint-<step>` and raises
         `TrainingStopped` (a second signal: KeyboardInterrupt at once), as `StopOnSignal` does for the Trainer."""
-        from tuneforge.train.callbacks import StopSignals
-
         with StopSignals() as stop:  # handlers back as they were however the loop ends
             return self._train(output_dir, stop)
 
     def _train(self, output_dir: Path, stop) -> dict:
-        import torch
-
-        from tuneforge.train.callbacks import LOG_FILE, stopped
-
-        log_path = output_dir / LOG_FILE
+        log_path = run_folder.log_path(output_dir)
         start, first_step = time.monotonic(), self.step
         tokens_seen = 0
         while self.step < self.total_steps:
@@ -340,6 +317,6 @@ class PPOLoop(PPOCheckpointing):
             save_step = every and self.step % every == 0 and self.step < self.total_steps
             if save_step or stopping:
                 self.save_checkpoint(output_dir)
-            if stopping:  # resumable, not finished: no final model, no train_results.json
+            if stopping:  # resumable, not finished: no final model, no results file
                 raise stopped(self.step)
         return {"global_step": self.step, "train_runtime": round(time.monotonic() - start, 2)}

@@ -12,11 +12,11 @@ import json
 from pathlib import Path
 
 from tuneforge.errors import UserError
+from tuneforge.train.checkpoint import clear_staging, finish_checkpoint
+from tuneforge.utils import run_folder
 from tuneforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
-VALUE_HEAD_FILE = "value_head.safetensors"
-STATE_FILE = "trainer_state.json"  # its presence marks a complete checkpoint (as with HF Trainer)
 
 
 class PPOCheckpointing:
@@ -24,19 +24,18 @@ class PPOCheckpointing:
     scheduler, kl_ctl, score_moments, generator, pending, step and args."""
 
     def save(self, folder: Path) -> None:
-        from safetensors.torch import save_file
+        from safetensors.torch import save_file  # torch / safetensors / peft: only a PPO save or resume needs them
 
         folder.mkdir(parents=True, exist_ok=True)
         self.policy.save_pretrained(folder)
         self.tokenizer.save_pretrained(folder)
-        save_file({k: v.contiguous() for k, v in self.value_head.state_dict().items()}, str(folder / VALUE_HEAD_FILE))
+        head = {k: v.contiguous() for k, v in self.value_head.state_dict().items()}
+        save_file(head, str(folder / run_folder.VALUE_HEAD_FILE))
 
     def save_checkpoint(self, output_dir: Path) -> Path:
         """`checkpoint-<step>`, atomically: everything is written into `tmp-checkpoint-<step>` (the state file last),
         renamed in one `os.replace`, and only then are checkpoints past `save_total_limit` deleted."""
-        from tuneforge.train.checkpoint import checkpoint_paths, clear_staging, finish_checkpoint
-
-        staging, final = checkpoint_paths(output_dir, self.step)
+        staging, final = run_folder.checkpoint_paths(output_dir, self.step)
         clear_staging(output_dir)  # what a killed run left half-written
         self._write_checkpoint(staging)
         finish_checkpoint(staging, final, self.args.save_total_limit)
@@ -48,7 +47,7 @@ class PPOCheckpointing:
         self.save(folder)
         torch.save(
             {"optimizer": self.optimizer.state_dict(), "scheduler": self.scheduler.state_dict()},
-            folder / "optimizer.pt",
+            folder / run_folder.PPO_OPTIMIZER_FILE,
         )
         state = {
             "global_step": self.step,
@@ -59,13 +58,13 @@ class PPOCheckpointing:
             "cuda_rng": [s.tolist() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
             "pending": self.pending,
         }
-        (folder / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
+        run_folder.state_path(folder).write_text(json.dumps(state), encoding="utf-8")  # last: marks it complete
 
     def load_checkpoint(self, folder: Path) -> None:
         import torch
         from safetensors.torch import load_file
 
-        state = json.loads((folder / STATE_FILE).read_text(encoding="utf-8"))
+        state = json.loads(run_folder.state_path(folder).read_text(encoding="utf-8"))
         if "kl_coef" not in state:
             raise UserError(
                 "not a checkpoint of a ppo run", where=f"resume_from_checkpoint ({folder})", fix="use a ppo checkpoint"
@@ -79,8 +78,8 @@ class PPOCheckpointing:
 
             saved = AutoModelForCausalLM.from_pretrained(folder, dtype=self.policy.dtype)
             self.policy.load_state_dict(saved.state_dict())
-        self.value_head.load_state_dict(load_file(str(folder / VALUE_HEAD_FILE)))
-        opt = torch.load(folder / "optimizer.pt", map_location="cpu", weights_only=True)
+        self.value_head.load_state_dict(load_file(str(folder / run_folder.VALUE_HEAD_FILE)))
+        opt = torch.load(folder / run_folder.PPO_OPTIMIZER_FILE, map_location="cpu", weights_only=True)
         self.optimizer.load_state_dict(opt["optimizer"])
         self.scheduler.load_state_dict(opt["scheduler"])
         self.step = state["global_step"]
@@ -92,15 +91,3 @@ class PPOCheckpointing:
             torch.cuda.set_rng_state_all([torch.tensor(s, dtype=torch.uint8) for s in state["cuda_rng"]])
         self.pending = state["pending"]
         logger.info("resuming from %s (step %d)", folder, self.step)
-
-
-def trim_log(output_dir: Path, step: int) -> None:
-    """Resuming: drop log lines past the checkpoint so the curve has no duplicates (and a line cut off by a
-    kill -9, which counts as past every checkpoint)."""
-    from tuneforge.train.callbacks import LOG_FILE, _step_of
-
-    path = output_dir / LOG_FILE
-    if path.is_file():
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if _step_of(line) <= step]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
+from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.loader import load_model
+from tuneforge.train.arguments import compute_dtype
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -20,10 +23,6 @@ def load_ref_model(cfg: RunConfig, tokenizer=None, needed: bool = True):
     ft = cfg.finetuning
     if not ft.ref_model and (ft.finetuning_type == "lora" or not needed):
         return None
-    from tuneforge.model.adapters import load_adapters, split_names
-    from tuneforge.model.loader import load_model
-    from tuneforge.train.arguments import compute_dtype
-
     if ft.ref_model:
         args = dataclasses.replace(cfg.model, model_name_or_path=ft.ref_model, adapter_name_or_path=None)
     else:
@@ -41,7 +40,7 @@ def load_ref_model(cfg: RunConfig, tokenizer=None, needed: bool = True):
 def drop_ref_adapter(trainer) -> None:
     """TRL copies an already-wrapped LoRA adapter into a frozen 'ref' adapter; we want the reference to be the base
     with the adapter disabled (LLaMA-Factory's rule) and an output folder that holds only the trained adapter."""
-    from peft import PeftModel
+    from peft import PeftModel  # heavy: only a preference run needs it
 
     model = trainer.accelerator.unwrap_model(trainer.model)
     if isinstance(model, PeftModel) and "ref" in model.peft_config:

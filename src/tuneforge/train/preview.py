@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tuneforge.data.formats import load_conversations
+from tuneforge.data.preview import render_label_mask
+from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.sft import encode_sft_example
+from tuneforge.data.template import get_template
+from tuneforge.errors import UserError
+from tuneforge.model.loader import load_tokenizer
+
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
 
 def preview(cfg: RunConfig, count: int = 3, color: bool | None = None) -> str:
-    from tuneforge.data.formats import load_conversations
-    from tuneforge.data.preview import render_label_mask
-    from tuneforge.data.registry import get_dataset_attrs
-    from tuneforge.data.sft import encode_sft_example
-    from tuneforge.data.template import get_template
-    from tuneforge.errors import UserError
-    from tuneforge.model.loader import load_tokenizer
-
     if not cfg.data.dataset:
         raise UserError("dataset is required", fix="name one or more datasets from dataset_info.json")
     tokenizer = load_tokenizer(cfg.model)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.config.validate import check_stage
+from tuneforge.evaluate.predict import predict_after_training, predict_only
 from tuneforge.train.arguments import default_output_dir
 from tuneforge.train.output_dir import plan_output_dir
 
@@ -16,8 +17,6 @@ if TYPE_CHECKING:
 
 def run_training(cfg: RunConfig) -> Path:
     if cfg.training.get("do_predict") and not cfg.training.get("do_train", True):  # LLaMA-Factory's predict config
-        from tuneforge.evaluate.predict import predict_only
-
         return predict_only(cfg)
     check_stage(cfg)
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
@@ -28,8 +27,6 @@ def run_training(cfg: RunConfig) -> Path:
     try:
         out = recipe.run(cfg, plan)
         if cfg.training.get("do_predict"):
-            from tuneforge.evaluate.predict import predict_after_training
-
             predict_after_training(cfg, out)
         return out
     finally:
@@ -38,7 +35,7 @@ def run_training(cfg: RunConfig) -> Path:
 
 def _end_process_group() -> None:
     """Under torchrun, leave cleanly: every rank destroys the process group it joined."""
-    import torch.distributed as dist
+    import torch.distributed as dist  # torch: `import tuneforge.train.run` (the CLI) stays light
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -31,7 +31,7 @@ def seed_length_grouped_order(trainer) -> None:
         return
 
     def get_train_sampler(train_dataset=None, *args, **kwargs):
-        from transformers.trainer_pt_utils import LengthGroupedSampler
+        from transformers.trainer_pt_utils import LengthGroupedSampler  # heavy: only a Trainer run needs them
 
         dataset = train_dataset if train_dataset is not None else trainer.train_dataset
         lengths = padded_lengths(dataset) if trainer.args.train_sampling_strategy == "group_by_length" else None

@@ -5,6 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+# transformers at the top: train/run.py imports a stage's recipe only when that stage runs.
+from transformers import Trainer
+
+from tuneforge.data.collate import needs_whole_logits, sft_collator, supports_trained_logits
+from tuneforge.data.loader import get_sft_datasets
+from tuneforge.data.packing import pack_sft_sets
+from tuneforge.evaluate.accuracy import accuracy_kwargs
+from tuneforge.train.arguments import build_training_arguments
+from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -16,10 +25,6 @@ logger = get_logger(__name__)
 
 def load_for_training(cfg: RunConfig):
     """Tokenizer, template, datasets and the trainable model: everything that can fail on bad input."""
-    from tuneforge.data.loader import get_sft_datasets
-    from tuneforge.data.packing import pack_sft_sets
-    from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
-
     tokenizer, template = load_tokenizer_and_template(cfg)
     train_set, eval_set = get_sft_datasets(cfg.data, template, tokenizer, seed=seed_of(cfg))
     train_set, eval_set = pack_sft_sets(cfg.data, train_set, eval_set)  # packing / neat_packing
@@ -28,13 +33,6 @@ def load_for_training(cfg: RunConfig):
 
 
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
-    from transformers import Trainer
-
-    from tuneforge.data.collate import needs_whole_logits, sft_collator, supports_trained_logits
-    from tuneforge.evaluate.accuracy import accuracy_kwargs
-    from tuneforge.train.arguments import build_training_arguments
-    from tuneforge.train.common import StageInputs, train_stage
-
     inputs = StageInputs(*load_for_training(cfg))
     model = inputs.model
     args = build_training_arguments(cfg, str(plan.path))

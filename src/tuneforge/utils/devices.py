@@ -7,7 +7,7 @@ from functools import lru_cache
 
 
 def has_cuda() -> bool:
-    import torch
+    import torch  # torch: asked only when a device matters, never by `import`
 
     return torch.cuda.is_available()
 

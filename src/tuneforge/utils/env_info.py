@@ -6,6 +6,9 @@ import importlib.metadata
 import os
 import platform
 
+from tuneforge import __version__
+from tuneforge.utils.devices import cpu_has_native_bf16
+
 PACKAGES = (
     "torch",
     "transformers",
@@ -27,9 +30,6 @@ PACKAGES = (
 
 
 def collect() -> dict[str, str]:
-    from tuneforge import __version__
-    from tuneforge.utils.devices import cpu_has_native_bf16
-
     info = {"tuneforge": __version__, "python": platform.python_version(), "platform": platform.platform()}
     for name in PACKAGES:
         try:
@@ -38,7 +38,7 @@ def collect() -> dict[str, str]:
             continue
     info["cpu cores"] = str(os.cpu_count())
     info["cpu native bf16"] = "yes" if cpu_has_native_bf16() else "no (bf16 is emulated: use fp32)"
-    import torch
+    import torch  # heavy: only `tuneforge env` reports it
 
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):

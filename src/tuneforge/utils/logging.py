@@ -75,7 +75,7 @@ def quiet_libraries() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     try:
-        import transformers
+        import transformers  # heavy: quieted only when the process will load them
 
         transformers.logging.set_verbosity_warning()
         transformers.logging.disable_progress_bar()

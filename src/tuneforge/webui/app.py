@@ -8,10 +8,16 @@ from pathlib import Path
 from tuneforge.errors import UserError
 from tuneforge.webui import i18n
 from tuneforge.webui.context import UIContext
+from tuneforge.webui.jobs_view import current_job
+from tuneforge.webui.paths import PathPolicy
+from tuneforge.webui.tabs import chat, evaluate, export, runs, top, train
 
 CSS = """
 .tf-progress {padding: 6px 2px}
 #tf-title h2 {margin-bottom: 0}
+/* A LinePlot's chart is 100% of its block's height below the label, so the legend fell out of view: fit it. */
+#tf-loss_plot, #tf-runs_plot {display: flex; flex-direction: column}
+#tf-loss_plot > .vega-embed, #tf-runs_plot > .vega-embed {flex: 1 1 0; min-height: 0}
 """
 
 
@@ -26,40 +32,34 @@ def create_app(
     """The Blocks page and its context. The scheduler thread starts here: queued runs start without a browser.
     The page writes only under saves_dir (+ allow_dirs) and reads only those + data_dir + models_dirs (webui/paths)."""
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    import gradio as gr
-
-    from tuneforge.webui.tabs import chat, evaluate, export, runs, top, train
+    import gradio as gr  # gradio: seconds to import; only the Web UI loads it
 
     if lang not in i18n.languages():
         raise UserError(f"unknown language '{lang}'", where="--lang", fix=f"use one of {', '.join(i18n.languages())}")
-    from tuneforge.webui.paths import PathPolicy
-
     cwd = Path.cwd()
     policy = PathPolicy.build(saves_dir, data_dir, models_dirs=models_dirs, allow_dirs=allow_dirs, base=cwd)
     ui = UIContext(saves_dir=Path(saves_dir), data_dir=data_dir, lang=lang, cwd=cwd, policy=policy)
+
+    def tab(name: str):  # the tab `tab_<name>`, selected by id `name`, found as #tf-tab-<name>
+        return ui.control(f"tab_{name}", gr.Tab, id=name, elem_id=f"tf-tab-{name}")
+
     with gr.Blocks(title="TuneForge", analytics_enabled=False) as demo:
-        ui.register("title", gr.Markdown(f"## {ui.t('title')}", elem_id="tf-title"), how="heading")
-        ui.register("subtitle", gr.Markdown(ui.t("subtitle"), elem_id="tf-subtitle"), how="text")
+        ui.control("title", gr.Markdown, how="heading")
+        ui.control("subtitle", gr.Markdown, how="text")
         top.build(ui)
         if chat_only:
             chat.build(ui)
         else:
-            with gr.Tabs(elem_id="tf-tabs") as tabs:
-                with ui.register(
-                    "tab_train", gr.Tab(ui.t("tab_train"), id="train", elem_id="tf-tab-train"), how="label"
-                ) as train_tab:
+            with ui.control("tabs", gr.Tabs, how="none") as tabs:
+                with tab("train") as train_tab:
                     train.build(ui)
-                with ui.register(
-                    "tab_evaluate", gr.Tab(ui.t("tab_evaluate"), id="evaluate", elem_id="tf-tab-evaluate"), how="label"
-                ):
+                with tab("evaluate"):
                     evaluate.build(ui)
-                with ui.register("tab_chat", gr.Tab(ui.t("tab_chat"), id="chat", elem_id="tf-tab-chat"), how="label"):
+                with tab("chat"):
                     chat.build(ui)
-                with ui.register(
-                    "tab_export", gr.Tab(ui.t("tab_export"), id="export", elem_id="tf-tab-export"), how="label"
-                ):
+                with tab("export"):
                     export.build(ui)
-                with ui.register("tab_runs", gr.Tab(ui.t("tab_runs"), id="runs", elem_id="tf-tab-runs"), how="label"):
+                with tab("runs"):
                     runs.build(ui, tabs, train_tab)
         _wire_page(ui, demo, chat_only)
     ui.scheduler.start()
@@ -68,9 +68,6 @@ def create_app(
 
 def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
     import gradio as gr
-
-    from tuneforge.webui.jobs_view import current_job
-    from tuneforge.webui.tabs import top, train
 
     e = ui.elems
     translated = [item.component for item in ui.texts]
@@ -149,15 +146,13 @@ def launch(
         models_dirs=models_dirs,
         allow_dirs=allow_dirs,
     )
-    from tuneforge.webui.app import CSS as css
-
     demo.queue(default_concurrency_limit=4).launch(
         server_name=host,
         server_port=port,
         auth=parse_auth(auth),
         share=share,
         inbrowser=False,
-        css=css,
+        css=CSS,
         footer_links=[],
         quiet=False,
     )

@@ -19,7 +19,9 @@ from tuneforge.webui.paths import PathPolicy
 class Translatable:
     key: str  # i18n key
     component: Any
-    how: str  # "field" (label + info), "label", "value" (buttons, markdown), "choices"
+    how: (
+        str  # "field" (label + info), "label", "value" (buttons, markdown), "heading" ("## " + text), "text", "choices"
+    )
     values: list | None = None  # a dropdown's values, for translated choice names
 
 
@@ -48,7 +50,7 @@ class UIContext:
     def field(self, key: str, text_key: str | None = None, name: str | None = None, **kw):
         """The component for a config key: its widget, default, choices, label and help from the i18n files.
         `name`: the registry name when another tab already shows this key (default: the key)."""
-        import gradio as gr
+        import gradio as gr  # gradio: only the Web UI loads it
 
         text_key = text_key or key
         name = name or key
@@ -70,6 +72,25 @@ class UIContext:
             comp = gr.Textbox(value=value, **common, **kw)
         self.register(name, comp, text_key, "choices" if values else "field", values)
         return comp
+
+    def control(self, key: str, make, how: str = "label", text_key: str | None = None, **kw):
+        """A widget that is not a config field: `make(**kw)` (a gradio class) with elem_id `tf-<key>` (unless given)
+        and its text from i18n under `text_key` (default: key), registered under `key` so the text follows the
+        language switch. how: "label" (label=), "field" (label= and info=), "value" / "text" (value=: a button, a
+        markdown), "heading" (value="## <text>"), "none" (no text, not translated; only kept under `key`)."""
+        kw.setdefault("elem_id", f"tf-{key}")
+        text_key = text_key or key
+        if how in ("label", "field"):
+            kw.setdefault("label", self.t(text_key))
+            if how == "field":
+                kw.setdefault("info", i18n.info(text_key, self.lang))
+        elif how in ("value", "text"):
+            kw.setdefault("value", self.t(text_key))
+        elif how == "heading":
+            kw.setdefault("value", f"## {self.t(text_key)}")
+        elif how != "none":
+            raise ValueError(f"control '{key}': unknown how '{how}'")
+        return self.register(key, make(**kw), text_key, how)
 
     def register(self, key: str, comp, text_key: str | None = None, how: str = "field", values=None):
         """Keep the component under `key`; unless how == "none", its texts follow the language switch."""

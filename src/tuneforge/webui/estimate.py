@@ -96,7 +96,7 @@ def estimate(cfg: dict) -> dict | None:
 
 def _gpu() -> bool:
     try:
-        import torch
+        import torch  # torch: only to tell whether a GPU is there
 
         return torch.cuda.is_available()
     except ImportError:

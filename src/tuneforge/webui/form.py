@@ -7,14 +7,23 @@ and puts keys the form has no field for into "Extra arguments".
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tuneforge.config.validate import FREEZE_KEYS, LORA_KEYS
+from tuneforge.config import load_config
+from tuneforge.config.fields import describe
+from tuneforge.config.loader import GROUPS
+from tuneforge.config.run_config import mask_secrets
+from tuneforge.config.training import DEFAULTS, _args_class, training_field_help, training_field_types
+from tuneforge.config.validate import FREEZE_KEYS, LORA_KEYS, check_stage
+from tuneforge.data.registry import load_registry
+from tuneforge.data.template import TEMPLATE_NAMES
 from tuneforge.errors import UserError
 
 TOP = [
@@ -75,13 +84,7 @@ TEXT_NUMBERS = ("learning_rate",)  # shown as text so 5e-5 reads as written
 @functools.cache
 def schema() -> dict[str, dict]:
     """key -> {type, default, choices, help} for every key a form may show."""
-    from tuneforge.config.fields import describe
-    from tuneforge.config.loader import GROUPS
-    from tuneforge.config.training import DEFAULTS, _args_class, training_field_help, training_field_types
-
     out: dict[str, dict] = {}
-    import dataclasses
-
     helps = training_field_help()
     for f in dataclasses.fields(_args_class()):
         if f.init:
@@ -98,7 +101,6 @@ def schema() -> dict[str, dict]:
     for key, values in OVERRIDES.items():
         if key in out:
             out[key] = {**out[key], "choices": values}
-    from tuneforge.data.template import TEMPLATE_NAMES
 
     out["template"] = {**out["template"], "choices": [None, *TEMPLATE_NAMES]}
     return out
@@ -238,9 +240,6 @@ def split_config(cfg: dict[str, Any], keys: list[str] = TRAIN_FORM) -> tuple[dic
 
 def validate(cfg: dict[str, Any], stage_check: bool = True):
     """The config as `tuneforge train` will load it; a UserError when it would refuse it."""
-    from tuneforge.config import load_config
-    from tuneforge.config.validate import check_stage
-
     loaded = load_config(None, cfg)
     if stage_check:
         check_stage(loaded)
@@ -249,21 +248,15 @@ def validate(cfg: dict[str, Any], stage_check: bool = True):
 
 def to_yaml(cfg: dict[str, Any]) -> str:
     """The YAML a run keeps; secrets masked (runs read the token from HF_TOKEN or the hub login)."""
-    from tuneforge.config.loader import mask_secrets
-
     return yaml.safe_dump(mask_secrets(cfg), sort_keys=False, allow_unicode=True)
 
 
 def command_line(kind_: str, config_path: str | Path) -> str:
-    import shlex
-
     return shlex.join([sys.executable, "-m", "tuneforge", kind_, str(config_path)])
 
 
 def datasets_for_stage(dataset_dir: str, stage: str) -> list[str]:
     """Names in dataset_info.json that fit the stage: ranking sets for rm/dpo, kto_tag sets for kto."""
-    from tuneforge.data.registry import load_registry
-
     try:
         registry = load_registry(dataset_dir)
     except UserError:

@@ -7,16 +7,31 @@ from pathlib import Path
 
 from tuneforge.errors import UserError
 from tuneforge.jobs import runner
-from tuneforge.jobs.progress import find_run_dirs, format_seconds, progress, read_run_config
+from tuneforge.jobs.progress import format_seconds, progress
 from tuneforge.jobs.store import ACTIVE, Job
+from tuneforge.train.output_dir import plan_output_dir
+from tuneforge.utils import run_folder
+from tuneforge.utils.run_folder import find_run_dirs
+from tuneforge.utils.run_folder import read_config as read_run_config
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.paths import confine_config
-from tuneforge.webui.render import curve_frame, progress_html
+from tuneforge.webui.render import curve_frame, progress_html, run_dir_html, series_colours
 
-CONFIG_NAME = "config.yaml"
-LOG_NAMES = {"train": "train.log", "eval": "eval.log", "export": "export.log"}
 _QUEUEING = threading.Lock()  # the busy-folder check and the submit, as one step for the page's concurrent sessions
+RUN_COLUMNS = (
+    "col_id",
+    "col_status",
+    "col_kind",
+    "col_stage",
+    "col_method",
+    "col_dataset",
+    "col_final",
+    "col_best",
+    "col_duration",
+    "col_dir",
+)
+RUN_DATATYPES = ["str"] * (len(RUN_COLUMNS) - 1) + ["html"]  # the run folder: short path, full one on hover
 
 
 def error_text(exc: UserError) -> str:
@@ -43,15 +58,13 @@ def _queue_checked(ui: UIContext, kind: str, cfg: dict, run_dir: Path) -> Job:
             fix="choose another output dir, or wait for it",
         )
     if kind == "train":
-        from tuneforge.train.output_dir import plan_output_dir
-
         plan_output_dir(str(run_dir), cfg, cfg.get("resume_from_checkpoint"))  # refuses a finished run's folder
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path = run_dir / (CONFIG_NAME if kind == "train" else f"{kind}_config.yaml")
+    config_path = run_folder.job_config_path(run_dir, kind)
     config_path.write_text(form.to_yaml(cfg), encoding="utf-8")
     meta = {k: cfg.get(k) for k in ("stage", "finetuning_type", "dataset", "model_name_or_path") if k in cfg}
     return ui.scheduler.submit(
-        kind, run_dir.resolve(), config_path.resolve(), (run_dir / LOG_NAMES[kind]).resolve(), ui.cwd, meta
+        kind, run_dir.resolve(), config_path.resolve(), run_folder.job_log_path(run_dir, kind).resolve(), ui.cwd, meta
     )
 
 
@@ -106,14 +119,40 @@ def follow_job(ui: UIContext, job_state, lang_in, progress_out, log_out, every: 
     gr.Timer(every).tick(tick, [job_state, lang_in], [progress_out, log_out], show_progress="hidden")
 
 
+def loss_chart(ui: UIContext, key: str):
+    """A loss chart under `key`: step × loss, a line per series (draw_curves feeds it). Its legend title is blank:
+    None would show the column name ("series"), and "" breaks vega's legend layout while the chart is empty."""
+    import gradio as gr
+
+    return ui.control(key, gr.LinePlot, x="step", y="loss", color="series", color_title=" ", height=360)
+
+
+def draw_curves(triggers: list, fn, inputs: list, outputs: list, **kw) -> None:
+    """On `triggers`, `fn(*inputs)` -> outputs, the last a loss chart fed a curve frame. Gradio 6 only swaps a drawn
+    chart's data and keeps its legend; a new colour map redraws it, so when the series change (another language, more
+    runs, an eval curve) a second step sends one — after the data: in one update the chart redraws the old data."""
+    import gradio as gr
+
+    series, drawn = gr.State(None), gr.State(None)  # the frame's series; those the legend shows
+
+    def data(*args):
+        *rest, frame = fn(*args)
+        return *rest, frame, list(dict.fromkeys(frame["series"]))
+
+    def legend(names, shown):
+        if not names or names == shown:  # an empty chart has no series to name: keep the last legend
+            return gr.skip(), gr.skip()
+        return gr.update(color_map=series_colours(names)), names
+
+    gr.on(triggers, data, inputs, [*outputs, series], **kw).then(legend, [series, drawn], [outputs[-1], drawn], **kw)
+
+
 def job_buttons(ui: UIContext, kind: str) -> None:
     """The Start and Abort buttons of a queued-job tab (`<kind>_btn`, `<kind>_abort_btn`), in the caller's row."""
     import gradio as gr
 
-    start = gr.Button(ui.t(f"{kind}_btn"), variant="primary", elem_id=f"tf-{kind}_btn", scale=1)
-    ui.register(f"{kind}_btn", start, how="value")
-    abort = gr.Button(ui.t("abort_btn"), variant="stop", elem_id=f"tf-{kind}_abort_btn", scale=1)
-    ui.register(f"{kind}_abort_btn", abort, text_key="abort_btn", how="value")
+    ui.control(f"{kind}_btn", gr.Button, how="value", variant="primary", scale=1)
+    ui.control(f"{kind}_abort_btn", gr.Button, how="value", text_key="abort_btn", variant="stop", scale=1)
 
 
 def job_panel(ui: UIContext, kind: str, start_fn, inputs: list, log_lines: int) -> None:
@@ -123,11 +162,8 @@ def job_panel(ui: UIContext, kind: str, start_fn, inputs: list, log_lines: int) 
 
     e = ui.elems
     job = ui.register(f"{kind}_job", gr.State(None), how="none")
-    bar = gr.HTML(elem_id=f"tf-{kind}_progress")
-    log = gr.Textbox(
-        label=ui.t(f"{kind}_log"), lines=log_lines, max_lines=log_lines, interactive=False, elem_id=f"tf-{kind}_log"
-    )
-    ui.register(f"{kind}_log", log, how="label")
+    bar = ui.control(f"{kind}_progress", gr.HTML, how="none")
+    log = ui.control(f"{kind}_log", gr.Textbox, lines=log_lines, max_lines=log_lines, interactive=False)
     e[f"{kind}_abort_btn"].click(lambda lang, job_id: abort_job(ui, job_id, lang), [e["ui_lang"], job], log)
     e[f"{kind}_btn"].click(start_fn, [e["ui_lang"], *inputs], [job, bar, log])
     follow_job(ui, job, e["ui_lang"], bar, log)
@@ -137,34 +173,37 @@ def monitor(ui: UIContext, job_id, lang: str, log_lines: int = 60):
     """(progress HTML, log tail, loss frame) of one job."""
     job = ui.store.get(int(job_id)) if job_id not in (None, "") else None
     if job is None:
-        return progress_html(None, "", lang, i18n.label("msg_no_run", lang)), "", curve_frame({})
+        return progress_html(None, "", lang, i18n.label("msg_no_run", lang)), "", curve_frame({}, lang)
     p = progress(job.run_dir)
     html = progress_html(p, job.status, lang, f"#{job.id} {Path(job.run_dir).name}", steps=job.kind == "train")
     log = "\n".join(runner.read_tail(job.log_path, 20000).splitlines()[-log_lines:])
-    return html, log, curve_frame({"run": p})
+    return html, log, curve_frame({"run": p}, lang)
+
+
+def full_dir(ui: UIContext, run_dir: str | Path) -> Path:
+    return Path(ui.cwd, run_dir).resolve()  # a relative folder is the server's cwd's, like the saves dir
+
+
+def short_dir(ui: UIContext, run_dir: str | Path) -> str:
+    """A run folder relative to the saves folder; its full path when it lies outside."""
+    full = full_dir(ui, run_dir)
+    try:
+        return str(full.relative_to(full_dir(ui, ui.saves_dir)))
+    except ValueError:
+        return str(full)
 
 
 def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tuple[str, str]]]:
-    """The Runs table: every job in the store, then run folders under the saves dir that no job knows."""
-    headers = [
-        i18n.label(k, lang)
-        for k in (
-            "col_id",
-            "col_status",
-            "col_kind",
-            "col_stage",
-            "col_method",
-            "col_dataset",
-            "col_final",
-            "col_best",
-            "col_duration",
-            "col_dir",
-        )
-    ]
+    """The Runs table (headers, rows, dropdown choices): every job in the store, then run folders under the saves dir
+    that no job knows. Folders show relative to the saves dir, in the table and in the choices."""
+    headers = [i18n.label(k, lang) for k in RUN_COLUMNS]
     rows, choices, seen = [], [], set()
 
     def fmt(v):
         return "" if v is None else f"{v:.4f}"
+
+    def dir_cell(run_dir):
+        return run_dir_html(short_dir(ui, run_dir), str(full_dir(ui, run_dir)))
 
     for job in reversed(ui.store.list()):
         cfg = read_run_config(job.run_dir) if job.kind == "train" else {}
@@ -180,17 +219,17 @@ def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tupl
                 fmt(p.final_loss if p else None),
                 fmt(p.best_loss if p else None),
                 format_seconds(job.duration),
-                job.run_dir,
+                dir_cell(job.run_dir),
             ]
         )
         if job.kind == "train" and job.run_dir not in seen:
-            choices.append((f"#{job.id} {job.run_dir}", job.run_dir))
+            choices.append((f"#{job.id} {short_dir(ui, job.run_dir)}", job.run_dir))
         seen.add(str(Path(job.run_dir).resolve()))
     for folder in find_run_dirs(ui.saves_dir):
         if str(folder.resolve()) in seen:
             continue
         cfg, p = read_run_config(folder), progress(folder)
-        status = "done" if (folder / "train_results.json").is_file() else "stopped"
+        status = "done" if run_folder.is_complete(folder) else "stopped"
         rows.append(
             [
                 "",
@@ -202,14 +241,14 @@ def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tupl
                 fmt(p.final_loss),
                 fmt(p.best_loss),
                 format_seconds(p.elapsed),
-                str(folder),
+                dir_cell(folder),
             ]
         )
-        choices.append((str(folder), str(folder)))
+        choices.append((short_dir(ui, folder), str(folder)))
     return headers, rows, choices
 
 
-def compare_frame(run_dirs: list[str], ui: UIContext | None = None):
+def compare_frame(run_dirs: list[str], ui: UIContext | None = None, lang: str = i18n.DEFAULT_LANG):
     """Loss curves of the chosen runs (only folders the page may read, when `ui` is given)."""
     dirs = [d for d in run_dirs or [] if ui is None or ui.policy.may_read(d)]
-    return curve_frame({Path(d).name: progress(d) for d in dirs})
+    return curve_frame({Path(d).name: progress(d) for d in dirs}, lang)

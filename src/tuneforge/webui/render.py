@@ -79,14 +79,29 @@ def thin(points: list[tuple[int, float]], limit: int = MAX_POINTS) -> list[tuple
     return kept if kept[-1] == points[-1] else [*kept, points[-1]]
 
 
-def curve_frame(curves: dict[str, Progress]):
-    """A long table (step, loss, series) for gr.LinePlot: train and eval loss of one or several runs."""
+def curve_frame(curves: dict[str, Progress], lang: str = i18n.DEFAULT_LANG):
+    """A long table (step, loss, series) for gr.LinePlot: train and eval loss of one or several runs, the series
+    named in `lang` (the legend shows these names)."""
     import pandas as pd
 
     rows = []
     several = len(curves) > 1
     for name, p in curves.items():
-        for series, points in (("train", p.train_curve), ("eval", p.eval_curve)):
+        for key, points in (("series_train", p.train_curve), ("series_eval", p.eval_curve)):
+            series = i18n.label(key, lang)
             label = f"{name} · {series}" if several else series
             rows.extend({"step": s, "loss": v, "series": label} for s, v in thin(points))
     return pd.DataFrame(rows, columns=["step", "loss", "series"])
+
+
+SERIES_COLOURS = ("#4c78a8", "#f58518", "#e45756", "#72b7b2", "#54a24b", "#eeca3b", "#b279a2", "#ff9da6", "#9d755d")
+
+
+def series_colours(names: list[str]) -> dict[str, str]:
+    """A loss chart's colour map: vega's own colours, in the order of the series."""
+    return {name: SERIES_COLOURS[i % len(SERIES_COLOURS)] for i, name in enumerate(names)}
+
+
+def run_dir_html(shown: str, full: str) -> str:
+    """A Runs-table cell: the short path, the full one on hover."""
+    return f'<span class="tf-run-dir" title="{html.escape(full)}">{html.escape(shown)}</span>'

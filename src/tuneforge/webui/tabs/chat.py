@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+from tuneforge.chat.engines import get_engine
+from tuneforge.config import load_config
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
@@ -29,60 +33,27 @@ def chat_config(values: dict, checkpoint) -> dict:
 
 
 def build(ui: UIContext) -> None:
-    import gradio as gr
+    import gradio as gr  # gradio: only the Web UI loads it
 
-    lang = ui.lang
     with gr.Row():
         ui.field("infer_backend")
         ui.field("infer_dtype")
     with gr.Row():
-        ui.register(
-            "load_model_btn",
-            gr.Button(ui.t("load_model_btn"), variant="primary", elem_id="tf-load_model_btn"),
-            how="value",
-        )
-        ui.register("unload_model_btn", gr.Button(ui.t("unload_model_btn"), elem_id="tf-unload_model_btn"), how="value")
-    ui.register(
-        "chat_status",
-        gr.Textbox(
-            value=ui.t("msg_model_unloaded"), label=ui.t("chat_status"), interactive=False, elem_id="tf-chat_status"
-        ),
-        how="label",
-    )
+        ui.control("load_model_btn", gr.Button, how="value", variant="primary")
+        ui.control("unload_model_btn", gr.Button, how="value")
+    ui.control("chat_status", gr.Textbox, value=ui.t("msg_model_unloaded"), interactive=False)
     with gr.Row():
         with gr.Column(scale=4):
-            ui.register("chatbot", gr.Chatbot(label=ui.t("chatbot"), height=420, elem_id="tf-chatbot"), how="label")
+            ui.control("chatbot", gr.Chatbot, height=420)
             with gr.Row():
-                ui.register(
-                    "query",
-                    gr.Textbox(
-                        label=ui.t("query"), info=i18n.info("query", lang), lines=2, elem_id="tf-query", scale=5
-                    ),
-                )
-                ui.register(
-                    "submit_btn",
-                    gr.Button(ui.t("submit_btn"), variant="primary", elem_id="tf-submit_btn", scale=1),
-                    how="value",
-                )
-            ui.register("clear_btn", gr.Button(ui.t("clear_btn"), elem_id="tf-clear_btn"), how="value")
+                ui.control("query", gr.Textbox, how="field", lines=2, scale=5)
+                ui.control("submit_btn", gr.Button, how="value", variant="primary", scale=1)
+            ui.control("clear_btn", gr.Button, how="value")
         with gr.Column(scale=2):
             ui.field("default_system", lines=3)
             ui.field("max_new_tokens")
-            ui.register(
-                "top_p",
-                gr.Slider(0.01, 1.0, value=form.default("top_p"), step=0.01, label=ui.t("top_p"), elem_id="tf-top_p"),
-            )
-            ui.register(
-                "temperature",
-                gr.Slider(
-                    0.01,
-                    1.5,
-                    value=form.default("temperature"),
-                    step=0.01,
-                    label=ui.t("temperature"),
-                    elem_id="tf-temperature",
-                ),
-            )
+            for key, top in (("top_p", 1.0), ("temperature", 1.5)):
+                ui.control(key, gr.Slider, how="field", minimum=0.01, maximum=top, step=0.01, value=form.default(key))
             ui.field("do_sample")
     _wire(ui)
 
@@ -95,9 +66,6 @@ def _wire(ui: UIContext) -> None:
     model_inputs = [e[k] for k in MODEL_KEYS] + [e["checkpoint_path"]]
 
     def load(lang, *args):
-        from tuneforge.chat.engines import get_engine
-        from tuneforge.config import load_config
-
         values = dict(zip(MODEL_KEYS, args[:-1], strict=True))
         try:
             cfg = chat_config(values, args[-1])
@@ -113,7 +81,6 @@ def _wire(ui: UIContext) -> None:
 
     def unload(lang=None):
         ui.engine, ui.engine_path = None, None
-        import gc
 
         gc.collect()
         return i18n.label("msg_model_unloaded", lang) if lang else None

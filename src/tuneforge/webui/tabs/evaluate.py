@@ -14,7 +14,7 @@ EVAL_NAMES = {"max_samples": "eval_max_samples"}  # registry names of keys the T
 
 
 def build(ui: UIContext) -> None:
-    import gradio as gr
+    import gradio as gr  # gradio: only the Web UI loads it
 
     e = ui.elems
     with gr.Row():

@@ -12,7 +12,7 @@ MODEL_KEYS = form.TOP  # the top bar's model settings: a merge loads the model a
 
 
 def build(ui: UIContext) -> None:
-    import gradio as gr
+    import gradio as gr  # gradio: only the Web UI loads it
 
     e = ui.elems
     with gr.Row():

@@ -4,69 +4,57 @@ curves of chosen runs; resume a stopped run, clone one into the Train form, abor
 from __future__ import annotations
 
 from tuneforge.errors import UserError
-from tuneforge.jobs.progress import read_run_config
+from tuneforge.utils.run_folder import read_config as read_run_config
 from tuneforge.webui import i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import abort_job, compare_frame, error_text, job_choices, resume_run, run_rows
+from tuneforge.webui.jobs_view import (
+    RUN_DATATYPES,
+    abort_job,
+    compare_frame,
+    draw_curves,
+    error_text,
+    job_choices,
+    loss_chart,
+    resume_run,
+    run_rows,
+)
 from tuneforge.webui.tabs.train import FORM_KEYS, fill_form
 
 
 def build(ui: UIContext, tabs, train_tab) -> None:
     import gradio as gr
 
-    e, lang = ui.elems, ui.lang
+    e = ui.elems
     with gr.Row():
-        ui.register(
-            "runs_refresh_btn",
-            gr.Button(ui.t("runs_refresh_btn"), elem_id="tf-runs_refresh_btn", scale=0, min_width=120),
-            how="value",
-        )
-    ui.register(
-        "runs_table",
-        gr.Dataframe(label=ui.t("runs_table"), interactive=False, wrap=True, elem_id="tf-runs_table"),
-        how="label",
-    )
+        ui.control("runs_refresh_btn", gr.Button, how="value", scale=0, min_width=120)
+    ui.control("runs_table", gr.Dataframe, datatype=RUN_DATATYPES, interactive=False, wrap=False)
     with gr.Row():
         with gr.Column(scale=2):
-            ui.register(
-                "runs_compare",
-                gr.Dropdown(
-                    choices=[],
-                    multiselect=True,
-                    label=ui.t("runs_compare"),
-                    info=i18n.info("runs_compare", lang),
-                    elem_id="tf-runs_compare",
-                ),
-            )
-            ui.register(
-                "run_selected",
-                gr.Dropdown(choices=[], label=ui.t("run_selected"), elem_id="tf-run_selected"),
-                how="label",
-            )
+            ui.control("runs_compare", gr.Dropdown, how="field", choices=[], multiselect=True)
+            ui.control("run_selected", gr.Dropdown, choices=[])
             with gr.Row():
                 for key, variant in (("resume_btn", "primary"), ("clone_btn", "secondary"), ("runs_abort_btn", "stop")):
-                    ui.register(key, gr.Button(ui.t(key), variant=variant, elem_id=f"tf-{key}"), how="value")
-            runs_status = gr.Textbox(show_label=False, interactive=False, elem_id="tf-runs_status")
+                    ui.control(key, gr.Button, how="value", variant=variant)
+            runs_status = ui.control("runs_status", gr.Textbox, how="none", show_label=False, interactive=False)
         with gr.Column(scale=3):
-            ui.register(
-                "runs_plot",
-                gr.LinePlot(
-                    x="step", y="loss", color="series", label=ui.t("runs_plot"), height=360, elem_id="tf-runs_plot"
-                ),
-                how="label",
-            )
+            loss_chart(ui, "runs_plot")
 
     def refresh(lang):
-        headers, rows, choices = run_rows(ui, lang)
-        import pandas as pd
+        import pandas as pd  # with gradio, only the Web UI loads it
 
+        headers, rows, choices = run_rows(ui, lang)
         table = pd.DataFrame(rows, columns=headers)
         return table, gr.update(choices=choices), gr.update(choices=choices)
 
     refresh_outputs = [e["runs_table"], e["runs_compare"], e["run_selected"]]
     e["runs_refresh_btn"].click(refresh, e["ui_lang"], refresh_outputs)
     e["runs_refresh"] = refresh
-    e["runs_compare"].change(lambda dirs: compare_frame(dirs, ui), e["runs_compare"], e["runs_plot"])
+    draw_curves(
+        [e["runs_compare"].change, e["ui_lang"].change],  # the legend names the series in the page's language
+        lambda dirs, lang: (compare_frame(dirs, ui, lang),),
+        [e["runs_compare"], e["ui_lang"]],
+        [e["runs_plot"]],
+    )
     gr.Timer(5.0).tick(lambda lang: refresh(lang)[0], e["ui_lang"], e["runs_table"], show_progress="hidden")
 
     def resume(lang, run_dir):

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from tuneforge.jobs.progress import find_run_dirs, read_run_config
+from tuneforge.utils.run_folder import find_run_dirs, read_config
 from tuneforge.webui import families, i18n
 from tuneforge.webui.context import UIContext
 
@@ -13,7 +11,7 @@ def checkpoint_choices(ui: UIContext, model_path: str | None, method: str | None
     """Run folders under the saves dir trained from this model with this method (all runs when none match)."""
     runs = []
     for folder in find_run_dirs(ui.saves_dir):
-        cfg = read_run_config(folder)
+        cfg = read_config(folder)
         if method and cfg.get("finetuning_type", "lora") != method:
             continue
         if method == "lora" and not (folder / "adapter_config.json").is_file():
@@ -26,51 +24,22 @@ def checkpoint_choices(ui: UIContext, model_path: str | None, method: str | None
 
 
 def build(ui: UIContext) -> None:
-    import gradio as gr
+    import gradio as gr  # gradio: only the Web UI loads it
 
     lang = ui.lang
     with gr.Row():
         langs = i18n.languages()
-        ui.register(
-            "ui_lang",
-            gr.Dropdown(
-                choices=[(name, code) for code, name in langs.items()],
-                value=lang,
-                label=ui.t("ui_lang"),
-                elem_id="tf-ui_lang",
-                scale=1,
-            ),
-            how="label",
-        )
-        ui.register(
-            "model_name",
-            gr.Dropdown(
-                choices=families.family_names(),
-                value=families.CUSTOM,
-                label=ui.t("model_name"),
-                info=i18n.info("model_name", lang),
-                elem_id="tf-model_name",
-                scale=2,
-            ),
+        ui.control("ui_lang", gr.Dropdown, choices=[(name, code) for code, name in langs.items()], value=lang, scale=1)
+        ui.control(
+            "model_name", gr.Dropdown, how="field", choices=families.family_names(), value=families.CUSTOM, scale=2
         )
         ui.field("model_name_or_path", scale=3)
     with gr.Row():
         ui.field("finetuning_type", scale=1)
-        ui.register(
-            "checkpoint_path",
-            gr.Dropdown(
-                choices=[],
-                value=None,
-                allow_custom_value=True,
-                label=ui.t("checkpoint_path"),
-                info=i18n.info("checkpoint_path", lang),
-                elem_id="tf-checkpoint_path",
-                scale=5,
-            ),
+        ui.control(
+            "checkpoint_path", gr.Dropdown, how="field", choices=[], value=None, allow_custom_value=True, scale=5
         )
-        ui.register(
-            "refresh_btn", gr.Button(ui.t("refresh_btn"), elem_id="tf-refresh_btn", scale=0, min_width=50), how="value"
-        )
+        ui.control("refresh_btn", gr.Button, how="value", scale=0, min_width=50)
     with gr.Row():
         for key in ("quantization_bit", "quantization_method", "template", "rope_scaling", "booster"):
             ui.field(key)
@@ -99,7 +68,3 @@ def checkpoint_value(value) -> str | None:
     if isinstance(value, list):
         value = ",".join(v for v in value if v)
     return value or None
-
-
-def is_run_dir(path: str) -> bool:
-    return bool(path) and (Path(path) / "config.yaml").is_file()

@@ -3,15 +3,28 @@ run monitor (progress with ETA, log, live loss curve) that re-attaches after a p
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import yaml
 
+from tuneforge.config.loader import read_config_file
 from tuneforge.errors import UserError
+from tuneforge.train.preview import preview
+from tuneforge.utils.run_folder import config_path
+from tuneforge.utils.run_folder import read_config as read_run_config
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
-from tuneforge.webui.jobs_view import abort_job, current_job, error_text, job_choices, monitor, queue_run
+from tuneforge.webui.estimate import estimate_text
+from tuneforge.webui.jobs_view import (
+    abort_job,
+    current_job,
+    draw_curves,
+    error_text,
+    job_choices,
+    loss_chart,
+    monitor,
+    queue_run,
+)
 from tuneforge.webui.paths import confine_config
+from tuneforge.webui.render import preview_html
 from tuneforge.webui.tabs.top import checkpoint_value
 
 FORM_KEYS = form.TRAIN_FORM + ["checkpoint_path", "extra_args"]
@@ -58,12 +71,11 @@ def fill_form(ui: UIContext, cfg: dict, keep_output_dir: bool = True) -> list:
 def build(ui: UIContext) -> None:
     import gradio as gr
 
-    e, lang = ui.elems, ui.lang
     with gr.Row():
         ui.field("stage", scale=1)
         ui.field("dataset_dir", value=ui.data_dir, scale=1)
         ui.field("dataset", scale=4)
-        ui.register("preview_btn", gr.Button(ui.t("preview_btn"), elem_id="tf-preview_btn", scale=1), how="value")
+        ui.control("preview_btn", gr.Button, how="value", scale=1)
     with gr.Row():
         for key in ("learning_rate", "num_train_epochs", "max_grad_norm", "max_samples", "compute_type"):
             ui.field(key)
@@ -76,42 +88,26 @@ def build(ui: UIContext) -> None:
             "lr_scheduler_type",
         ):
             ui.field(key)
-    with ui.register("acc_method", gr.Accordion(ui.t("acc_method"), open=True), how="label"):
+    with ui.control("acc_method", gr.Accordion, open=True):
         with gr.Group(visible=True) as lora_box, gr.Row():
             for key in form.LORA:
                 ui.field(key, min_width=120)
         with gr.Group(visible=False) as freeze_box, gr.Row():
             for key in form.FREEZE:
                 ui.field(key)
-    pref_box = ui.register("acc_pref", gr.Accordion(ui.t("acc_pref"), open=True, visible=False), how="label")
+    pref_box = ui.control("acc_pref", gr.Accordion, open=True, visible=False)
     with pref_box, gr.Row():
         for key in form.PREF:
             ui.field(key)
-    with ui.register("acc_other", gr.Accordion(ui.t("acc_other"), open=False), how="label"):
+    with ui.control("acc_other", gr.Accordion, open=False):
         with gr.Row():
             for key in form.OTHER:
                 ui.field(key)
-        ui.register(
-            "extra_args",
-            gr.Textbox(label=ui.t("extra_args"), info=i18n.info("extra_args", lang), lines=3, elem_id="tf-extra_args"),
-        )
-    ui.register(
-        "preview_box",
-        gr.HTML(label=ui.t("preview_box"), show_label=True, container=True, elem_id="tf-preview_box", visible=False),
-        how="label",
-    )
+        ui.control("extra_args", gr.Textbox, how="field", lines=3)
+    ui.control("preview_box", gr.HTML, show_label=True, container=True, visible=False)
     with gr.Row():
         ui.field("output_dir", scale=3)
-        ui.register(
-            "args_file",
-            gr.Textbox(
-                value=str(ui.saves_dir / "train_args.yaml"),
-                label=ui.t("args_file"),
-                info=i18n.info("args_file", lang),
-                elem_id="tf-args_file",
-                scale=2,
-            ),
-        )
+        ui.control("args_file", gr.Textbox, how="field", value=str(ui.saves_dir / "train_args.yaml"), scale=2)
     with gr.Row():
         for key, variant in (
             ("cmd_btn", "secondary"),
@@ -120,57 +116,18 @@ def build(ui: UIContext) -> None:
             ("start_btn", "primary"),
             ("abort_btn", "stop"),
         ):
-            ui.register(key, gr.Button(ui.t(key), variant=variant, elem_id=f"tf-{key}"), how="value")
+            ui.control(key, gr.Button, how="value", variant=variant)
     with gr.Row():
-        ui.register(
-            "status_box",
-            gr.Textbox(label=ui.t("status_box"), interactive=False, elem_id="tf-status_box", scale=3),
-            how="label",
-        )
-        ui.register(
-            "memory_box",
-            gr.Textbox(label=ui.t("memory_box"), interactive=False, elem_id="tf-memory_box", scale=2),
-            how="label",
-        )
-    ui.register(
-        "command_box",
-        gr.Code(label=ui.t("command_box"), language="yaml", visible=False, elem_id="tf-command_box"),
-        how="label",
-    )
+        ui.control("status_box", gr.Textbox, interactive=False, scale=3)
+        ui.control("memory_box", gr.Textbox, interactive=False, scale=2)
+    ui.control("command_box", gr.Code, language="yaml", visible=False)
     with gr.Row():
         with gr.Column(scale=3):
-            ui.register(
-                "job_select",
-                gr.Dropdown(
-                    choices=[],
-                    value=None,
-                    label=ui.t("job_select"),
-                    info=i18n.info("job_select", lang),
-                    elem_id="tf-job_select",
-                ),
-            )
-            progress = gr.HTML(elem_id="tf-progress")
-            ui.register(
-                "log_box",
-                gr.Textbox(
-                    label=ui.t("log_box"),
-                    lines=10,
-                    max_lines=10,
-                    autoscroll=True,
-                    interactive=False,
-                    elem_id="tf-log_box",
-                ),
-                how="label",
-            )
+            ui.control("job_select", gr.Dropdown, how="field", choices=[], value=None)
+            ui.control("progress", gr.HTML, how="none")
+            ui.control("log_box", gr.Textbox, lines=10, max_lines=10, autoscroll=True, interactive=False)
         with gr.Column(scale=2):
-            ui.register(
-                "loss_plot",
-                gr.LinePlot(
-                    x="step", y="loss", color="series", label=ui.t("loss_plot"), height=360, elem_id="tf-loss_plot"
-                ),
-                how="label",
-            )
-    e["progress"] = progress
+            loss_chart(ui, "loss_plot")
     _wire(ui, lora_box, freeze_box, pref_box)
 
 
@@ -196,9 +153,6 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
         trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], [e["dataset"], pref_box, e["status_box"]])
 
     def on_preview(lang, *args):
-        from tuneforge.train.preview import preview
-        from tuneforge.webui.render import preview_html
-
         try:
             raw = config_from(ui, values_of(args))
             confine_config(raw, ui.policy)  # the preview reads the dataset and the tokenizer
@@ -210,16 +164,13 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     e["preview_btn"].click(on_preview, [lang_in, *inputs], [e["preview_box"], e["status_box"]])
 
     def on_command(lang, *args):
-        from tuneforge.webui.estimate import estimate_text
-        from tuneforge.webui.jobs_view import CONFIG_NAME
-
         try:
             cfg = config_from(ui, values_of(args))
             confine_config(cfg, ui.policy)  # the command shown is one Start would queue
             form.validate(cfg)
         except UserError as exc:
             return gr.update(), error_text(exc), "", gr.update()
-        path = Path(cfg["output_dir"]) / CONFIG_NAME
+        path = config_path(cfg["output_dir"])
         text = f"# {form.command_line('train', path)}\n# {path}:\n{form.to_yaml(cfg)}"
         # the output dir shown is the one Start will use
         return gr.update(value=text, visible=True), "", estimate_text(cfg, lang), cfg["output_dir"]
@@ -244,8 +195,6 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     e["save_btn"].click(on_save, [lang_in, e["args_file"], *inputs], e["status_box"])
 
     def on_load(lang, path):
-        from tuneforge.config.loader import read_config_file
-
         try:
             cfg, _ = read_config_file(ui.policy.confine_read(path, "args_file") or "")
         except UserError as exc:
@@ -255,8 +204,6 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     e["load_btn"].click(on_load, [lang_in, e["args_file"]], [*inputs, e["status_box"]])
 
     def on_start(lang, *args):
-        from tuneforge.webui.estimate import estimate_text
-
         try:
             cfg = config_from(ui, values_of(args))
             job = queue_run(ui, "train", cfg, cfg["output_dir"])
@@ -277,16 +224,13 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     e["abort_btn"].click(lambda lang, job_id: abort_job(ui, job_id, lang), [lang_in, e["job_select"]], e["status_box"])
 
     timer = gr.Timer(1.5)
-    outputs = [e["progress"], e["log_box"], e["loss_plot"]]
-    timer.tick(
+    draw_curves(
+        [timer.tick, e["job_select"].change],
         lambda job_id, lang: monitor(ui, job_id, lang),
         [e["job_select"], lang_in],
-        outputs,
+        [e["progress"], e["log_box"], e["loss_plot"]],
         show_progress="hidden",
         queue=False,
-    )
-    e["job_select"].change(
-        lambda job_id, lang: monitor(ui, job_id, lang), [e["job_select"], lang_in], outputs, show_progress="hidden"
     )
     e["train_timer"] = timer
 
@@ -295,8 +239,6 @@ def on_page_load(ui: UIContext, lang: str) -> list:
     """After a refresh: follow the running (or newest) run again, and fill the form with its settings (a new output
     dir, so Start makes a new run; the Runs tab resumes the old one). Updates for [job_select, *FORM_KEYS]."""
     import gradio as gr
-
-    from tuneforge.jobs.progress import read_run_config
 
     job = current_job(ui)
     select = gr.update(choices=job_choices(ui, lang), value=job.id if job else None)

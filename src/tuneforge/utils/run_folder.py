@@ -1,0 +1,199 @@
+"""The on-disk layout of a run folder: the one module that names its files (as torchtune's checkpointer owns its).
+
+```
+<output_dir>/
+  config.yaml                  the flat config that made the run, secrets masked        write_config / read_config
+  trainer_log.jsonl            one JSON record per logging step (the curve)              log_path / read_records
+  train_results.json           written last, when the run completes                      is_complete / write_results
+  training_loss.png            the loss plot                                             plot_path
+  checkpoint-N/                a complete checkpoint: its trainer_state.json parses      complete_checkpoints
+  tmp-checkpoint-N/            a checkpoint being written, renamed once complete         checkpoint_paths
+  value_head.safetensors       PPO: the value head beside the policy (also in checkpoints)
+  generated_predictions.jsonl  do_predict: a reply per sample; predict_results.json: the scores
+  <kind>_config.yaml, <kind>.log   a Web UI job's config (train: config.yaml) and its output
+```
+
+Everything else is the model folder transformers / peft write (config.json or adapter_config.json, weights,
+tokenizer). Only the standard library and yaml: every layer may ask, from the trainer to the Web UI.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+CONFIG_FILE = "config.yaml"
+LOG_FILE = "trainer_log.jsonl"  # written by train.callbacks.JsonlLogCallback and the PPO loop
+DONE_FILE = "train_results.json"  # the Trainer's save_metrics("train"), or the PPO loop's results
+PLOT_FILE = "training_loss.png"
+STATE_FILE = "trainer_state.json"  # in a checkpoint, written last: a readable one marks the checkpoint complete
+CHECKPOINT_PREFIX = "checkpoint"  # transformers' PREFIX_CHECKPOINT_DIR
+STAGING_PREFIX = "tmp-checkpoint"
+VALUE_HEAD_FILE = "value_head.safetensors"  # PPO
+PPO_OPTIMIZER_FILE = "optimizer.pt"  # PPO checkpoints: optimizer + scheduler state
+PREDICTIONS_FILE = "generated_predictions.jsonl"
+PREDICT_RESULTS_FILE = "predict_results.json"
+_CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)$")
+_MODEL_FILES = ("adapter_config.json", "config.json")  # what transformers / peft save beside our files
+
+
+# ---- config.yaml ---------------------------------------------------------------------------------------------
+def config_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / CONFIG_FILE
+
+
+def write_config(run_dir: str | Path, data: dict) -> Path:
+    """The config that made the run, as YAML (the caller masks secrets)."""
+    path = config_path(run_dir)
+    path.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def read_config(run_dir: str | Path) -> dict:
+    """The run's config.yaml as a dict; empty when there is none or it does not parse into a mapping."""
+    path = config_path(run_dir)
+    if not path.is_file():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def template_from_run(adapter_paths: list[str]) -> str | None:
+    """The template a LoRA run was trained with, read from the config.yaml beside (or above) its adapter; the last
+    adapter that names one wins."""
+    for path in reversed(adapter_paths):
+        for folder in (Path(path), Path(path).parent):
+            template = read_config(folder).get("template")
+            if template:
+                return template
+    return None
+
+
+def job_config_path(run_dir: str | Path, kind: str) -> Path:
+    """Where a queued job's config goes: a training run's own config.yaml, else `<kind>_config.yaml`."""
+    return config_path(run_dir) if kind == "train" else Path(run_dir) / f"{kind}_config.yaml"
+
+
+def job_log_path(run_dir: str | Path, kind: str) -> Path:
+    """The job's stdout + stderr: `train.log`, `eval.log`, `export.log`."""
+    return Path(run_dir) / f"{kind}.log"
+
+
+# ---- completion --------------------------------------------------------------------------------------------
+def done_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / DONE_FILE
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """The run finished (its results file is written last); a stopped or killed run is resumable instead."""
+    return done_path(run_dir).is_file()
+
+
+def write_results(run_dir: str | Path, metrics: dict) -> Path:
+    """Mark a run of our own loop (PPO) complete, as the Trainer's `save_metrics("train")` does."""
+    path = done_path(run_dir)
+    path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+    return path
+
+
+def plot_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / PLOT_FILE
+
+
+# ---- trainer_log.jsonl -------------------------------------------------------------------------------------
+def log_path(run_dir: str | Path) -> Path:
+    return Path(run_dir) / LOG_FILE
+
+
+def read_records(run_dir: str | Path) -> list[dict]:
+    """The lines of trainer_log.jsonl; a line still being written (no newline yet, or cut) is skipped."""
+    path = log_path(run_dir)
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict):
+            records.append(row)
+    return records
+
+
+def trim_log(run_dir: str | Path, step: int) -> None:
+    """Resuming: drop log lines past the checkpoint's step so the curve has no duplicates (a line cut off by a
+    kill -9 counts as past every checkpoint)."""
+    path = log_path(run_dir)
+    if path.is_file():
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        kept = [line for line in lines if _step_of(line) <= step]
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+
+def _step_of(line: str) -> float:
+    """The step of one trainer_log.jsonl line; a line cut off by a kill -9 counts as past every checkpoint."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return float("inf")
+    return record.get("step", 0) if isinstance(record, dict) else float("inf")
+
+
+# ---- checkpoints -------------------------------------------------------------------------------------------
+def checkpoint_paths(run_dir: str | Path, step: int) -> tuple[Path, Path]:
+    """(`tmp-checkpoint-N`, `checkpoint-N`): where a checkpoint is written, and the name it gets once complete."""
+    run_dir = Path(run_dir)
+    return run_dir / f"{STAGING_PREFIX}-{step}", run_dir / f"{CHECKPOINT_PREFIX}-{step}"
+
+
+def staging_dirs(run_dir: str | Path) -> list[Path]:
+    """`tmp-checkpoint-*` folders: checkpoints being written, or left half-written by a killed run."""
+    return list(Path(run_dir).glob(f"{STAGING_PREFIX}-*"))
+
+
+def state_path(checkpoint: str | Path) -> Path:
+    return Path(checkpoint) / STATE_FILE
+
+
+def is_complete_checkpoint(checkpoint: str | Path) -> bool:
+    """trainer_state.json exists and parses: a checkpoint cut off while writing it is not complete."""
+    try:
+        return isinstance(json.loads(state_path(checkpoint).read_text(encoding="utf-8")), dict)
+    except (OSError, ValueError):
+        return False
+
+
+def complete_checkpoints(run_dir: str | Path) -> list[Path]:
+    """Checkpoint folders that finished writing, oldest first: every stage (the Trainer's and our PPO loop) writes
+    `tmp-checkpoint-N` with trainer_state.json last and renames it, so only `checkpoint-N` with a readable state
+    counts."""
+    found = []
+    for child in Path(run_dir).glob(f"{CHECKPOINT_PREFIX}-*"):
+        match = _CHECKPOINT.match(child.name)
+        if match and child.is_dir() and is_complete_checkpoint(child):
+            found.append((int(match.group(1)), child))
+    return [p for _, p in sorted(found)]
+
+
+# ---- finding runs ------------------------------------------------------------------------------------------
+def find_run_dirs(root: str | Path) -> list[Path]:
+    """Run folders under root (a config.yaml beside a trainer_log.jsonl, a saved adapter / model or the results
+    file), newest first; checkpoints and the Web UI's job folders (`.jobs`, webui/context.py) are left out."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    found = []
+    for cfg in root.glob("**/" + CONFIG_FILE):
+        folder = cfg.parent
+        if folder.name.startswith(f"{CHECKPOINT_PREFIX}-") or ".jobs" in folder.parts:
+            continue
+        if any((folder / name).exists() for name in (LOG_FILE, *_MODEL_FILES, DONE_FILE)):
+            found.append(folder)
+    return sorted(found, key=lambda p: p.stat().st_mtime, reverse=True)
