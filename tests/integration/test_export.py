@@ -183,7 +183,19 @@ def test_export_dir_rules(tiny_model_dir, tmp_path, monkeypatch):
         run_export(make_cfg(model_name_or_path=tiny_model_dir, export_dir=other))
     assert (other / "notes.txt").read_text() == "mine"
     run_export(make_cfg(model_name_or_path=tiny_model_dir, export_dir=other, export_overwrite=True))
-    assert not (other / "notes.txt").exists() and (other / "model.safetensors").is_file()
+    assert (other / "notes.txt").read_text() == "mine" and (other / "model.safetensors").is_file()  # kept
+
+    # a re-export replaces what the previous export wrote (its marker lists it), and keeps the user's files
+    marker = json.loads((other / "tuneforge_export.json").read_text())
+    assert "model.safetensors" in marker["files"] and "notes.txt" not in marker["files"]
+    marker["files"].append("model-00002-of-00002.safetensors")  # a shard the new export does not write
+    (other / "tuneforge_export.json").write_text(json.dumps(marker))
+    (other / "model-00002-of-00002.safetensors").write_bytes(b"stale")
+    (other / "mine").mkdir()
+    run_export(make_cfg(model_name_or_path=tiny_model_dir, export_dir=other))
+    assert not (other / "model-00002-of-00002.safetensors").exists()
+    assert (other / "notes.txt").read_text() == "mine" and (other / "mine").is_dir()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no staging or old folder left
 
     # a failure half way leaves the previous export as it was and no staging folder behind
     before = sorted(p.name for p in target.iterdir())

@@ -146,7 +146,7 @@ def test_missing_config_file(tmp_path):
         (["finetuning_type=freeze", "lora_rank=8"], "lora_rank' has no effect"),
         (["finetuning_type=full", "quantization_bit=4"], "quantization_bit needs LoRA"),
         (["finetuning_type=full", "adapter_name_or_path=a"], "adapter_name_or_path is only used"),
-        (["val_size=-1"], "val_size must be >= 0"),
+        (["val_size=-1"], "val_size must be a ratio in"),
         (["streaming=true"], "streaming needs max_steps"),
         (["compute_type=fp32", "bf16=true"], "either compute_type or bf16"),
         (["booster=unsloth"], "needs the 'unsloth' package"),

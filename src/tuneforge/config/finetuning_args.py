@@ -92,7 +92,11 @@ class FinetuningArguments:
     ppo_target: float = opt(6.0, "PPO: target KL for the adaptive KL coefficient.")
     ppo_whiten_rewards: bool = opt(False, "PPO: whiten the per-token rewards before computing advantages.")
     # run behaviour
-    overwrite_output_dir: bool = opt(False, "Allow training into an output_dir that holds another run.")
+    overwrite_output_dir: bool = opt(
+        False,
+        "Train into an output_dir that holds earlier runs or other files: what earlier runs wrote there is removed,"
+        " nothing else.",
+    )
     plot_loss: bool = opt(True, "Save training_loss.png at the end.")
     compute_accuracy: bool = opt(False, "Report token accuracy during evaluation.")
     disable_shuffling: bool = opt(False, "Keep the dataset order.")

@@ -22,7 +22,7 @@ from tuneforge.config.finetuning_args import FinetuningArguments
 from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
 from tuneforge.config.run_config import MASK, RunConfig, is_secret
-from tuneforge.config.training import training_field_types
+from tuneforge.config.training import report_to, training_field_types
 from tuneforge.config.validate import validate
 from tuneforge.errors import UserError
 
@@ -144,8 +144,15 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             flat.setdefault(new, flat.pop(old))
     if flat.pop("pure_bf16", False):
         flat.setdefault("compute_type", "pure_bf16")
-    if "warmup_ratio" in flat:  # transformers 5 reads a float warmup_steps < 1 as a ratio
-        flat.setdefault("warmup_steps", float(flat.pop("warmup_ratio")))
+    if "warmup_ratio" in flat:  # transformers 5 reads a float warmup_steps < 1 as a ratio (1.0 would be one step)
+        ratio = coerce(flat.pop("warmup_ratio"), float, where("warmup_ratio"))
+        if not 0 <= ratio < 1:
+            raise UserError(
+                f"warmup_ratio must be in [0, 1), got {ratio}",
+                where=where("warmup_ratio"),
+                fix="use e.g. 0.1, or warmup_steps for a number of steps",
+            )
+        flat.setdefault("warmup_steps", ratio)
     if flat.pop("group_by_length", False):
         flat.setdefault("train_sampling_strategy", "group_by_length")
 
@@ -162,6 +169,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     for key, value in flat.items():
         group, tp = known[key]
         groups[group][key] = flat[key] = coerce(value, tp, where(key))
+    if "report_to" in groups[TRAINING]:
+        groups[TRAINING]["report_to"] = flat["report_to"] = report_to(groups[TRAINING]["report_to"], where("report_to"))
 
     built = {}
     for group, cls in GROUPS.items():

@@ -63,7 +63,9 @@ class ModelArguments:
         "What `tuneforge export` writes: a Hugging Face folder (safetensors) or one GGUF file + Ollama Modelfile.",
     )
     export_gguf_type: GgufType = opt("f16", "Weight type of the GGUF file (export_format: gguf).")
-    export_overwrite: bool = opt(False, "Replace an export_dir that holds other files (a previous export is replaced).")
+    export_overwrite: bool = opt(
+        False, "Export into an export_dir that holds other files: they stay (a previous export is replaced)."
+    )
     export_quantization_method: Literal["gptq"] = opt("gptq", "Export quantization backend.")
     export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
     export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")

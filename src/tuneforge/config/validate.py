@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, get_args
 
 from tuneforge.config.engines import check_engines
 from tuneforge.config.finetuning_args import Stage
+from tuneforge.config.ranges import check_ranges
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ IMPLEMENTED_STAGES = get_args(Stage)  # each has its recipe, train/<stage>.py
 def validate(cfg: RunConfig) -> None:
     ft, model, data = cfg.finetuning, cfg.model, cfg.data
     given = cfg.given
+    check_ranges(cfg)
 
     def conflict(keys, method):
         for key in keys:
@@ -60,16 +62,6 @@ def validate(cfg: RunConfig) -> None:
                 where=cfg.where("adapter_name_or_path"),
                 fix="set finetuning_type: lora, or remove adapter_name_or_path",
             )
-    if ft.lora_rank < 1:
-        raise UserError("lora_rank must be at least 1", where=cfg.where("lora_rank"))
-    if not 0 <= ft.lora_dropout < 1:
-        raise UserError("lora_dropout must be in [0, 1)", where=cfg.where("lora_dropout"))
-    if data.val_size < 0:
-        raise UserError("val_size must be >= 0", where=cfg.where("val_size"), fix="use a fraction like 0.1")
-    if data.cutoff_len < 2:
-        raise UserError("cutoff_len must be at least 2", where=cfg.where("cutoff_len"))
-    if data.max_samples is not None and data.max_samples < 1:
-        raise UserError("max_samples must be at least 1", where=cfg.where("max_samples"))
     if data.streaming and "max_steps" not in cfg.training:
         raise UserError(
             "streaming needs max_steps (a stream has no length)", where=cfg.where("streaming"), fix="set max_steps"
@@ -203,8 +195,6 @@ def _check_methods(cfg: RunConfig) -> None:
             where=cfg.where("pissa_init"),
             fix="remove quantization_bit, or set pissa_init: false",
         )
-    if (ft.pissa_iter == 0 or ft.pissa_iter < -1) and "pissa_iter" in given:
-        raise UserError("pissa_iter must be -1 (exact SVD) or at least 1", where=cfg.where("pissa_iter"))
     if ft.pissa_convert and not ft.pissa_init:
         raise UserError("pissa_convert needs pissa_init: true", where=cfg.where("pissa_convert"))
     if ft.loraplus_lr_ratio is not None and ft.loraplus_lr_ratio <= 0:

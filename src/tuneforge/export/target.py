@@ -26,19 +26,22 @@ def check_export_dir(export_dir: str | None, overwrite: bool, where: str = "expo
     raise UserError(
         f"{export_dir} already holds other files (not a TuneForge export)",
         where=where,
-        fix="choose a new or empty export_dir, or set export_overwrite: true to replace it",
+        fix="choose a new or empty export_dir, or set export_overwrite: true to export into it (its other files stay)",
     )
 
 
 @contextmanager
 def staged_folder(path: Path, info: dict) -> Iterator[Path]:
     """A temporary folder beside `path`; on success it replaces `path` (with the marker written last), on failure
-    it is removed and `path` stays as it was."""
+    it is removed and `path` stays as it was. What `path` held that no export wrote (the user's own files) moves
+    into the new folder: an export replaces only exports."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
         yield tmp
-        (tmp / MARKER).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        written = sorted(child.name for child in tmp.iterdir())
+        marker = {**info, "files": written}  # what this export wrote: the next one replaces exactly that
+        (tmp / MARKER).write_text(json.dumps(marker, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         old = None
         if path.exists():
             old = path.with_name(f".{path.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
@@ -49,8 +52,29 @@ def staged_folder(path: Path, info: dict) -> Iterator[Path]:
             if old is not None:
                 old.rename(path)  # put the previous export back
             raise
-        if old is not None:
+        if old is not None:  # until this is done the user's files sit, whole, in the hidden .old- folder
+            _carry_over(old, path, set(written) | _exported_files(old))
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def _exported_files(old: Path) -> set[str]:
+    """The names the previous export in `old` wrote, from its marker; an export whose marker has no list (written
+    before it had one) wrote all of its folder; no marker: nothing."""
+    try:
+        marker = json.loads((old / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    files = marker.get("files") if isinstance(marker, dict) else None
+    if not isinstance(files, list):
+        return {child.name for child in old.iterdir()}
+    return {name for name in files if isinstance(name, str)} | {MARKER}
+
+
+def _carry_over(old: Path, new: Path, replaced: set[str]) -> None:
+    """Move into the new export what the old folder holds that no export wrote and the new one does not replace."""
+    for child in old.iterdir():
+        if child.name not in replaced:
+            child.rename(new / child.name)

@@ -117,6 +117,7 @@ def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, templat
     trainer.save_metrics("train", result.metrics)  # the results file marks the run complete
     if cfg.finetuning.plot_loss and trainer.is_world_process_zero():
         plot_loss(plan.path)
+    plan.finish()
     logger.info("saved to %s", plan.path)
     return plan.path
 

@@ -85,6 +85,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     run_folder.write_results(plan.path, metrics)  # marks the run complete
     if cfg.finetuning.plot_loss:
         plot_loss(plan.path)
+    plan.finish()
     logger.info("saved to %s", plan.path)
     return plan.path
 

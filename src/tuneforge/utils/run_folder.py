@@ -11,6 +11,7 @@
   value_head.safetensors       PPO: the value head beside the policy (also in checkpoints)
   generated_predictions.jsonl  do_predict: a reply per sample; predict_results.json: the scores
   <kind>_config.yaml, <kind>.log   a Web UI job's config (train: config.yaml) and its output
+  .tuneforge-outputs.json      the names the runs in this folder wrote (what overwrite_output_dir may remove)
 ```
 
 Everything else is the model folder transformers / peft write (config.json or adapter_config.json, weights,
@@ -19,8 +20,10 @@ tokenizer). Only the standard library and yaml: every layer may ask, from the tr
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
+import shutil
 from pathlib import Path
 
 import yaml
@@ -36,6 +39,41 @@ VALUE_HEAD_FILE = "value_head.safetensors"  # PPO
 PPO_OPTIMIZER_FILE = "optimizer.pt"  # PPO checkpoints: optimizer + scheduler state
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 PREDICT_RESULTS_FILE = "predict_results.json"
+OUTPUTS_FILE = ".tuneforge-outputs.json"
+# The names a run writes under our own layout (and the Trainer's results / state files): a previous run's, even
+# one that was killed before it listed its outputs, or a LLaMA-Factory run's. The model files transformers / peft
+# save are a run's only when its outputs file lists them: a user's own README.md or config.json is not ours.
+RUN_FILES = (
+    CONFIG_FILE,
+    LOG_FILE,
+    DONE_FILE,
+    PLOT_FILE,
+    "training_eval_loss.png",
+    "all_results.json",
+    "eval_results.json",
+    STATE_FILE,
+    VALUE_HEAD_FILE,
+    PREDICTIONS_FILE,
+    PREDICT_RESULTS_FILE,
+)
+RUN_RECORDS = (LOG_FILE, DONE_FILE, STATE_FILE, "all_results.json")  # a folder holding one of these held a run
+MODEL_FILE_PATTERNS = (
+    "config.json",
+    "generation_config.json",
+    "*.safetensors",
+    "*.safetensors.index.json",
+    "pytorch_model*.bin",
+    "adapter_config.json",
+    "adapter_model.bin",
+    "README.md",  # peft's model card
+    "tokenizer*",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "vocab.json",
+    "merges.txt",
+    "training_args.bin",
+)
 _CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}-(\d+)$")
 _MODEL_FILES = ("adapter_config.json", "config.json")  # what transformers / peft save beside our files
 
@@ -180,6 +218,70 @@ def complete_checkpoints(run_dir: str | Path) -> list[Path]:
         if match and child.is_dir() and is_complete_checkpoint(child):
             found.append((int(match.group(1)), child))
     return [p for _, p in sorted(found)]
+
+
+# ---- what a run wrote ---------------------------------------------------------------------------------------
+def entries(run_dir: str | Path) -> set[str]:
+    """The names in the folder now (none when it does not exist)."""
+    run_dir = Path(run_dir)
+    return {child.name for child in run_dir.iterdir()} if run_dir.is_dir() else set()
+
+
+def _listed_outputs(run_dir: Path) -> set[str]:
+    try:
+        names = json.loads((run_dir / OUTPUTS_FILE).read_text(encoding="utf-8")).get("written", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {n for n in names if isinstance(n, str) and n and "/" not in n and n not in (".", "..")}
+
+
+def record_outputs(run_dir: str | Path, before: set[str]) -> None:
+    """List what this run wrote (the names that were not in the folder when it started) beside the earlier runs'."""
+    run_dir = Path(run_dir)
+    written = _listed_outputs(run_dir) | (entries(run_dir) - before - {OUTPUTS_FILE})
+    (run_dir / OUTPUTS_FILE).write_text(json.dumps({"written": sorted(written)}, indent=1), encoding="utf-8")
+
+
+def is_model_file(name: str) -> bool:
+    """A name transformers / peft / a tokenizer save into a model folder (what a run's final save writes)."""
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in MODEL_FILE_PATTERNS)
+
+
+def run_outputs(run_dir: str | Path) -> set[str]:
+    """The names in the folder that runs there wrote: listed in its outputs file; our own names and checkpoints;
+    and, in a folder that holds a run's records (a LLaMA-Factory run's, or one of ours that was killed before it
+    listed its outputs), the model files beside them."""
+    run_dir = Path(run_dir)
+    names, listed = entries(run_dir), _listed_outputs(run_dir)
+    checkpoints = {n for n in names if _CHECKPOINT.match(n) or n.startswith(f"{STAGING_PREFIX}-")}
+    was_run = bool(checkpoints) or any(n in names for n in RUN_RECORDS)
+    return {
+        n
+        for n in names
+        if n in RUN_FILES or n == OUTPUTS_FILE or n in checkpoints or n in listed or (was_run and is_model_file(n))
+    }
+
+
+def foreign_model_files(run_dir: str | Path) -> list[str]:
+    """Model-file names in the folder that no run wrote: the user's own files, which a model save would replace."""
+    ours = run_outputs(run_dir)
+    return sorted(n for n in entries(run_dir) if is_model_file(n) and n not in ours)
+
+
+def remove_run_outputs(run_dir: str | Path) -> list[str]:
+    """overwrite_output_dir: remove what earlier runs wrote here (their checkpoints, model files, logs, results);
+    every other file and folder stays. Returns the names left in place."""
+    run_dir = Path(run_dir)
+    # the records and the outputs file go last: a retry after a crash half way still knows the rest as a run's
+    ours = sorted(run_outputs(run_dir) - {OUTPUTS_FILE}, key=lambda n: (n in RUN_RECORDS, n))
+    for name in ours:
+        path = run_dir / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    (run_dir / OUTPUTS_FILE).unlink(missing_ok=True)
+    return sorted(entries(run_dir))
 
 
 # ---- finding runs ------------------------------------------------------------------------------------------
