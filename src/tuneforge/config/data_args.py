@@ -7,6 +7,8 @@ from typing import Literal
 
 from tuneforge.config.fields import opt
 
+PENDING = ("not implemented in this version", "remove the key")
+
 
 @dataclass
 class DataArguments:
@@ -46,5 +48,20 @@ class DataArguments:
         "is refused (overwrite_cache: true rebuilds it).",
     )
     ignore_pad_token_for_loss: bool = opt(True, "Leave padding out of the loss.")
+    eval_num_beams: int | None = opt(
+        None, "Beams for generation in evaluation / predict (predict_with_generate).", refused=PENDING
+    )
+    preserve_thinking: bool = opt(
+        False,
+        "Keep the thinking of earlier turns for reasoning models.",
+        refused=(
+            "keeping earlier turns' thinking is not supported yet: the template renders history as its chat template"
+            " does",
+            "remove preserve_thinking",
+        ),
+    )
+    data_shared_file_system: bool = opt(
+        False, "Several nodes share one file system: tokenize once for all nodes, not once per node.", refused=PENDING
+    )
     identity_name: str = opt("TuneForge", "Fills {{name}} in the identity dataset: the assistant's name.")
     identity_author: str = opt("the TuneForge team", "Fills {{author}} in the identity dataset: who made it.")

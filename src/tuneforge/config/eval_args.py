@@ -23,6 +23,15 @@ class EvaluationArguments:
     lang: Literal["en", "zh"] = opt("en", "Language of the question wrapper (instructions, 'Answer:').")
     n_shot: int = opt(5, "Worked examples from the dev split placed before each question.")
     save_dir: str | None = opt(None, "Where results.json and results.log go. Default: saves/eval/<task>.")
+    download_mode: Literal["reuse_dataset_if_exists", "reuse_cache_if_exists", "force_redownload"] = opt(
+        "reuse_dataset_if_exists",
+        "LF: how evaluation datasets are downloaded. TuneForge reads task folders from task_dir and downloads nothing.",
+        refused=(
+            "benchmarks are read from the task folders under task_dir; nothing is downloaded, so there is nothing to"
+            " re-download",
+            "remove download_mode, or put fresh task files in task_dir",
+        ),
+    )
     eval_backend: Literal["tuneforge", "lm_eval"] = opt(
         "tuneforge", "tuneforge: our task folders; lm_eval: lm-evaluation-harness tasks (its data must be local)."
     )

@@ -51,6 +51,13 @@ def describe(cls) -> list[dict]:
                 "default": default,
                 "help": f.metadata.get("help", ""),
                 "choices": choices(hints.get(f.name)),
+                "refused": refusal(f),
             }
         )
     return out
+
+
+def refusal(f: dataclasses.Field) -> tuple[str, str] | None:
+    """(why, fix) of a key this version refuses when set away from its default (`opt(..., refused=(why, fix))`):
+    a LLaMA-Factory key we know and document but cannot honour here. None for a key that takes effect."""
+    return f.metadata.get("refused")

@@ -6,6 +6,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tuneforge.config.fields import opt
+from tuneforge.config.model_args import QuantizationBits
+
+PENDING = ("not implemented in this version", "remove the key")
+RATIO_BADAM = (
+    "belongs to BAdam's ratio mode, which is refused: its sparse gradients break the Trainer's gradient-norm step",
+    "use badam_mode: layer (badam_switch_mode / badam_switch_interval)",
+)
 
 Stage = Literal["pt", "sft", "rm", "ppo", "dpo", "kto"]  # one recipe each: train/<stage>.py
 Method = Literal["full", "freeze", "lora"]
@@ -69,6 +76,42 @@ class FinetuningArguments:
     )
     badam_switch_interval: int = opt(50, "BAdam: steps before switching to the next block.")
     badam_verbose: int = opt(0, "BAdam: 0 quiet, 1 block switches, 2 also trainable parameters.")
+    badam_update_ratio: float = opt(
+        0.05, "BAdam (ratio): fraction of each matrix updated per step.", refused=RATIO_BADAM
+    )
+    badam_mask_mode: Literal["adjacent", "scatter"] = opt(
+        "adjacent", "BAdam (ratio): trainable entries adjacent or scattered.", refused=RATIO_BADAM
+    )
+    apollo_proj_type: Literal["std", "right", "left"] = opt("std", "APOLLO: projection type.", refused=PENDING)
+    apollo_scale_front: bool = opt(
+        False, "APOLLO: apply the norm-growth limiter before the gradient scaling.", refused=PENDING
+    )
+    # other optimizers
+    use_muon: bool = opt(
+        False, "Muon (torch.optim.Muon) for the 2-D weights inside the layers, AdamW for the rest.", refused=PENDING
+    )
+    use_adam_mini: bool = opt(False, "Adam-mini: one learning rate per parameter block (less memory).", refused=PENDING)
+    # LLaMA Pro, OFT
+    use_llama_pro: bool = opt(
+        False, "LLaMA Pro: train only the expanded blocks (freeze, with freeze_trainable_layers).", refused=PENDING
+    )
+    oft_rank: int = opt(0, "OFT: rank (0: set by oft_block_size).", refused=PENDING)
+    oft_block_size: int = opt(32, "OFT: block size of the orthogonal matrices.", refused=PENDING)
+    oft_target: str = opt("all", "OFT: target modules, comma separated, or all.", refused=PENDING)
+    module_dropout: float = opt(0.0, "OFT: multiplicative dropout on the OFT blocks.", refused=PENDING)
+    # SFT loss variants
+    use_dft_loss: bool = opt(False, "DFT: weight each token's loss by its (detached) probability.", refused=PENDING)
+    use_asft_loss: bool = opt(False, "ASFT: DFT plus a KL anchor to the starting model.", refused=PENDING)
+    asft_alpha: float = opt(0.1, "ASFT: weight of the KL anchor.", refused=PENDING)
+    use_eaft_loss: bool = opt(False, "EAFT: weight each token's loss by its normalised entropy.", refused=PENDING)
+    eaft_alpha: float = opt(1.0, "EAFT: exponent of the entropy weight.", refused=PENDING)
+    early_stopping_steps: int | None = opt(
+        None, "Stop after this many evaluations without improvement of metric_for_best_model.", refused=PENDING
+    )
+    include_effective_tokens_per_second: bool = opt(
+        False, "Report effective (non-padding) tokens per second in the results.", refused=PENDING
+    )
+
     # preference and rl stages (see the stage issue)
     pref_beta: float = opt(0.1, "DPO/KTO beta.")
     pref_ftx: float = opt(0.0, "SFT loss weight added to the preference loss.")
@@ -85,6 +128,16 @@ class FinetuningArguments:
     reward_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to reward_model, comma separated.")
     reward_model_type: Literal["full", "lora", "api"] = opt(
         "full", "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here)."
+    )
+    pref_bco_weight: float = opt(0.0, "DPO: weight of the BCO loss added to the DPO loss.", refused=PENDING)
+    ld_alpha: float | None = opt(
+        None, "LD-DPO: weight of the log-probabilities of the tokens past the shorter answer.", refused=PENDING
+    )
+    ref_model_quantization_bit: QuantizationBits | None = opt(
+        None, "Load the reference model quantized to this many bits.", refused=PENDING
+    )
+    reward_model_quantization_bit: QuantizationBits | None = opt(
+        None, "Load the reward model quantized to this many bits.", refused=PENDING
     )
     ppo_buffer_size: int = opt(1, "PPO: rollout batches collected before each round of updates.")
     ppo_epochs: int = opt(4, "PPO: optimisation passes over each rollout buffer.")

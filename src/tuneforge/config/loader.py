@@ -21,7 +21,10 @@ from tuneforge.config.fields import field_types
 from tuneforge.config.finetuning_args import FinetuningArguments
 from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
+from tuneforge.config.multimodal_args import MultimodalArguments
+from tuneforge.config.platform_args import PlatformArguments
 from tuneforge.config.run_config import MASK, RunConfig, is_secret
+from tuneforge.config.tracking_args import TrackingArguments
 from tuneforge.config.training import report_to, training_field_types
 from tuneforge.config.validate import validate
 from tuneforge.errors import UserError
@@ -32,6 +35,9 @@ GROUPS = {
     "finetuning": FinetuningArguments,
     "generation": GeneratingArguments,
     "evaluation": EvaluationArguments,
+    "tracking": TrackingArguments,
+    "multimodal": MultimodalArguments,
+    "platform": PlatformArguments,
 }
 TRAINING = "training"
 
@@ -142,8 +148,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     for old, new in RENAMED.items():
         if old in flat:
             flat.setdefault(new, flat.pop(old))
-    if flat.pop("pure_bf16", False):
+    if coerce(flat.get("pure_bf16", False), bool, where("pure_bf16")):
         flat.setdefault("compute_type", "pure_bf16")
+    if coerce(flat.get("block_diag_attn", False), bool, where("block_diag_attn")):
+        flat.setdefault("neat_packing", True)
     if "warmup_ratio" in flat:  # transformers 5 reads a float warmup_steps < 1 as a ratio (1.0 would be one step)
         ratio = coerce(flat.pop("warmup_ratio"), float, where("warmup_ratio"))
         if not 0 <= ratio < 1:

@@ -7,6 +7,8 @@ from typing import Literal
 
 from tuneforge.config.fields import opt
 
+PENDING = ("not implemented in this version", "remove the key")
+
 Dtype = Literal["auto", "bf16", "fp16", "fp32", "pure_bf16"]
 QuantizationBits = Literal[8, 4]
 GgufType = Literal["f32", "f16", "q8_0"]  # what export/gguf_file.py writes
@@ -26,6 +28,105 @@ class ModelArguments:
     split_special_tokens: bool = opt(False, "Tokenize special-token strings as plain text.")
     resize_vocab: bool = opt(False, "Resize the embeddings to the tokenizer's vocabulary.")
     low_cpu_mem_usage: bool = opt(True, "Load weights lazily to lower peak memory.")
+    disable_gradient_checkpointing: bool = opt(
+        False, "Never checkpoint activations (LLaMA-Factory's switch; overrides gradient_checkpointing: auto)."
+    )
+    use_reentrant_gc: bool = opt(
+        True,
+        "With activation checkpointing: true = torch's reentrant variant, false = the non-reentrant one (unset:"
+        " transformers' default).",
+    )
+    pure_bf16: bool = opt(
+        False, "Train purely in bf16, without autocast (LLaMA-Factory's switch; same as compute_type: pure_bf16)."
+    )
+    upcast_layernorm: bool = opt(
+        False, "Keep the norm layers' weights in fp32 when the model loads in 16 bits.", refused=PENDING
+    )
+    upcast_lmhead_output: bool = opt(False, "Compute the logits (lm_head output) in fp32.", refused=PENDING)
+    add_tokens: str | None = opt(
+        None, "Plain tokens to add to the tokenizer (comma separated); the embeddings grow to fit.", refused=PENDING
+    )
+    add_special_tokens: str | None = opt(
+        None, "Special tokens to add to the tokenizer (comma separated); the embeddings grow to fit.", refused=PENDING
+    )
+    new_special_tokens_config: str | None = opt(
+        None,
+        "YAML file mapping each new special token to a description, used to initialise its embedding (takes"
+        " precedence over add_special_tokens).",
+        refused=PENDING,
+    )
+    init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = opt(
+        "noise_init",
+        "How new tokens' embeddings start: noise_init (mean + noise), desc_init (mean of the description's tokens),"
+        " desc_init_w_noise (both).",
+        refused=PENDING,
+    )
+    model_max_length: int | None = opt(
+        None, "The tokenizer's model_max_length saved with the model (LF derives it from cutoff_len).", refused=PENDING
+    )
+    moe_aux_loss_coef: float | None = opt(
+        None, "Mixture-of-experts: weight of the router's auxiliary load-balancing loss.", refused=PENDING
+    )
+    use_kv_cache: bool = opt(True, "Use the KV cache when generating (chat, API, predict).", refused=PENDING)
+    offload_folder: str = opt("offload", "Where weights that do not fit in memory are offloaded.", refused=PENDING)
+    adapter_folder: str | None = opt(
+        None, "Sub-folder of adapter_name_or_path that holds the adapter weights.", refused=PENDING
+    )
+    quantization_device_map: Literal["auto"] | None = opt(
+        None, "Device map of a quantized model for inference (auto: spread over the GPUs).", refused=PENDING
+    )
+    shift_attn: bool = opt(
+        False,
+        "LongLoRA's shift short attention (S^2-Attn).",
+        refused=(
+            "S^2-Attn patches the Llama attention of transformers 4.45-4.47 only (LLaMA-Factory 0.9.5 refuses it on"
+            " newer transformers too)",
+            "extend the context with rope_scaling: linear / dynamic / yarn and a longer cutoff_len",
+        ),
+    )
+    mixture_of_depths: Literal["convert", "load"] | None = opt(
+        None,
+        "Convert the model to mixture-of-depths (MoD), or load a MoD model.",
+        refused=(
+            "mixture-of-depths needs the MoD package (mixture-of-depth 1.2, 2024), which patches transformers 4.x"
+            " model classes and does not import with transformers 5",
+            "remove mixture_of_depths",
+        ),
+    )
+    use_unsloth_gc: bool = opt(
+        False,
+        "Unsloth's gradient checkpointing (activations offloaded to CPU memory).",
+        refused=(
+            "Unsloth's gradient checkpointing offloads GPU activations to CPU memory: it needs a CUDA GPU and the"
+            " unsloth package",
+            "use gradient_checkpointing: true",
+        ),
+    )
+    ms_hub_token: str | None = opt(
+        None, "ModelScope hub token (USE_MODELSCOPE_HUB=1; masked in saved configs).", refused=PENDING
+    )
+    om_hub_token: str | None = opt(
+        None,
+        "Modelers (openMind) hub token (USE_OPENMIND_HUB=1; masked in saved configs).",
+        refused=(
+            "the Modelers (openMind) hub is not supported",
+            "download the model with the openmind client and set model_name_or_path to its folder",
+        ),
+    )
+    compute_dtype: str | None = opt(
+        None,
+        "LF's derived compute dtype (LF: do not specify it).",
+        refused=("compute_dtype is derived from the precision, not set", "set compute_type: bf16 / fp16 / fp32"),
+    )
+    device_map: str | dict | None = opt(
+        None,
+        "LF's derived device map (LF: do not specify it).",
+        refused=(
+            "device_map is derived: training puts one copy of the model on each process's device",
+            "remove it; use torchrun / deepspeed / fsdp to spread a model, quantization_device_map: auto for inference",
+        ),
+    )
+    block_diag_attn: bool = opt(False, "LF's derived switch for attention within each packed sample: neat_packing.")
     compute_type: Dtype = opt(
         "auto",
         "Training precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU. On a CPU with"
@@ -69,3 +170,6 @@ class ModelArguments:
     export_quantization_method: Literal["gptq"] = opt("gptq", "Export quantization backend.")
     export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
     export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")
+    export_hub_model_id: str | None = opt(
+        None, "Hub repository the exported model is pushed to (needs network and a token).", refused=PENDING
+    )

@@ -13,8 +13,11 @@ from tuneforge.config.eval_args import EvaluationArguments
 from tuneforge.config.finetuning_args import FinetuningArguments
 from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
+from tuneforge.config.multimodal_args import MultimodalArguments
+from tuneforge.config.platform_args import PlatformArguments
+from tuneforge.config.tracking_args import TrackingArguments
 
-SECRET_KEYS = ("hf_hub_token", "hub_token", "api_key", "token")
+SECRET_KEYS = ("hf_hub_token", "hub_token", "api_key", "token", "secret", "webhook_url")
 MASK = "***"
 
 
@@ -39,6 +42,9 @@ class RunConfig:
     source: str | None = None
     lines: dict[str, int] = field(default_factory=dict)  # key -> line in the source file
     evaluation: EvaluationArguments = field(default_factory=EvaluationArguments)
+    tracking: TrackingArguments = field(default_factory=TrackingArguments)
+    multimodal: MultimodalArguments = field(default_factory=MultimodalArguments)
+    platform: PlatformArguments = field(default_factory=PlatformArguments)
 
     def where(self, key: str) -> str:
         """`cfg.yaml:7 (lora_rank)` when the key came from a file, else just the key."""

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, get_args
 from tuneforge.config.engines import check_engines
 from tuneforge.config.finetuning_args import Stage
 from tuneforge.config.ranges import check_ranges
+from tuneforge.config.refusals import check_refused
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -36,6 +37,7 @@ def validate(cfg: RunConfig) -> None:
     ft, model, data = cfg.finetuning, cfg.model, cfg.data
     given = cfg.given
     check_ranges(cfg)
+    check_refused(cfg)
 
     def conflict(keys, method):
         for key in keys:

@@ -53,7 +53,21 @@ CHECKPOINTING_NAMES = {
 def _set_checkpointing(cfg: RunConfig, cls, kwargs: dict) -> None:
     """Resolve `gradient_checkpointing` (auto) and pass it under the name `cls` reads without a deprecation warning:
     `activation_checkpointing` where it exists. A key the user wrote under the new name wins, as in transformers."""
-    kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, kwargs.get("gradient_checkpointing", "auto"))
+    wanted = kwargs.get("gradient_checkpointing", "auto")
+    if cfg.model.disable_gradient_checkpointing:
+        if wanted is True:
+            raise UserError(
+                "gradient_checkpointing: true and disable_gradient_checkpointing: true contradict each other",
+                where=cfg.where("disable_gradient_checkpointing"),
+                fix="keep one of them",
+            )
+        wanted = False
+    kwargs["gradient_checkpointing"] = resolve_checkpointing(cfg, wanted)
+    if kwargs["gradient_checkpointing"] and "use_reentrant_gc" in cfg.given:  # else transformers' own default
+        kwargs["gradient_checkpointing_kwargs"] = {
+            **(kwargs.get("gradient_checkpointing_kwargs") or {}),
+            "use_reentrant": cfg.model.use_reentrant_gc,
+        }
     fields = {f.name for f in dataclasses.fields(cls)}
     for old, new in CHECKPOINTING_NAMES.items():
         if new in fields and old in kwargs:
