@@ -98,7 +98,7 @@ EXPECTED = {
         ["Hello!<|end|>\n", "Fine, thanks.<|end|>\n"],
     ),
 }
-EXPECTED["qwen"] = EXPECTED["yi"] = EXPECTED["tokenizer"] = EXPECTED["chatml"]
+EXPECTED["qwen"] = EXPECTED["yi"] = EXPECTED["tokenizer"] = EXPECTED["qwen3_nothink"] = EXPECTED["chatml"]
 
 
 def with_tokens(tokenizer, bos: str | None = None, eos: str | None = None):
@@ -174,6 +174,16 @@ def test_qwen_default_system_and_override(tiny_tokenizer):
     assert template.render(tiny_tokenizer, conv, default_system="Sys").startswith("<|im_start|>system\nSys<|im_end|>")
 
 
+def test_qwen3_nothink_has_no_default_system(tiny_tokenizer):
+    """LLaMA-Factory's qwen3_nothink: Qwen's turns and tool format, no system prompt unless the data has one."""
+    template = get_template("qwen3_nothink", tiny_tokenizer)
+    conv = Conversation([Message("user", "Hi"), Message("assistant", "Yo")])
+    assert template.render(tiny_tokenizer, conv) == (
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nYo<|im_end|>\n"
+    )
+    assert template.tool_format == get_template("qwen", tiny_tokenizer).tool_format == "qwen"
+
+
 def test_encode_prompt_ends_at_the_reply(tiny_tokenizer):
     template = get_template("chatml", tiny_tokenizer)
     conv = Conversation(CONV.messages[:3], system="Be brief.")
@@ -229,7 +239,7 @@ def test_unknown_template_suggests_closest(tiny_tokenizer):
     assert all(name in text for name in TEMPLATE_NAMES)
 
 
-@pytest.mark.parametrize("name", ["qwen", "chatml", "llama3", "default", "llama2", "mistral", "gemma", "alpaca"])
+@pytest.mark.parametrize("name", ["qwen", "qwen3_nothink", "chatml", "llama3", "default", "llama2", "mistral", "gemma", "alpaca"])
 def test_to_jinja_gives_the_same_ids(name, tiny_tokenizer):
     bos, eos, _, _ = EXPECTED[name]
     tok = with_tokens(tiny_tokenizer, bos, eos)

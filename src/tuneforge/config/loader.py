@@ -14,6 +14,7 @@ from typing import Any
 
 import yaml
 
+from tuneforge.config.aliases import apply_aliases
 from tuneforge.config.coerce import coerce
 from tuneforge.config.data_args import DataArguments
 from tuneforge.config.eval_args import EvaluationArguments
@@ -23,6 +24,7 @@ from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
 from tuneforge.config.multimodal_args import MultimodalArguments
 from tuneforge.config.platform_args import PlatformArguments
+from tuneforge.config.refusals import check_refused
 from tuneforge.config.run_config import MASK, RunConfig, is_secret
 from tuneforge.config.tracking_args import TrackingArguments
 from tuneforge.config.training import report_to, training_field_types
@@ -40,9 +42,6 @@ GROUPS = {
     "platform": PlatformArguments,
 }
 TRAINING = "training"
-
-# Keys our users still write that moved; mapped with no loss of meaning.
-RENAMED = {"evaluation_strategy": "eval_strategy", "no_cuda": "use_cpu"}
 
 
 def known_keys() -> dict[str, tuple[str, Any]]:
@@ -145,25 +144,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     def where(key: str) -> str:
         return f"{source}:{lines[key]} ({key})" if source and key in lines else key
 
-    for old, new in RENAMED.items():
-        if old in flat:
-            flat.setdefault(new, flat.pop(old))
-    if coerce(flat.get("pure_bf16", False), bool, where("pure_bf16")):
-        flat.setdefault("compute_type", "pure_bf16")
-    if coerce(flat.get("block_diag_attn", False), bool, where("block_diag_attn")):
-        flat.setdefault("neat_packing", True)
-    if "warmup_ratio" in flat:  # transformers 5 reads a float warmup_steps < 1 as a ratio (1.0 would be one step)
-        ratio = coerce(flat.pop("warmup_ratio"), float, where("warmup_ratio"))
-        if not 0 <= ratio < 1:
-            raise UserError(
-                f"warmup_ratio must be in [0, 1), got {ratio}",
-                where=where("warmup_ratio"),
-                fix="use e.g. 0.1, or warmup_steps for a number of steps",
-            )
-        flat.setdefault("warmup_steps", ratio)
-    if flat.pop("group_by_length", False):
-        flat.setdefault("train_sampling_strategy", "group_by_length")
-
+    apply_aliases(flat, where)
     for key in [k for k, v in flat.items() if v == MASK and is_secret(k)]:
         del flat[key]  # a masked secret from a saved config: unset, not the literal "***"
     known = known_keys()
@@ -177,13 +158,13 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     for key, value in flat.items():
         group, tp = known[key]
         groups[group][key] = flat[key] = coerce(value, tp, where(key))
-    if "report_to" in groups[TRAINING]:
-        groups[TRAINING]["report_to"] = flat["report_to"] = report_to(groups[TRAINING]["report_to"], where("report_to"))
-
     built = {}
     for group, cls in GROUPS.items():
         built[group] = cls(**groups[group])  # `Literal[...]` choices were checked by coerce
 
     cfg = RunConfig(training=groups[TRAINING], given=flat, source=source, lines=lines, **built)
+    check_refused(cfg)  # before a tracker or a file is looked for: the reason a key cannot run comes first
+    if "report_to" in groups[TRAINING]:
+        groups[TRAINING]["report_to"] = flat["report_to"] = report_to(groups[TRAINING]["report_to"], where("report_to"))
     validate(cfg)
     return cfg
