@@ -11,13 +11,16 @@ from tuneforge.chat.engine import HuggingFaceEngine
 from tuneforge.chat.repl import run_chat
 from tuneforge.config import load_config
 from tuneforge.config.backends import hold_back_unused
+from tuneforge.config.ray_keys import ray_requested
 from tuneforge.errors import UserError
 from tuneforge.evaluate.evaluator import eval_command
 from tuneforge.export.run import run_export
 from tuneforge.model.estimate import estimate_memory, format_estimate
+from tuneforge.model.llama_pro import expand_model
 from tuneforge.model.tiny import create_tiny_model
 from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
+from tuneforge.train.ray_launch import run_on_ray
 from tuneforge.train.run import run_training
 from tuneforge.utils.env_info import format_env
 from tuneforge.utils.logging import configure_output, quiet_libraries
@@ -42,6 +45,8 @@ def _load(args):
 def cmd_train(args) -> int:
     cfg = _load(args)  # a bad config fails here, once, before any process starts
     argv = [*args.config, "--debug"] if args.debug else args.config
+    if ray_requested(cfg):  # USE_RAY=1 or ray_num_workers > 1: Ray actors start the processes (train/ray_launch.py)
+        return run_on_ray(cfg, args.nproc)
     code = maybe_relaunch(argv, args.nproc, disabled=args.no_torchrun)
     if code is not None:
         return code
@@ -85,6 +90,16 @@ def cmd_create_tiny_model(args) -> int:
     quiet_libraries()
     out = create_tiny_model(args.out, **_options(args, TINY_MODEL))
     print(f"Tiny {args.arch} model saved to {out}")
+    return 0
+
+
+def cmd_llama_pro(args) -> int:
+    quiet_libraries()
+    out = expand_model(args.model_dir, args.out_dir, args.num_expand)
+    print(
+        f"Expanded model saved to {out}. Train its new blocks with: model_name_or_path: {out}, "
+        f"finetuning_type: freeze, freeze_trainable_layers: {args.num_expand}, use_llama_pro: true"
+    )
     return 0
 
 
@@ -236,6 +251,16 @@ COMMANDS = (
         (
             arg("out", help="output folder"),
             *TINY_MODEL,
+        ),
+    ),
+    (
+        "llama-pro",
+        cmd_llama_pro,
+        "LLaMA Pro block expansion: insert zero-output copies of blocks (same outputs), to train with use_llama_pro",
+        (
+            arg("model_dir", help="the model folder to expand"),
+            arg("out_dir", help="a new folder for the expanded model"),
+            arg("--num-expand", type=int, required=True, help="blocks to add (must divide the number of layers)"),
         ),
     ),
     ("webui", cmd_webui, "the Web UI: train, evaluate, chat, export, runs (a browser page)", PAGE),

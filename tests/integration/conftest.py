@@ -45,7 +45,7 @@ def train_overrides(tiny_model_dir, data_dir, tmp_path):
             "max_steps": 12,
             "logging_steps": 1,
             "save_steps": 100,
-            "learning_rate": {"lora": 1e-2, "freeze": 3e-3, "full": 1e-3}[method],
+            "learning_rate": {"lora": 1e-2, "oft": 1e-2, "freeze": 3e-3, "full": 1e-3}[method],
             "lr_scheduler_type": "constant",
             "seed": 0,
             "plot_loss": True,

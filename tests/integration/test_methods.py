@@ -440,7 +440,7 @@ def test_booster_needs_cuda_even_when_installed(monkeypatch):
 # ---------------------------------------------------------------- the shipped examples run
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "train"
-METHOD_EXAMPLES = ["qlora", "qlora_hqq", "dora", "pissa", "loraplus", "lora_packing", "galore", "badam"]
+METHOD_EXAMPLES = ["qlora", "qlora_hqq", "dora", "pissa", "loraplus", "lora_packing", "galore", "badam", "oft"]
 
 
 @pytest.mark.parametrize("name", METHOD_EXAMPLES)

@@ -128,6 +128,12 @@ def test_override_must_be_key_value():
         load_config(None, ["lora_rank"])
 
 
+def test_override_that_is_not_yaml_stays_text():
+    """A name pattern starting with * is a YAML alias: on the command line it means the text as typed."""
+    cfg = load_config(None, ["profile_modules=*.layers.0.self_attn,*.mlp", "lora_rank=16"])
+    assert cfg.tracking.profile_modules == "*.layers.0.self_attn,*.mlp" and cfg.finetuning.lora_rank == 16
+
+
 def test_invalid_yaml_names_line(tmp_path):
     path = write(tmp_path, "a: 1\nb: [unclosed\n")
     with pytest.raises(UserError, match="invalid YAML"):

@@ -70,6 +70,9 @@ RECIPE_MODULES = {
     "tuneforge.train.common",
     "tuneforge.train.callbacks",
     "tuneforge.train.methods",
+    "tuneforge.train.profiler",  # torch profiler callbacks: only train/common.py imports it
+    "tuneforge.train.apollo_front",  # a TrainerCallback: only train/common.py imports it
+    "tuneforge.train.muon",  # subclasses torch's Optimizer: train/optim.py imports it when use_muon builds one
     "tuneforge.train.ppo_core",
 }
 API_MODULES = {"tuneforge.api.app", "tuneforge.api.chat", "tuneforge.api.protocol", "tuneforge.api.server"}

@@ -28,11 +28,95 @@ LF_FIELDS = [
 # LF keys that were unknown before issue 15 and now take effect -> the test that shows the effect.
 CHECKPOINTING = "tests/integration/test_checkpointing_keys.py"
 HERE = "tests/unit/test_lf_keys.py"
+LOADING = "tests/integration/test_model_loading_keys.py"
+NEW_TOKENS = "tests/integration/test_new_tokens.py"
+OFT = "tests/integration/test_oft.py"
+LLAMA_PRO = "tests/integration/test_llama_pro.py"
+SFT_LOSSES = "tests/integration/test_sft_losses.py"
+RAY = "tests/integration/test_ray.py"
+RAY_KEYS = "tests/unit/test_ray_keys.py"
+DPO_TERMS = "tests/integration/test_dpo_lf_terms.py"
+RL_KEYS = "tests/integration/test_rl_lf_keys.py"
+SWANLAB = "tests/integration/test_swanlab_keys.py"
+PROFILER = "tests/integration/test_profiler_keys.py"
+MODELSCOPE = "tests/integration/test_modelscope_hub.py"
+HUB_PUSH = "tests/integration/test_export_hub_push.py"
+OPTIMIZERS = "tests/integration/test_optimizer_keys.py"
+TRAINER_KEYS = "tests/integration/test_trainer_callback_keys.py"
 EFFECT_TESTS = {
+    # optimizers and trainer callbacks (tests/integration/test_optimizer_keys.py, test_trainer_callback_keys.py)
+    "use_muon": (OPTIMIZERS, "test_muon_trains_the_hidden_matrices_and_adamw_the_rest"),
+    "use_adam_mini": (OPTIMIZERS, "test_adam_mini_trains"),
+    **dict.fromkeys(
+        ("apollo_proj_type", "apollo_scale_front"),
+        (OPTIMIZERS, "test_apollo_proj_type_and_scale_front_reach_the_apollo_group"),
+    ),
+    "early_stopping_steps": (TRAINER_KEYS, "test_early_stopping_stops_when_the_metric_stops_improving"),
+    "include_effective_tokens_per_second": (
+        TRAINER_KEYS,
+        "test_effective_tokens_per_second_is_tokens_times_epochs_over_runtime",
+    ),
+    "eval_num_beams": (TRAINER_KEYS, "test_eval_num_beams_sets_the_beams_of_predict"),
+    # tracking and hubs (tests/integration/test_swanlab_keys.py, test_profiler_keys.py, test_modelscope_hub.py,
+    # test_export_hub_push.py)
+    **dict.fromkeys(
+        ("use_swanlab", "swanlab_project", "swanlab_workspace", "swanlab_run_name", "swanlab_logdir")
+        + ("swanlab_lark_webhook_url", "swanlab_lark_secret"),
+        (SWANLAB, "test_swanlab_offline_run_logs_the_loss_and_notifies_lark"),
+    ),
+    "swanlab_mode": (SWANLAB, "test_swanlab_offline_run_logs_the_loss_and_notifies_lark"),
+    "swanlab_api_key": (SWANLAB, "test_swanlab_api_key_logs_in_for_cloud_mode_only"),
+    "enable_torch_profiler": (PROFILER, "test_profiler_traces_the_active_steps_of_a_training_run"),
+    "profiler_output_dir": (PROFILER, "test_profiler_traces_the_active_steps_of_a_training_run"),
+    **dict.fromkeys(
+        ("profiler_wait_steps", "profiler_warmup_steps", "profiler_active_steps", "profiler_repeat")
+        + ("profiler_record_shapes", "profiler_profile_memory", "profiler_with_stack"),
+        (PROFILER, "test_profiler_schedule_repeats_and_flags_reach_the_trace"),
+    ),
+    "profile_modules": (PROFILER, "test_profile_modules_times_forward_and_backward_of_matching_modules"),
+    "ms_hub_token": (MODELSCOPE, "test_ms_hub_token_and_revision_reach_snapshot_download"),
+    "export_hub_model_id": (HUB_PUSH, "test_push_uploads_the_export_files_with_the_token"),
+    # preference / RL (tests/integration/test_dpo_lf_terms.py, test_rl_lf_keys.py)
+    "pref_bco_weight": (DPO_TERMS, "test_pref_bco_weight_mixes_lf_bco_loss"),
+    "ld_alpha": (DPO_TERMS, "test_ld_alpha_weights_the_policy_tail"),
+    "ref_model_quantization_bit": (RL_KEYS, "test_ref_model_quantization_bit_loads_a_4bit_reference_and_dpo_trains"),
+    "reward_model_quantization_bit": (RL_KEYS, "test_reward_model_quantization_bit_loads_an_8bit_reward_model"),
+    "reward_model_type": (RL_KEYS, "test_ppo_with_lora_reward_uses_the_adapter_scores"),
+    # Ray (tests/integration/test_ray.py: 2 Ray workers vs 2 torchrun processes; tests/unit/test_ray_keys.py)
+    "ray_num_workers": (RAY, "test_two_ray_workers_match_two_torchrun_processes_and_leave_nothing_running"),
+    "ray_init_kwargs": (RAY, "test_two_ray_workers_match_two_torchrun_processes_and_leave_nothing_running"),
+    "master_addr": (RAY_KEYS, "test_rank_zero_runs_on_master_addr_and_ranks_count_per_node"),
+    "master_port": (RAY, "test_two_ray_workers_match_two_torchrun_processes_and_leave_nothing_running"),
     "disable_gradient_checkpointing": (CHECKPOINTING, "test_disable_gradient_checkpointing_turns_it_off"),
     "use_reentrant_gc": (CHECKPOINTING, "test_use_reentrant_gc_reaches_the_trainer_and_trains"),
     "pure_bf16": (HERE, "test_lf_aliases_take_effect"),
     "block_diag_attn": (HERE, "test_lf_aliases_take_effect"),
+    # model loading (tests/integration/test_model_loading_keys.py, test_new_tokens.py)
+    "upcast_layernorm": (LOADING, "test_upcast_layernorm_keeps_norms_fp32_and_trains"),
+    "upcast_lmhead_output": (LOADING, "test_upcast_lmhead_output_gives_fp32_logits"),
+    "moe_aux_loss_coef": (LOADING, "test_moe_aux_loss_coef_adds_the_router_loss"),
+    "use_kv_cache": (LOADING, "test_use_kv_cache_switches_generation_cache"),
+    "model_max_length": (LOADING, "test_model_max_length_is_saved_with_the_run"),
+    "adapter_folder": (LOADING, "test_adapter_folder_loads_the_adapter_from_its_sub_folder"),
+    "quantization_device_map": (LOADING, "test_quantization_device_map_and_offload_folder"),
+    "offload_folder": (LOADING, "test_quantization_device_map_and_offload_folder"),
+    "add_tokens": (NEW_TOKENS, "test_new_tokens_encode_to_single_ids_and_grow_the_embeddings"),
+    "add_special_tokens": (NEW_TOKENS, "test_new_tokens_encode_to_single_ids_and_grow_the_embeddings"),
+    "new_special_tokens_config": (NEW_TOKENS, "test_lora_run_trains_new_tokens_and_loads_back_in_plain_peft"),
+    "init_special_tokens": (NEW_TOKENS, "test_desc_init_is_the_mean_of_the_description_tokens"),
+    "resize_vocab": (NEW_TOKENS, "test_resize_vocab_alone_trains_the_embeddings_with_lora"),
+    # OFT and LLaMA Pro (tests/integration/test_oft.py, test_llama_pro.py)
+    "oft_rank": (OFT, "test_oft_keys_shape_the_adapter"),
+    "oft_block_size": (OFT, "test_oft_keys_shape_the_adapter"),
+    "oft_target": (OFT, "test_oft_keys_shape_the_adapter"),
+    "module_dropout": (OFT, "test_module_dropout_sets_random_blocks_to_identity_while_training"),
+    "use_llama_pro": (LLAMA_PRO, "test_use_llama_pro_trains_exactly_the_expanded_blocks"),
+    # SFT loss variants (tests/integration/test_sft_losses.py)
+    "use_dft_loss": (SFT_LOSSES, "test_dft_loss_matches_hand_computation"),
+    "use_asft_loss": (SFT_LOSSES, "test_trainer_runs_asft_with_the_lora_base_as_anchor_on_slim_batches"),
+    "asft_alpha": (SFT_LOSSES, "test_asft_loss_matches_hand_computation"),
+    "use_eaft_loss": (SFT_LOSSES, "test_training_with_each_loss_makes_it_fall"),
+    "eaft_alpha": (SFT_LOSSES, "test_eaft_loss_matches_hand_computation"),
 }
 
 
@@ -130,3 +214,6 @@ def test_lf_aliases_take_effect():
     cfg = load_config(None, {"model_name_or_path": "m", "block_diag_attn": True})
     assert cfg.data.neat_packing is True
     assert load_config(None, {"model_name_or_path": "m", "pure_bf16": False}).model.compute_type == "auto"
+    # transformers 4's FSDP key (LF's fp8 example writes it) moves into fsdp_config
+    cfg = load_config(None, {"model_name_or_path": "m", "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer"})
+    assert cfg.training["fsdp_config"] == {"transformer_layer_cls_to_wrap": "LlamaDecoderLayer"}

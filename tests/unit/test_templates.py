@@ -239,7 +239,9 @@ def test_unknown_template_suggests_closest(tiny_tokenizer):
     assert all(name in text for name in TEMPLATE_NAMES)
 
 
-@pytest.mark.parametrize("name", ["qwen", "qwen3_nothink", "chatml", "llama3", "default", "llama2", "mistral", "gemma", "alpaca"])
+@pytest.mark.parametrize(
+    "name", ["qwen", "qwen3_nothink", "chatml", "llama3", "default", "llama2", "mistral", "gemma", "alpaca"]
+)
 def test_to_jinja_gives_the_same_ids(name, tiny_tokenizer):
     bos, eos, _, _ = EXPECTED[name]
     tok = with_tokens(tiny_tokenizer, bos, eos)

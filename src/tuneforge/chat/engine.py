@@ -12,8 +12,9 @@ from tuneforge.chat.stops import StopFilter
 from tuneforge.data.conversation import Conversation, Message
 from tuneforge.data.template import get_template
 from tuneforge.errors import UserError
-from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.logging import get_logger
 from tuneforge.utils.run_folder import template_from_run
@@ -124,18 +125,20 @@ class HuggingFaceEngine:
                 fix="use infer_backend: huggingface",
             )
         self.cfg = cfg
-        adapters = split_names(cfg.model.adapter_name_or_path)
+        adapters = adapter_paths(cfg.model)
         self.tokenizer = load_tokenizer(cfg.model)
         self.tokenizer.padding_side = "left"
         self.template = get_template(cfg.data.template or template_from_run(adapters), self.tokenizer)
         self.template.fix_tokenizer(self.tokenizer)
         model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
+        resize_embeddings(model, self.tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
         if adapters:
             model = load_adapters(model, adapters, is_trainable=False)
             if cfg.model.quantization_bit is None:
                 model = model.merge_and_unload()  # one matmul per layer instead of two
         self.device = "cuda" if has_cuda() else "cpu"
-        self.model = model.to(self.device).eval()
+        # quantization_device_map: auto has placed the layers already
+        self.model = (model if getattr(model, "hf_device_map", None) else model.to(self.device)).eval()
 
     @property
     def tool_format(self) -> str:

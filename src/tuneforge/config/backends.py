@@ -28,6 +28,10 @@ def backends_used(flat: dict[str, Any]) -> set[str]:
     bits, method = flat.get("quantization_bit"), flat.get("quantization_method", "bnb")
     if bits is not None:
         used.add("hqq" if method == "hqq" else "bitsandbytes")
+    if flat.get("ref_model_quantization_bit") is not None:  # ref_model loads with the quantization_method
+        used.add("hqq" if method == "hqq" else "bitsandbytes")
+    if flat.get("reward_model_quantization_bit") is not None:  # always bitsandbytes (train/ppo_reward.py)
+        used.add("bitsandbytes")
     optim = str(flat.get("optim") or "").lower()
     if any(part in optim for part in BNB_OPTIM_PARTS) or flat.get("use_galore") or flat.get("use_apollo"):
         used.add("bitsandbytes")  # galore_torch and apollo_torch import bitsandbytes for their 8-bit optimizers

@@ -48,9 +48,7 @@ class DataArguments:
         "is refused (overwrite_cache: true rebuilds it).",
     )
     ignore_pad_token_for_loss: bool = opt(True, "Leave padding out of the loss.")
-    eval_num_beams: int | None = opt(
-        None, "Beams for generation in evaluation / predict (predict_with_generate).", refused=PENDING
-    )
+    eval_num_beams: int | None = opt(None, "Beams for do_predict's generation (over num_beams).")
     preserve_thinking: bool = opt(
         False,
         "Keep the thinking of earlier turns for reasoning models.",
@@ -61,7 +59,16 @@ class DataArguments:
         ),
     )
     data_shared_file_system: bool = opt(
-        False, "Several nodes share one file system: tokenize once for all nodes, not once per node.", refused=PENDING
+        False,
+        "Several nodes share one file system: tokenize once for all nodes, not once per node (LF: global instead of"
+        " local main_process_first).",
+        refused=(
+            "TuneForge has no main-process-first dataset cache to share: every rank tokenizes its data in memory"
+            " (datasets' map cache is off) and no rank waits for another's files, so there is no per-node step to"
+            " turn into a per-cluster one",
+            "remove it; to tokenize once for every node, set tokenized_path to a folder on the shared file system:"
+            " global rank 0 writes it, and later runs on every node load it",
+        ),
     )
     identity_name: str = opt("TuneForge", "Fills {{name}} in the identity dataset: the assistant's name.")
     identity_author: str = opt("the TuneForge team", "Fills {{author}} in the identity dataset: who made it.")

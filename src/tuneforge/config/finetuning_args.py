@@ -1,4 +1,4 @@
-"""Finetuning group: the stage, the method (full / freeze / lora) and their settings."""
+"""Finetuning group: the stage, the method (full / freeze / lora / oft) and their settings."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ RATIO_BADAM = (
 )
 
 Stage = Literal["pt", "sft", "rm", "ppo", "dpo", "kto"]  # one recipe each: train/<stage>.py
-Method = Literal["full", "freeze", "lora"]
+Method = Literal["full", "freeze", "lora", "oft"]
+ADAPTER_METHODS = ("lora", "oft")  # peft adapters: saved as adapter folders, loaded with adapter_name_or_path
 
 
 @dataclass
@@ -82,34 +83,44 @@ class FinetuningArguments:
     badam_mask_mode: Literal["adjacent", "scatter"] = opt(
         "adjacent", "BAdam (ratio): trainable entries adjacent or scattered.", refused=RATIO_BADAM
     )
-    apollo_proj_type: Literal["std", "right", "left"] = opt("std", "APOLLO: projection type.", refused=PENDING)
+    apollo_proj_type: Literal["std", "right", "left"] = opt("std", "APOLLO: projection type.")
     apollo_scale_front: bool = opt(
-        False, "APOLLO: apply the norm-growth limiter before the gradient scaling.", refused=PENDING
+        False, "APOLLO: scale the update (sqrt(apollo_scale)) before the norm-growth limiter."
     )
     # other optimizers
-    use_muon: bool = opt(
-        False, "Muon (torch.optim.Muon) for the 2-D weights inside the layers, AdamW for the rest.", refused=PENDING
+    use_muon: bool = opt(False, "Muon (torch.optim.Muon) for the 2-D weights inside the layers, AdamW for the rest.")
+    use_adam_mini: bool = opt(
+        False, "Adam-mini (adam-mini package): one learning rate per parameter block (less memory); full / freeze."
     )
-    use_adam_mini: bool = opt(False, "Adam-mini: one learning rate per parameter block (less memory).", refused=PENDING)
     # LLaMA Pro, OFT
     use_llama_pro: bool = opt(
-        False, "LLaMA Pro: train only the expanded blocks (freeze, with freeze_trainable_layers).", refused=PENDING
+        False,
+        "LLaMA Pro: train only the expanded blocks of a model made by `tuneforge llama-pro` (freeze: those layers;"
+        " lora / oft: adapters on those layers only); freeze_trainable_layers = the number of blocks added.",
     )
-    oft_rank: int = opt(0, "OFT: rank (0: set by oft_block_size).", refused=PENDING)
-    oft_block_size: int = opt(32, "OFT: block size of the orthogonal matrices.", refused=PENDING)
-    oft_target: str = opt("all", "OFT: target modules, comma separated, or all.", refused=PENDING)
-    module_dropout: float = opt(0.0, "OFT: multiplicative dropout on the OFT blocks.", refused=PENDING)
+    oft_rank: int = opt(0, "OFT: number of orthogonal blocks per layer (0: set by oft_block_size; give one of them).")
+    oft_block_size: int = opt(
+        32, "OFT: size of each orthogonal block (0: set by oft_rank); rounded to a divisor of each layer's width."
+    )
+    oft_target: str = opt(
+        "all", "OFT: modules that get OFT, comma separated, or all (every linear layer but the head)."
+    )
+    module_dropout: float = opt(0.0, "OFT: multiplicative dropout: probability of setting an OFT block to identity.")
     # SFT loss variants
-    use_dft_loss: bool = opt(False, "DFT: weight each token's loss by its (detached) probability.", refused=PENDING)
-    use_asft_loss: bool = opt(False, "ASFT: DFT plus a KL anchor to the starting model.", refused=PENDING)
-    asft_alpha: float = opt(0.1, "ASFT: weight of the KL anchor.", refused=PENDING)
-    use_eaft_loss: bool = opt(False, "EAFT: weight each token's loss by its normalised entropy.", refused=PENDING)
-    eaft_alpha: float = opt(1.0, "EAFT: exponent of the entropy weight.", refused=PENDING)
+    use_dft_loss: bool = opt(False, "SFT loss DFT: weight each token's loss by its (detached) probability.")
+    use_asft_loss: bool = opt(
+        False, "SFT loss ASFT: DFT plus asft_alpha x KL to an anchor (ref_model, or the starting model)."
+    )
+    asft_alpha: float = opt(0.1, "ASFT: weight of the KL anchor.")
+    use_eaft_loss: bool = opt(
+        False, "SFT loss EAFT: weight each token's loss by (top-20 entropy / 3) ** eaft_alpha (detached)."
+    )
+    eaft_alpha: float = opt(1.0, "EAFT: exponent of the entropy weight.")
     early_stopping_steps: int | None = opt(
-        None, "Stop after this many evaluations without improvement of metric_for_best_model.", refused=PENDING
+        None, "Stop after this many evaluations without improvement of metric_for_best_model (default: eval loss)."
     )
     include_effective_tokens_per_second: bool = opt(
-        False, "Report effective (non-padding) tokens per second in the results.", refused=PENDING
+        False, "Report effective (non-padding) tokens per second in the results (effective_tokens_per_sec)."
     )
 
     # preference and rl stages (see the stage issue)
@@ -119,7 +130,7 @@ class FinetuningArguments:
     simpo_gamma: float = opt(0.5, "SimPO target reward margin.")
     kto_chosen_weight: float = opt(1.0, "KTO weight of desirable samples.")
     kto_rejected_weight: float = opt(1.0, "KTO weight of undesirable samples.")
-    ref_model: str | None = opt(None, "Reference model for DPO/KTO/PPO (default: the base).")
+    ref_model: str | None = opt(None, "Reference model for DPO/KTO/PPO, and SFT's ASFT anchor (default: the base).")
     reward_model: str | None = opt(None, "Reward model (a run of stage rm) for PPO.")
     dpo_label_smoothing: float = opt(
         0.0, "DPO (sigmoid): probability that a preference label is flipped (robust DPO), in [0, 0.5)."
@@ -127,17 +138,23 @@ class FinetuningArguments:
     ref_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to ref_model, comma separated.")
     reward_model_adapters: str | None = opt(None, "LoRA adapter(s) applied to reward_model, comma separated.")
     reward_model_type: Literal["full", "lora", "api"] = opt(
-        "full", "PPO reward model kind: full (a separate model; lora/api are LLaMA-Factory's, not yet here)."
+        "full",
+        "PPO reward model kind: full (a separate model: an rm run folder), lora (the LoRA adapter of an rm run on"
+        " the policy's own base; lora policies only), api (reward_model is the URL of a reward server: POST"
+        ' {"model", "messages": [texts]} -> {"scores": [...]}).',
     )
-    pref_bco_weight: float = opt(0.0, "DPO: weight of the BCO loss added to the DPO loss.", refused=PENDING)
+    pref_bco_weight: float = opt(
+        0.0, "DPO: weight w of the BCO loss, mixed as (dpo + w * bco) / (1 + w) (sigmoid / ipo / hinge)."
+    )
     ld_alpha: float | None = opt(
-        None, "LD-DPO: weight of the log-probabilities of the tokens past the shorter answer.", refused=PENDING
+        None,
+        "LD-DPO: weight in [0, 1] of the policy's log-probabilities of the tokens past the shorter answer of a pair.",
     )
     ref_model_quantization_bit: QuantizationBits | None = opt(
-        None, "Load the reference model quantized to this many bits.", refused=PENDING
+        None, "Load ref_model quantized to this many bits (quantization_method bnb / hqq)."
     )
     reward_model_quantization_bit: QuantizationBits | None = opt(
-        None, "Load the reward model quantized to this many bits.", refused=PENDING
+        None, "Load the reward model (reward_model_type full) quantized to this many bits with bitsandbytes."
     )
     ppo_buffer_size: int = opt(1, "PPO: rollout batches collected before each round of updates.")
     ppo_epochs: int = opt(4, "PPO: optimisation passes over each rollout buffer.")
@@ -153,6 +170,11 @@ class FinetuningArguments:
     plot_loss: bool = opt(True, "Save training_loss.png at the end.")
     compute_accuracy: bool = opt(False, "Report token accuracy during evaluation.")
     disable_shuffling: bool = opt(False, "Keep the dataset order.")
+
+    @property
+    def uses_adapter(self) -> bool:
+        """LoRA or OFT: a peft adapter on a frozen base (saved as an adapter folder, merged on export)."""
+        return self.finetuning_type in ADAPTER_METHODS
 
     @property
     def effective_lora_alpha(self) -> int:

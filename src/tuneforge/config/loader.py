@@ -99,8 +99,17 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
         if "=" not in item:
             raise UserError(f"override {item!r} is not key=value", fix="write it as key=value, e.g. lora_rank=16")
         key, raw = item.split("=", 1)
-        out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        out[key.strip()] = _override_value(raw) if raw.strip() else None
     return out
+
+
+def _override_value(raw: str) -> Any:
+    """The value as YAML reads it (16 -> int, true -> bool); text that is not YAML, such as a name pattern starting
+    with * (a YAML alias), stays the text given."""
+    try:
+        return yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
 
 
 def _flatten(data: dict[str, Any], lines: dict[str, int]) -> dict[str, Any]:

@@ -26,7 +26,11 @@ class ModelArguments:
     trust_remote_code: bool = opt(False, "Run Python code shipped with the model folder. Off unless set.")
     use_fast_tokenizer: bool = opt(True, "Use the fast (Rust) tokenizer.")
     split_special_tokens: bool = opt(False, "Tokenize special-token strings as plain text.")
-    resize_vocab: bool = opt(False, "Resize the embeddings to the tokenizer's vocabulary.")
+    resize_vocab: bool = opt(
+        False,
+        "Grow the embeddings (and LM head) to the tokenizer's length, rounded up to 64, new rows initialised by"
+        " init_special_tokens; with LoRA they are trained and saved too. On by itself when tokens are added.",
+    )
     low_cpu_mem_usage: bool = opt(True, "Load weights lazily to lower peak memory.")
     disable_gradient_checkpointing: bool = opt(
         False, "Never checkpoint activations (LLaMA-Factory's switch; overrides gradient_checkpointing: auto)."
@@ -40,40 +44,45 @@ class ModelArguments:
         False, "Train purely in bf16, without autocast (LLaMA-Factory's switch; same as compute_type: pure_bf16)."
     )
     upcast_layernorm: bool = opt(
-        False, "Keep the norm layers' weights in fp32 when the model loads in 16 bits.", refused=PENDING
+        False,
+        "Training: keep the norm layers' weights in fp32 when the model loads in 16 bits (their output keeps the"
+        " input's dtype).",
     )
-    upcast_lmhead_output: bool = opt(False, "Compute the logits (lm_head output) in fp32.", refused=PENDING)
+    upcast_lmhead_output: bool = opt(False, "Training: cast the logits (lm_head output) to fp32.")
     add_tokens: str | None = opt(
-        None, "Plain tokens to add to the tokenizer (comma separated); the embeddings grow to fit.", refused=PENDING
+        None, "Plain tokens to add to the tokenizer (comma separated); the embeddings grow to fit (resize_vocab)."
     )
     add_special_tokens: str | None = opt(
-        None, "Special tokens to add to the tokenizer (comma separated); the embeddings grow to fit.", refused=PENDING
+        None, "Special tokens to add to the tokenizer (comma separated); the embeddings grow to fit (resize_vocab)."
     )
     new_special_tokens_config: str | None = opt(
         None,
         "YAML file mapping each new special token to a description, used to initialise its embedding (takes"
-        " precedence over add_special_tokens).",
-        refused=PENDING,
+        " instead of add_special_tokens).",
     )
     init_special_tokens: Literal["noise_init", "desc_init", "desc_init_w_noise"] = opt(
         "noise_init",
         "How new tokens' embeddings start: noise_init (mean + noise), desc_init (mean of the description's tokens),"
-        " desc_init_w_noise (both).",
-        refused=PENDING,
+        " desc_init_w_noise (both; the desc_* ones need new_special_tokens_config).",
     )
     model_max_length: int | None = opt(
-        None, "The tokenizer's model_max_length saved with the model (LF derives it from cutoff_len).", refused=PENDING
+        None,
+        "The tokenizer's model_max_length (saved with the model). Unset: training raises it to cutoff_len, as LF"
+        " derives it.",
     )
     moe_aux_loss_coef: float | None = opt(
-        None, "Mixture-of-experts: weight of the router's auxiliary load-balancing loss.", refused=PENDING
+        None,
+        "Mixture-of-experts training: weight of the router's load-balancing loss (router_aux_loss_coef, added to the"
+        " loss).",
     )
-    use_kv_cache: bool = opt(True, "Use the KV cache when generating (chat, API, predict).", refused=PENDING)
-    offload_folder: str = opt("offload", "Where weights that do not fit in memory are offloaded.", refused=PENDING)
-    adapter_folder: str | None = opt(
-        None, "Sub-folder of adapter_name_or_path that holds the adapter weights.", refused=PENDING
+    use_kv_cache: bool = opt(True, "Use the KV cache when generating (chat, API, predict); training never does.")
+    offload_folder: str = opt(
+        "offload", "With quantization_device_map: auto, where weights that fit neither GPU nor CPU memory go."
     )
+    adapter_folder: str | None = opt(None, "Sub-folder of each adapter_name_or_path that holds the adapter.")
     quantization_device_map: Literal["auto"] | None = opt(
-        None, "Device map of a quantized model for inference (auto: spread over the GPUs).", refused=PENDING
+        None,
+        "Inference with a bnb 4-bit model: auto spreads it over the CUDA GPUs (refused on a machine without one).",
     )
     shift_attn: bool = opt(
         False,
@@ -103,7 +112,7 @@ class ModelArguments:
         ),
     )
     ms_hub_token: str | None = opt(
-        None, "ModelScope hub token (USE_MODELSCOPE_HUB=1; masked in saved configs).", refused=PENDING
+        None, "ModelScope token for private models (with USE_MODELSCOPE_HUB=1; masked in saved configs)."
     )
     om_hub_token: str | None = opt(
         None,
@@ -171,5 +180,7 @@ class ModelArguments:
     export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
     export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")
     export_hub_model_id: str | None = opt(
-        None, "Hub repository the exported model is pushed to (needs network and a token).", refused=PENDING
+        None,
+        "Hugging Face Hub repo (user/name) that `tuneforge export` pushes the finished export to (created when"
+        " missing; token: hf_hub_token, HF_TOKEN or `hf auth login`).",
     )

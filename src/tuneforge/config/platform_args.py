@@ -9,7 +9,6 @@ from typing import Literal
 
 from tuneforge.config.fields import opt
 
-RAY = ("Ray Train is not wired in yet", "run on several processes with torchrun: tuneforge train cfg.yaml --nproc 2")
 MCA = (
     "Megatron-Core training (LLaMA-Factory's mcore_adapter) needs CUDA GPUs and the mcore_adapter package; TuneForge"
     " does not ship a Megatron back-end",
@@ -44,12 +43,22 @@ SGLANG = (
 
 @dataclass
 class PlatformArguments:
-    ray_num_workers: int = opt(1, "Ray Train: number of workers.", refused=RAY)
-    ray_init_kwargs: dict | str | None = opt(
-        None, "Ray Train: keyword arguments of ray.init (mapping or JSON).", refused=RAY
+    ray_num_workers: int = opt(
+        1,
+        "Ray: number of workers (one process each, one GPU each when the Ray cluster has GPUs, else one CPU). Above 1,"
+        " or with USE_RAY=1, `tuneforge train` runs on Ray workers instead of one process.",
     )
-    master_addr: str | None = opt(None, "Ray Train: address of the process-group master.", refused=RAY)
-    master_port: str | None = opt(None, "Ray Train: port of the process-group master.", refused=RAY)
+    ray_init_kwargs: dict | str | None = opt(
+        None,
+        "Ray: keyword arguments of ray.init (mapping or JSON), e.g. address, num_cpus, runtime_env. Default: a local"
+        " Ray instance (or the cluster RAY_ADDRESS names).",
+    )
+    master_addr: str | None = opt(
+        None,
+        "Ray: address of the process-group master, a node of the Ray cluster (rank 0 runs there). Default: the"
+        " head node.",
+    )
+    master_port: str | None = opt(None, "Ray: port of the process-group master. Default: a free port.")
     use_mca: bool = opt(False, "Train through Megatron-Core (LF: mcore_adapter).", refused=MCA)
     use_hyper_parallel: bool = opt(False, "Train through LF's HyperParallel FSDP / TP back-end.", refused=HYPER)
     hyper_parallel_args: str | None = opt(None, "JSON file of HyperParallel strategy arguments.", refused=HYPER)

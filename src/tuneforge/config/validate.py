@@ -7,63 +7,30 @@ from typing import TYPE_CHECKING, get_args
 
 from tuneforge.config.engines import check_engines
 from tuneforge.config.finetuning_args import Stage
+from tuneforge.config.hub_checks import check_hub_keys
+from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
+from tuneforge.config.model_load_checks import check_model_loading
+from tuneforge.config.preference_checks import check_preference_terms, check_reward_model
 from tuneforge.config.ranges import check_ranges
+from tuneforge.config.ray_keys import check_ray
 from tuneforge.config.refusals import check_refused
+from tuneforge.config.tracking_checks import check_tracking
+from tuneforge.config.trainer_keys import check_eval_num_beams, check_trainer_keys
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
     from tuneforge.config.run_config import RunConfig
 
-FREEZE_KEYS = ("freeze_trainable_layers", "freeze_trainable_modules", "freeze_extra_modules")
-LORA_KEYS = (
-    "lora_rank",
-    "lora_alpha",
-    "lora_dropout",
-    "lora_target",
-    "additional_target",
-    "loraplus_lr_ratio",
-    "use_rslora",
-    "use_dora",
-    "pissa_init",
-    "pissa_iter",
-    "pissa_convert",
-    "loraplus_lr_embedding",
-    "create_new_adapter",
-)
+__all__ = ["FREEZE_KEYS", "LORA_KEYS", "check_stage", "validate"]  # the method keys' home: config/method_keys.py
+SFT_LOSS_KEYS = ("use_dft_loss", "use_asft_loss", "use_eaft_loss")
 IMPLEMENTED_STAGES = get_args(Stage)  # each has its recipe, train/<stage>.py
 
 
 def validate(cfg: RunConfig) -> None:
-    ft, model, data = cfg.finetuning, cfg.model, cfg.data
-    given = cfg.given
+    model, data = cfg.model, cfg.data
     check_ranges(cfg)
     check_refused(cfg)
-
-    def conflict(keys, method):
-        for key in keys:
-            if key in given:
-                raise UserError(
-                    f"'{key}' has no effect with finetuning_type: {ft.finetuning_type}",
-                    where=cfg.where(key),
-                    fix=f"remove it, or set finetuning_type: {method}",
-                )
-
-    if ft.finetuning_type != "freeze":
-        conflict(FREEZE_KEYS, "freeze")
-    if ft.finetuning_type != "lora":
-        conflict(LORA_KEYS, "lora")
-        if model.quantization_bit is not None:
-            raise UserError(
-                f"quantization_bit needs LoRA (QLoRA); finetuning_type is {ft.finetuning_type}",
-                where=cfg.where("quantization_bit"),
-                fix="set finetuning_type: lora, or remove quantization_bit",
-            )
-        if model.adapter_name_or_path and "adapter_name_or_path" in given:
-            raise UserError(
-                "adapter_name_or_path is only used with finetuning_type: lora",
-                where=cfg.where("adapter_name_or_path"),
-                fix="set finetuning_type: lora, or remove adapter_name_or_path",
-            )
+    check_method_keys(cfg)  # each method's own keys; quantization and adapters need LoRA / OFT
     if data.streaming and "max_steps" not in cfg.training:
         raise UserError(
             "streaming needs max_steps (a stream has no length)", where=cfg.where("streaming"), fix="set max_steps"
@@ -88,7 +55,13 @@ def validate(cfg: RunConfig) -> None:
         _needs_package("flash_attn", cfg.where("booster" if model.booster == "flashattn2" else "flash_attn"))
     _check_mixed_precision(cfg)
     check_engines(cfg)  # deepspeed file / package, FSDP hardware: before torchrun starts
+    check_ray(cfg)  # USE_RAY / ray_* keys, the ray package: before Ray starts
+    check_model_loading(cfg)  # new tokens and their descriptions, quantization_device_map
+    check_tracking(cfg)  # SwanLab / profiler keys with their switch, swanlab installed
+    check_hub_keys(cfg)  # ms_hub_token needs USE_MODELSCOPE_HUB=1
     _check_methods(cfg)
+    _check_sft_losses(cfg)
+    check_trainer_keys(cfg)  # Muon, Adam-mini, early stopping, effective tokens/s
 
 
 def check_stage(cfg: RunConfig) -> None:
@@ -105,15 +78,16 @@ def check_stage(cfg: RunConfig) -> None:
     if not cfg.data.dataset:
         raise UserError("dataset is required", fix="name one or more datasets from dataset_info.json")
     _check_stage_settings(cfg)
+    check_eval_num_beams(cfg)
 
 
 def _check_stage_settings(cfg: RunConfig) -> None:
     """Settings that belong to one stage (the datasets' fit is checked when they load: data/stage_sets.py)."""
     ft, given, stage = cfg.finetuning, cfg.given, cfg.finetuning.stage
     owners = {
-        "dpo": ("pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing"),
+        "dpo": ("pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing", "pref_bco_weight", "ld_alpha"),
         "kto": ("kto_chosen_weight", "kto_rejected_weight"),
-        "ppo": ("reward_model", "reward_model_type", "reward_model_adapters")
+        "ppo": ("reward_model", "reward_model_type", "reward_model_adapters", "reward_model_quantization_bit")
         + ("ppo_buffer_size", "ppo_epochs", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards"),
     }
     for owner, keys in owners.items():
@@ -124,9 +98,9 @@ def _check_stage_settings(cfg: RunConfig) -> None:
                     where=cfg.where(key),
                     fix=f"remove it, or set stage: {owner}",
                 )
-    for key, stages in (("ref_model", ("dpo", "kto", "ppo")), ("ref_model_adapters", ("dpo", "kto", "ppo"))) + (
-        ("pref_beta", ("dpo", "kto")),
-    ):
+    ref_keys = ("ref_model", "ref_model_adapters", "ref_model_quantization_bit")
+    ref_stages = ("dpo", "kto", "ppo") + (("sft",) if ft.use_asft_loss else ())  # sft: ASFT's anchor
+    for key, stages in tuple((k, ref_stages) for k in ref_keys) + (("pref_beta", ("dpo", "kto")),):
         if key in given and stage not in stages:
             raise UserError(
                 f"'{key}' is used by stages {', '.join(stages)}; this run is stage {stage}",
@@ -145,17 +119,19 @@ def _check_stage_settings(cfg: RunConfig) -> None:
             where=cfg.where("reward_model"),
             fix="set reward_model to the output_dir of a stage: rm run",
         )
-    if stage == "ppo" and ft.reward_model_type != "full":
-        raise UserError(
-            f"reward_model_type {ft.reward_model_type} is not supported yet",
-            where=cfg.where("reward_model_type"),
-            fix="use reward_model_type: full (a separate reward model, full or LoRA rm run)",
-        )
+    check_reward_model(cfg)
+    check_preference_terms(cfg)
     if stage == "dpo" and ft.pref_loss in ("orpo", "simpo") and ft.ref_model:
         raise UserError(
             f"pref_loss {ft.pref_loss} needs no reference model",
             where=cfg.where("ref_model"),
             fix="remove ref_model, or use pref_loss sigmoid / ipo / hinge",
+        )
+    if ft.ref_model_quantization_bit is not None and not ft.ref_model:
+        raise UserError(
+            "ref_model_quantization_bit applies to ref_model (without it the reference is the policy's own base)",
+            where=cfg.where("ref_model_quantization_bit"),
+            fix="set ref_model too, or remove ref_model_quantization_bit",
         )
     if ft.ref_model_adapters and not ft.ref_model:
         raise UserError(
@@ -173,6 +149,35 @@ def _check_stage_settings(cfg: RunConfig) -> None:
         raise UserError("ppo_epochs and ppo_buffer_size must be at least 1", where=cfg.where("ppo_epochs"))
     if stage == "pt" and cfg.data.cutoff_len < 8:
         raise UserError("stage pt packs text into cutoff_len blocks; use at least 8", where=cfg.where("cutoff_len"))
+
+
+def _check_sft_losses(cfg: RunConfig) -> None:
+    """DFT / ASFT / EAFT (train/sft_losses.py): one at a time, stage sft, each alpha with its loss."""
+    ft = cfg.finetuning
+    chosen = [key for key in SFT_LOSS_KEYS if getattr(ft, key)]
+    if len(chosen) > 1:
+        raise UserError(
+            f"{chosen[0]} and {chosen[1]} are alternative SFT losses",
+            where=cfg.where(chosen[1]),
+            fix="keep one of them",
+        )
+    if chosen and ft.stage != "sft":
+        raise UserError(
+            f"{chosen[0]} is an SFT loss; this run is stage {ft.stage}",
+            where=cfg.where(chosen[0]),
+            fix="remove it, or set stage: sft",
+        )
+    for alpha, loss in (("asft_alpha", "use_asft_loss"), ("eaft_alpha", "use_eaft_loss")):
+        if alpha in cfg.given and not getattr(ft, loss):
+            raise UserError(
+                f"{alpha} has no effect without {loss}", where=cfg.where(alpha), fix=f"set {loss}: true, or remove it"
+            )
+    if chosen and cfg.training.get("label_smoothing_factor"):
+        raise UserError(
+            f"label_smoothing_factor does not apply to the {chosen[0]} loss (it replaces cross-entropy)",
+            where=cfg.where("label_smoothing_factor"),
+            fix=f"remove label_smoothing_factor or {chosen[0]}",
+        )
 
 
 def _check_methods(cfg: RunConfig) -> None:

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.template import get_template
-from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.run_folder import template_from_run
 
@@ -26,20 +27,19 @@ class Loaded:
 
 def load_for_inference(cfg: RunConfig) -> Loaded:
     """Tokenizer (left padding), template (the config's, else the one the adapter's run trained with), model."""
-    adapters = split_names(cfg.model.adapter_name_or_path)
+    adapters = adapter_paths(cfg.model)
     tokenizer = load_tokenizer(cfg.model)
     tokenizer.padding_side = "left"
     template = get_template(cfg.data.template or template_from_run(adapters), tokenizer)
     template.fix_tokenizer(tokenizer)
     model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
+    resize_embeddings(model, tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
     if adapters:
         model = load_adapters(model, adapters, is_trainable=False)
         if cfg.model.quantization_bit is None:
             model = model.merge_and_unload()
     device = "cuda" if has_cuda() else "cpu"
-    if cfg.model.quantization_bit is None:
+    if cfg.model.quantization_bit is None:  # a quantized model stays where it loaded (quantization_device_map)
         model = model.to(device)
     return Loaded(model=model.eval(), tokenizer=tokenizer, template=template, device=device)
 

@@ -87,6 +87,8 @@ def generate(loaded, prompts: list[list[int]], gen_kwargs: dict, batch_size: int
 
 def generate_kwargs(cfg: RunConfig, loaded) -> dict:
     kw = cfg.generation.to_generate_kwargs()
+    if cfg.data.eval_num_beams is not None:  # LLaMA-Factory's beams for predict, over num_beams
+        kw.update(num_beams=cfg.data.eval_num_beams, length_penalty=cfg.generation.length_penalty)
     kw["eos_token_id"] = loaded.template.stop_token_ids(loaded.tokenizer)
     kw["pad_token_id"] = loaded.tokenizer.pad_token_id
     kw["skip_special_tokens"] = cfg.generation.skip_special_tokens
@@ -169,7 +171,7 @@ def predict_after_training(cfg: RunConfig, output_dir: str | Path) -> dict:
     if not is_main_process():  # under torchrun one process generates
         return {}
     model = cfg.model
-    if cfg.finetuning.finetuning_type == "lora":
+    if cfg.finetuning.uses_adapter:  # LoRA / OFT: output_dir holds the adapter
         given = split_names(model.adapter_name_or_path)
         kept = given if cfg.finetuning.create_new_adapter else given[:-1]  # a continued adapter was saved again
         model = dataclasses.replace(model, adapter_name_or_path=",".join([*kept, str(output_dir)]))

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.data.template import get_template
 from tuneforge.errors import UserError
 from tuneforge.export.verify import merge_and_verify
-from tuneforge.model.adapters import load_adapters, split_names
+from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import check_model_path, load_config, load_model, load_tokenizer
+from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.utils.devices import has_cuda
 from tuneforge.utils.logging import get_logger
 from tuneforge.utils.run_folder import template_from_run
@@ -59,7 +60,7 @@ def check_mergeable(cfg: RunConfig) -> None:
 def load_exportable(cfg: RunConfig) -> Exportable:
     check_mergeable(cfg)
     check_model_path(cfg.model.model_name_or_path)
-    adapters = split_names(cfg.model.adapter_name_or_path)
+    adapters = adapter_paths(cfg.model)
     # the template: asked for, else the one the LoRA run (or the full/freeze run folder) was trained with
     name = cfg.data.template or template_from_run(adapters) or template_from_run([cfg.model.model_name_or_path])
     tokenizer = load_tokenizer(cfg.model)
@@ -67,8 +68,7 @@ def load_exportable(cfg: RunConfig) -> Exportable:
     template.fix_tokenizer(tokenizer)
     dtype = export_dtype(cfg)
     model = load_model(cfg.model, dtype, for_training=False)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))  # as training did for a template that adds stop words
+    resize_embeddings(model, tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
     if cfg.model.export_device == "auto":
         model = model.to("cuda" if has_cuda() else "cpu")
     for path in adapters:  # one at a time, so each merge is checked

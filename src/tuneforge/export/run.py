@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING
 from tuneforge.errors import UserError
 from tuneforge.export import save
 from tuneforge.export.gguf_file import check_gguf_arch, write_gguf
+from tuneforge.export.hub_push import check_hub_repo_id, push_export
 from tuneforge.export.merge import check_mergeable, load_exportable
 from tuneforge.export.ollama import modelfile
 from tuneforge.export.quantize import check_quantization, quantize_gptq
 from tuneforge.export.target import check_export_dir, staged_folder
+from tuneforge.model.hubs import resolve_model_source
 from tuneforge.model.loader import check_model_path, load_config
 from tuneforge.utils.logging import get_logger
 
@@ -27,6 +29,7 @@ def check_export(cfg: RunConfig) -> Path:
     """Every refusal that needs no model loaded: the folder, the options, the hardware. Returns the folder."""
     m = cfg.model
     path = check_export_dir(m.export_dir, m.export_overwrite, where=cfg.where("export_dir"))
+    resolve_model_source(m)  # USE_MODELSCOPE_HUB=1: a ModelScope id becomes its local snapshot folder
     check_model_path(m.model_name_or_path)
     if m.export_size <= 0:
         raise UserError("export_size must be above 0 (GB)", where=cfg.where("export_size"))
@@ -34,6 +37,8 @@ def check_export(cfg: RunConfig) -> Path:
     check_quantization(cfg)
     if m.export_format == "gguf":
         check_gguf_arch(load_config(m), where=cfg.where("export_format"))
+    if m.export_hub_model_id:
+        check_hub_repo_id(cfg)
     return path
 
 
@@ -61,4 +66,6 @@ def run_export(cfg: RunConfig) -> Path:
         else:
             save.save_hf(item, folder, m.export_size)
     logger.info("exported to %s", path)
+    if m.export_hub_model_id:
+        push_export(path, cfg)  # after the export is complete: a failed push loses nothing
     return path

@@ -1,4 +1,5 @@
-"""Merge a LoRA adapter and prove it happened: every module with a non-zero delta (B @ A * scale) must change.
+"""Merge a LoRA or OFT adapter and prove it happened: every module the adapter changes (LoRA: a non-zero delta
+B @ A * scale added; OFT: a rotation R != I applied, merged W = W @ R^T) must change.
 
 LLaMA-Factory once shipped an export whose adapters were silently not merged. Here the weights are checked at a few
 elements per module where the delta is large enough to show in the model's dtype; a module whose weight did not
@@ -29,24 +30,41 @@ class Probe:
     exact: bool  # plain LoRA: merged == base + delta (to rounding); DoRA: only "changed"
 
 
+def _merged_weight(module, adapter: str, weight):
+    """What merging `adapter` must make of this layer's weight (fp32), or None where it is not probed."""
+    from peft.tuners.lora import LoraLayer  # peft: only a process that merges imports it
+    from peft.tuners.oft import OFTLayer
+
+    if isinstance(module, LoraLayer) and adapter in module.lora_A:
+        delta = module.get_delta_weight(adapter)
+        if delta.shape != weight.shape or not bool(delta.any()):
+            return None  # another layout (e.g. conv) is not probed; a zero delta (B still zero) cannot show
+        return weight.float() + delta.float()
+    if isinstance(module, OFTLayer) and adapter in module.oft_R and weight.dim() == 2:
+        rotation = module.get_delta_weight(adapter).float()  # in_features x in_features
+        if rotation.shape[0] != weight.shape[1]:
+            return None
+        return weight.float() @ rotation.T  # peft's merge: (R @ W^T)^T
+    return None
+
+
 def _probes(peft_model) -> tuple[list[Probe], int]:
     import torch  # heavy: only a process that merges imports it
-    from peft.tuners.lora import LoraLayer
+    from peft.tuners.tuners_utils import BaseTunerLayer
 
     probes, vanished = [], 0
     prefix = "base_model.model."
     for name, module in peft_model.named_modules():
-        if not isinstance(module, LoraLayer) or not hasattr(module, "get_delta_weight"):
+        if not isinstance(module, BaseTunerLayer) or not hasattr(module, "get_delta_weight"):
             continue
         weight = module.get_base_layer().weight
         for adapter in module.active_adapters:
-            if adapter not in module.lora_A:
-                continue
             with torch.no_grad():
-                delta = module.get_delta_weight(adapter)
-                if delta.shape != weight.shape or not bool(delta.any()):
-                    continue  # another layout (e.g. conv) is not probed; a zero delta (B still zero) cannot show
-                expected = (weight.float() + delta.float()).to(weight.dtype)
+                merged = _merged_weight(module, adapter, weight)
+                if merged is None:
+                    continue
+                delta = merged - weight.float()
+                expected = merged.to(weight.dtype)
                 moved = (expected != weight).nonzero()
             if moved.numel() == 0:
                 vanished += 1  # the delta is below the dtype's resolution at every element
@@ -67,7 +85,7 @@ def merge_and_verify(peft_model, where: str):
     probes, vanished = _probes(peft_model)
     if not probes:
         raise MergeCheckError(
-            "the adapter changes no weight: all its LoRA deltas are zero (an untrained adapter?)",
+            "the adapter changes no weight: all its LoRA deltas are zero / OFT rotations identity (untrained?)",
             where=where,
             fix="export the adapter of a finished run (its output_dir or a checkpoint-N)",
         )

@@ -1,17 +1,23 @@
-"""Make the right weights trainable: full, freeze (last/first n layers), or LoRA adapters in peft's format."""
+"""Make the right weights trainable: full, freeze (last/first n layers, or LLaMA Pro's expanded blocks), or LoRA /
+OFT adapters in peft's format."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.model.llama_pro import expanded_layer_ids
+from tuneforge.model.new_tokens import keeps_tied_vocab, vocab_module_names
+from tuneforge.model.oft_dropout import enable_module_dropout
 from tuneforge.model.quantize import is_quantized, prepare_for_kbit_training
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
     from tuneforge.config.finetuning_args import FinetuningArguments
+    from tuneforge.config.model_args import ModelArguments
 
 logger = get_logger(__name__)
 _LAYER = re.compile(r"\.(\d+)\.")
@@ -19,6 +25,13 @@ _LAYER = re.compile(r"\.(\d+)\.")
 
 def split_names(value: str | None) -> list[str]:
     return [v.strip() for v in (value or "").split(",") if v.strip()]
+
+
+def adapter_paths(args: ModelArguments) -> list[str]:
+    """The folders of adapter_name_or_path, each joined with adapter_folder when set (LF passes it to peft as
+    `subfolder`: the adapter's files sit in that sub-folder)."""
+    paths = split_names(args.adapter_name_or_path)
+    return [str(Path(p) / args.adapter_folder) for p in paths] if args.adapter_folder else paths
 
 
 def linear_module_names(model) -> list[str]:
@@ -48,7 +61,10 @@ def setup_freeze(model, args: FinetuningArguments) -> None:
             where="freeze_trainable_layers",
             fix=f"use 1..{n_layers} (last layers) or -1..-{n_layers} (first layers)",
         )
-    layer_ids = range(n_layers - k, n_layers) if k > 0 else range(-k)
+    if args.use_llama_pro:
+        layer_ids = expanded_layer_ids(n_layers, k)
+    else:
+        layer_ids = range(n_layers - k, n_layers) if k > 0 else range(-k)
     modules = split_names(args.freeze_trainable_modules)
     extra = split_names(args.freeze_extra_modules)
     layer_modules = {m.split(".")[0] for name, _ in model.named_parameters() if (m := _after_layer(name))}
@@ -82,15 +98,16 @@ def _after_layer(name: str) -> str:
 
 
 def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
-    """Load adapters in order; all but the last are merged. The last stays an adapter (trainable if asked)."""
+    """Load adapters (LoRA, OFT: any peft adapter) in order; all but the last are merged. The last stays an adapter
+    (trainable if asked)."""
     from peft import PeftModel
 
     for i, path in enumerate(adapter_paths):
         if not (Path(path) / "adapter_config.json").is_file():
             raise UserError(
-                "not a LoRA adapter folder (no adapter_config.json)",
+                "not an adapter folder (no adapter_config.json)",
                 where=f"adapter_name_or_path ({path})",
-                fix="point it at a folder written by a LoRA run (its output_dir or a checkpoint-N)",
+                fix="point it at a folder written by a LoRA or OFT run (its output_dir or a checkpoint-N)",
             )
         last = i == len(adapter_paths) - 1
         from safetensors import SafetensorError
@@ -125,35 +142,104 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
                 fix="remove quantization_bit, or set pissa_init: false",
             )
         prepare_for_kbit_training(model)
-    if adapter_paths and not args.create_new_adapter:
-        logger.info("continuing to train adapter %s", adapter_paths[-1])
-        return load_adapters(model, adapter_paths, is_trainable=True)
-    if adapter_paths:
-        model = load_adapters(model, adapter_paths, is_trainable=False).merge_and_unload()
-    available = linear_module_names(model)
-    targets = split_names(args.lora_target)
-    if targets == ["all"]:
-        targets = available
-    unknown = [t for t in targets if t not in available]
-    if unknown:
-        raise UserError(
-            f"lora_target names modules the model does not have: {', '.join(unknown)}",
-            where="lora_target",
-            fix=f"use all, or some of: {', '.join(available)}",
-        )
+    model, resumed = _start_adapter(model, args, adapter_paths)
+    if resumed:
+        return model
     config = LoraConfig(
-        # a reward model (stage rm) is a sequence classifier: peft then trains and saves its score head too
-        task_type="SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM",
+        task_type=_task_type(model),
         r=args.lora_rank,
         lora_alpha=args.effective_lora_alpha,
         lora_dropout=args.lora_dropout,
-        target_modules=targets,
-        modules_to_save=split_names(args.additional_target) or None,
+        target_modules=_targets(model, args.lora_target, "lora_target"),
+        modules_to_save=split_names(args.additional_target) or vocab_module_names(model) or None,
+        ensure_weight_tying=keeps_tied_vocab(model),  # a tied embedding + head stay one trained matrix
         use_rslora=args.use_rslora,
         use_dora=args.use_dora,
         init_lora_weights=_lora_init(args),
+        **_llama_pro_layers(model, args),
     )
     return get_peft_model(model, config)
+
+
+def setup_oft(model, args: FinetuningArguments, adapter_paths: list[str]):
+    """OFT (Qiu et al. 2023): each target layer's input is rotated by a trained block-diagonal orthogonal matrix
+    (peft's OFTConfig with LLaMA-Factory's arguments: r = oft_rank or blocks of oft_block_size, module_dropout)."""
+    from peft import OFTConfig, get_peft_model
+
+    if is_quantized(model):
+        prepare_for_kbit_training(model)
+    model, resumed = _start_adapter(model, args, adapter_paths)
+    if resumed:
+        enable_module_dropout(model)  # the continued adapter's own module_dropout
+        return model
+    config = OFTConfig(
+        task_type=_task_type(model),
+        r=args.oft_rank,
+        oft_block_size=args.oft_block_size,
+        module_dropout=args.module_dropout,
+        target_modules=_targets(model, args.oft_target, "oft_target"),
+        modules_to_save=split_names(args.additional_target) or vocab_module_names(model) or None,
+        **_llama_pro_layers(model, args),
+    )
+    model = get_peft_model(model, config)
+    enable_module_dropout(model)  # peft builds the dropout but never applies it
+    return model
+
+
+def _start_adapter(model, args: FinetuningArguments, adapter_paths: list[str]):
+    """(model, resumed): continue training the last adapter of adapter_name_or_path, or merge them all and return the
+    base for a new adapter (create_new_adapter, or none given)."""
+    if adapter_paths and not args.create_new_adapter:
+        _check_adapter_kind(adapter_paths[-1], args.finetuning_type)
+        logger.info("continuing to train adapter %s", adapter_paths[-1])
+        return load_adapters(model, adapter_paths, is_trainable=True), True
+    if adapter_paths:
+        model = load_adapters(model, adapter_paths, is_trainable=False).merge_and_unload()
+    return model, False
+
+
+def _check_adapter_kind(path: str, method: str) -> None:
+    """Training continues the adapter it is given: it must be of the method asked for."""
+    config_file = Path(path) / "adapter_config.json"
+    if not config_file.is_file():
+        return  # load_adapters says what is wrong
+    kind = str(json.loads(config_file.read_text(encoding="utf-8")).get("peft_type", "")).lower()
+    if kind and kind != method:
+        raise UserError(
+            f"the adapter to continue is a {kind.upper()} adapter; finetuning_type is {method}",
+            where=f"adapter_name_or_path ({path})",
+            fix=f"set finetuning_type: {kind}, or create_new_adapter: true (merge it, train a new {method} adapter)",
+        )
+
+
+def _targets(model, value: str, key: str) -> list[str]:
+    """The short module names `value` (lora_target / oft_target) names; all: every linear layer but the head."""
+    available = linear_module_names(model)
+    targets = split_names(value)
+    if targets == ["all"]:
+        return available
+    unknown = [t for t in targets if t not in available]
+    if unknown:
+        raise UserError(
+            f"{key} names modules the model does not have: {', '.join(unknown)}",
+            where=key,
+            fix=f"use all, or some of: {', '.join(available)}",
+        )
+    return targets
+
+
+def _task_type(model) -> str:
+    # a reward model (stage rm) is a sequence classifier: peft then trains and saves its score head too
+    return "SEQ_CLS" if type(model).__name__.endswith("ForSequenceClassification") else "CAUSAL_LM"
+
+
+def _llama_pro_layers(model, args: FinetuningArguments) -> dict:
+    """LLaMA Pro with an adapter: only the expanded blocks get it (LLaMA-Factory's find_expanded_modules)."""
+    if not args.use_llama_pro:
+        return {}
+    ids = expanded_layer_ids(model.config.num_hidden_layers, args.freeze_trainable_layers)
+    logger.info("LLaMA Pro: adapters on layers %s", list(ids))
+    return {"layers_to_transform": list(ids)}
 
 
 def _lora_init(args: FinetuningArguments):
@@ -167,6 +253,8 @@ def prepare_trainable(model, args: FinetuningArguments, adapter_paths: list[str]
         setup_full(model)
     elif args.finetuning_type == "freeze":
         setup_freeze(model, args)
+    elif args.finetuning_type == "oft":
+        model = setup_oft(model, args, adapter_paths)
     else:
         model = setup_lora(model, args, adapter_paths)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -115,8 +115,16 @@ def trainable_params(config: dict[str, Any], ft, counts: dict[str, int]) -> int:
         per_layer = (counts["linear"] + counts["layer_other"]) // n_layers
         return per_layer * min(abs(int(ft.freeze_trainable_layers)), n_layers)
     shapes = layer_shapes(config)
+    layers = int(ft.freeze_trainable_layers) if ft.use_llama_pro else n_layers  # LLaMA Pro: the expanded blocks
+    if ft.finetuning_type == "oft":  # per layer: in/b blocks of b(b-1)/2 (skew-symmetric) = in * (b - 1) / 2
+        return sum(_oft_params(shapes[n][0], ft) for n in lora_targets(ft.oft_target)) * layers
     rank = int(ft.lora_rank)
-    return sum(rank * (shapes[n][0] + shapes[n][1]) for n in lora_targets(ft.lora_target)) * n_layers
+    return sum(rank * (shapes[n][0] + shapes[n][1]) for n in lora_targets(ft.lora_target)) * layers
+
+
+def _oft_params(in_features: int, ft) -> int:
+    block = int(ft.oft_block_size) or max(1, in_features // max(1, int(ft.oft_rank)))
+    return in_features * (block - 1) // 2
 
 
 def _compute_bytes(cfg: RunConfig, cuda: bool) -> int:
@@ -147,10 +155,12 @@ def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
 def _lora_input_copies(cfg: RunConfig, config: dict[str, Any], wb: int, checkpointed: bool) -> float:
     """Bytes per token that LoRA in a 16-bit run adds: peft keeps the adapters in fp32 and casts each adapted
     layer's input to fp32 for them, and backward keeps that copy (with checkpointing, one layer's at a time)."""
-    if cfg.finetuning.finetuning_type != "lora" or wb >= 4:
+    ft = cfg.finetuning
+    if not ft.uses_adapter or wb >= 4:  # OFT too: peft rotates the input in the adapter's fp32
         return 0.0
     shapes = layer_shapes(config)
-    per_layer = sum(shapes[name][0] for name in lora_targets(cfg.finetuning.lora_target)) * 4.0
+    target = ft.oft_target if ft.finetuning_type == "oft" else ft.lora_target
+    per_layer = sum(shapes[name][0] for name in lora_targets(target)) * 4.0
     return per_layer * (1 if checkpointed else config["num_hidden_layers"])
 
 
@@ -172,17 +182,17 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     total_params = sum(counts.values())
     wb = _compute_bytes(cfg, cuda)
     bits = cfg.model.quantization_bit
-    if bits and ft.finetuning_type == "lora":
+    if bits and ft.uses_adapter:
         weights = counts["linear"] * QUANT_BYTES[int(bits)] + (total_params - counts["linear"]) * wb
     else:
         weights = total_params * wb
     trainable = trainable_params(config, ft, counts)
-    grad_bytes = 4 if ft.finetuning_type == "lora" else wb  # peft keeps adapters in fp32
-    adapter_weights = trainable * 4 if ft.finetuning_type == "lora" else 0
+    grad_bytes = 4 if ft.uses_adapter else wb  # peft keeps adapters in fp32
+    adapter_weights = trainable * 4 if ft.uses_adapter else 0
     gradients = trainable * grad_bytes
     optimizer = trainable * _optim_bytes(cfg.training.get("optim"))
-    if ft.stage in ("dpo", "kto", "ppo") and ft.finetuning_type != "lora" and not ft.ref_model:
-        weights *= 2  # a frozen copy of the base as the reference model
+    if (ft.stage in ("dpo", "kto", "ppo") or ft.use_asft_loss) and not ft.uses_adapter and not ft.ref_model:
+        weights *= 2  # a frozen copy of the base as the reference model (ASFT: its anchor)
 
     if gradient_checkpointing is None:  # as configured; auto (the default) as train/arguments.py resolves it
         value = cfg.training.get("gradient_checkpointing", "auto")
@@ -194,6 +204,8 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     k = int(ft.freeze_trainable_layers)
     # frozen layers below the first trained one need no gradient, so autograd keeps nothing for them
     saved_layers = min(k, n_layers) if ft.finetuning_type == "freeze" and k > 0 else n_layers
+    if ft.use_llama_pro and ft.finetuning_type == "freeze" and 0 < k <= n_layers:
+        saved_layers = n_layers - (n_layers // k - 1)  # the first expanded block is layer n_layers // k - 1
     layers_act = per_layer * saved_layers
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward

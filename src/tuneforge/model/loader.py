@@ -11,7 +11,11 @@ from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
 from tuneforge.model import boosters
+from tuneforge.model.config_patches import configure_kv_cache, configure_moe, device_map_kwargs
+from tuneforge.model.hubs import resolve_model_source
+from tuneforge.model.new_tokens import add_new_tokens, set_model_max_length
 from tuneforge.model.quantize import check_quantization, quantization_config, quantize_hqq
+from tuneforge.model.upcast import apply_upcasts
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -78,9 +82,11 @@ def check_model_path(path: str | None, field: str = "model_name_or_path") -> Non
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "vocab.txt")
 
 
-def load_tokenizer(args: ModelArguments):
+def load_tokenizer(args: ModelArguments, cutoff_len: int | None = None):
+    """`cutoff_len` (training): the tokenizer's model_max_length grows to it unless model_max_length is set."""
     from transformers import AutoTokenizer  # late, as in every loader here: transformers loads torch (seconds)
 
+    resolve_model_source(args)  # USE_MODELSCOPE_HUB=1: a ModelScope id becomes its local snapshot folder
     check_model_path(args.model_name_or_path)
     folder = Path(args.model_name_or_path).expanduser()
     if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
@@ -100,12 +106,15 @@ def load_tokenizer(args: ModelArguments):
         )
     if tokenizer.pad_token_id is None and tokenizer.eos_token_id is not None:
         tokenizer.pad_token = tokenizer.eos_token
+    add_new_tokens(tokenizer, args)  # add_tokens / add_special_tokens / new_special_tokens_config
+    set_model_max_length(tokenizer, args, cutoff_len)
     return tokenizer
 
 
 def load_config(args: ModelArguments, cutoff_len: int | None = None):
     from transformers import AutoConfig
 
+    resolve_model_source(args)  # USE_MODELSCOPE_HUB=1 (load_model comes through here too)
     fix = "check config.json; set trust_remote_code: true only for a model whose code you trust"
     with _model_folder_errors("read the model config", args, fix):
         config = AutoConfig.from_pretrained(args.model_name_or_path, **_hub_kwargs(args))
@@ -155,12 +164,14 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
     config = load_config(args, cutoff_len)
     if head == "score":
         config.num_labels = 1
+    configure_moe(config, args, for_training)  # moe_aux_loss_coef
     kwargs = {
         "config": config,
         "dtype": dtype,
         "attn_implementation": boosters.attention_implementation(args),
         "low_cpu_mem_usage": args.low_cpu_mem_usage,
         **_hub_kwargs(args),
+        **device_map_kwargs(args, for_training),  # quantization_device_map: auto + offload_folder
     }
     qconfig = quantization_config(args, dtype) if args.quantization_bit is not None else None
     if qconfig is not None:  # None: unquantized, or hqq (it quantizes after loading)
@@ -173,7 +184,8 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
             model = auto.from_pretrained(args.model_name_or_path, **kwargs)
     if args.quantization_bit is not None and args.quantization_method == "hqq":
         model = quantize_hqq(model, args.quantization_bit, dtype)
+    configure_kv_cache(model, args, for_training)  # use_kv_cache (never in training)
     if for_training:
-        model.config.use_cache = False
+        apply_upcasts(model, args)  # upcast_layernorm / upcast_lmhead_output
         model = boosters.apply_kernels(model, args)
     return model

@@ -23,9 +23,10 @@ def is_reward_adapter(path: str | Path) -> bool:
     return config.is_file() and json.loads(config.read_text(encoding="utf-8")).get("task_type") == "SEQ_CLS"
 
 
-def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None = None):
+def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None = None, quantization_config=None):
     """(model, tokenizer) of an rm run folder — a full sequence-classification model or a LoRA adapter on its base —
-    in eval mode, with any further `adapters` (SEQ_CLS LoRA folders) merged in order.
+    in eval mode, with any further `adapters` (SEQ_CLS LoRA folders) merged in order. `quantization_config` (a
+    transformers BitsAndBytesConfig) loads the weights quantized; the adapters then stay unmerged.
     `model(input_ids, attention_mask).logits[:, 0]` is the reward."""
     # transformers / peft: loaded only when a reward model is (start-up time)
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
@@ -39,6 +40,8 @@ def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None =
             fix=NOT_A_REWARD_MODEL_FIX,
         )
     kwargs = {"dtype": dtype} if dtype is not None else {}
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
     if adapter.is_file():
         from peft import PeftModel
 
@@ -52,7 +55,7 @@ def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None =
         base = AutoModelForSequenceClassification.from_pretrained(
             info["base_model_name_or_path"], num_labels=1, **kwargs
         )
-        model = PeftModel.from_pretrained(base, path).merge_and_unload()
+        model = _with_adapter(PeftModel.from_pretrained(base, path), quantization_config)
     else:
         model = AutoModelForSequenceClassification.from_pretrained(path, **kwargs)
         if model.config.num_labels != 1:
@@ -64,7 +67,18 @@ def load_reward_model(path: str | Path, dtype=None, adapters: list[str] | None =
     for extra in adapters or []:
         from peft import PeftModel
 
-        model = PeftModel.from_pretrained(model, extra).merge_and_unload()
+        if isinstance(model, PeftModel):  # only a quantized base keeps its adapter unmerged
+            raise UserError(
+                "a quantized reward model takes one adapter (LLaMA-Factory's rule too)",
+                where="reward_model_adapters",
+                fix="merge the adapters first (tuneforge export), or remove reward_model_quantization_bit",
+            )
+        model = _with_adapter(PeftModel.from_pretrained(model, extra), quantization_config)
     tokenizer = AutoTokenizer.from_pretrained(path)
     model.config.pad_token_id = tokenizer.pad_token_id  # as in training: the score is read before padding
     return model.eval(), tokenizer
+
+
+def _with_adapter(peft_model, quantization_config):
+    """Merged into plain weights; on a quantized base kept as an adapter (merging would re-quantize the sum)."""
+    return peft_model if quantization_config is not None else peft_model.merge_and_unload()

@@ -12,6 +12,7 @@ from tuneforge.errors import UserError
 from tuneforge.model.estimate import needs_checkpointing
 from tuneforge.train.engines import prepare_engines
 from tuneforge.train.optim import optimizer_training_args
+from tuneforge.train.swanlab_report import without_swanlab
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 
 if TYPE_CHECKING:
@@ -79,7 +80,7 @@ def _set_checkpointing(cfg: RunConfig, cls, kwargs: dict) -> None:
 def groups_by_length(cfg: RunConfig) -> bool:
     """The default batching of sft (`packing` unset), rm and dpo: batches of rows of similar length, so little
     padding and the same rows per step as a plain shuffle. Not with packing, streaming or a kept order
-    (disable_shuffling); not for kto, whose KL term pairs each row with another row of its batch."""
+    (disable_shuffling); not for kto, whose KL term pairs each row with the row before it (read in order)."""
     data = cfg.data
     return (
         cfg.finetuning.stage in ("sft", "rm", "dpo")
@@ -98,6 +99,7 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
 
     cls = cls or Seq2SeqTrainingArguments
     kwargs = {**DEFAULTS, **cfg.training, **extra, "output_dir": output_dir}
+    kwargs["report_to"] = without_swanlab(kwargs.get("report_to"))  # our SwanLab callback reports there
     _set_checkpointing(cfg, cls, kwargs)
     kwargs.pop("resume_from_checkpoint", None)  # resolved by plan_output_dir
     dtype = compute_dtype(cfg)
@@ -109,7 +111,7 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:
             kwargs.setdefault("ddp_backend", "gloo")
     prepare_engines(kwargs)  # DeepSpeed alone needs a process group; FSDP needs several processes
-    if cfg.finetuning.finetuning_type == "lora":
+    if cfg.finetuning.uses_adapter:
         kwargs.setdefault("ddp_find_unused_parameters", False)
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
     if groups_by_length(cfg):
@@ -119,6 +121,8 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
         kwargs.setdefault("eval_strategy", "steps")
         kwargs.setdefault("eval_steps", kwargs.get("save_steps"))
         kwargs.setdefault("per_device_eval_batch_size", kwargs["per_device_train_batch_size"])
+    if cfg.finetuning.early_stopping_steps is not None:  # EarlyStoppingCallback compares this metric (none: fails)
+        kwargs.setdefault("metric_for_best_model", "loss")
     try:
         return cls(**kwargs)
     except (ValueError, TypeError) as exc:

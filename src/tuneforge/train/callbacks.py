@@ -11,7 +11,7 @@ from pathlib import Path
 
 # transformers at the top: the callbacks subclass TrainerCallback. Only the stage recipes (train/common.py) import
 # this module, and train/run.py imports a recipe only when a run starts.
-from transformers import TrainerCallback
+from transformers import EarlyStoppingCallback, TrainerCallback
 
 from tuneforge.utils import run_folder
 
@@ -148,3 +148,11 @@ class StopOnSignal(StopSignals, TrainerCallback):
         self.restore()
         if self.requested:
             raise stopped(state.global_step)
+
+
+def early_stopping_callbacks(early_stopping_steps: int | None) -> list:
+    """LLaMA-Factory's `early_stopping_steps`: transformers' EarlyStoppingCallback with that patience (evaluations
+    without improvement of metric_for_best_model, eval loss by default: train/arguments.py)."""
+    if early_stopping_steps is None:
+        return []
+    return [EarlyStoppingCallback(early_stopping_patience=early_stopping_steps)]

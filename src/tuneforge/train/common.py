@@ -12,15 +12,20 @@ from transformers import set_seed
 
 from tuneforge.data.loader import get_stage_datasets
 from tuneforge.data.template import get_template
-from tuneforge.model.adapters import prepare_trainable, split_names
+from tuneforge.model.adapters import adapter_paths, prepare_trainable
 from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.model.new_tokens import resize_embeddings
+from tuneforge.train.apollo_front import apollo_callbacks
 from tuneforge.train.arguments import compute_dtype
-from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal
+from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal, early_stopping_callbacks
 from tuneforge.train.checkpoint import make_resumable
+from tuneforge.train.effective_tokens import effective_tokens_per_second
 from tuneforge.train.methods import method_callbacks
 from tuneforge.train.optim import optimizers_for
 from tuneforge.train.plot import plot_loss
 from tuneforge.train.preference import drop_ref_adapter
+from tuneforge.train.profiler import profiler_callbacks
+from tuneforge.train.swanlab_report import swanlab_callbacks
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -31,7 +36,7 @@ logger = get_logger(__name__)
 
 
 def load_tokenizer_and_template(cfg: RunConfig):
-    tokenizer = load_tokenizer(cfg.model)
+    tokenizer = load_tokenizer(cfg.model, cfg.data.cutoff_len)
     template = get_template(cfg.data.template, tokenizer)
     template.fix_tokenizer(tokenizer)
     return tokenizer, template
@@ -46,13 +51,12 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     (sequence classification, one output) whose new score head is always trained and saved with a LoRA adapter."""
     set_seed(seed_of(cfg))  # adapter (and score head) initialisation is random too: same seed, same run
     model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len, head=head)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
+    resize_embeddings(model, tokenizer, cfg.model)  # new tokens / resize_vocab, or a template's added token
     ft = cfg.finetuning
     if head == "score":
         model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
-    model = prepare_trainable(model, ft, split_names(cfg.model.adapter_name_or_path))  # LoRA: SEQ_CLS, score saved
-    if head == "score" and ft.finetuning_type != "lora":
+    model = prepare_trainable(model, ft, adapter_paths(cfg.model))  # LoRA: SEQ_CLS, score saved
+    if head == "score" and not ft.uses_adapter:
         for param in model.score.parameters():
             param.requires_grad_(True)
     return model
@@ -98,10 +102,12 @@ def train_stage(trainer_cls, cfg: RunConfig, plan: OutputPlan, inputs: StageInpu
     )
     if "ref_model" in trainer_kwargs:
         drop_ref_adapter(trainer)
-    return train_and_save(trainer, cfg, plan, inputs.tokenizer, inputs.template, inputs.eval_set)
+    return train_and_save(trainer, cfg, plan, inputs.tokenizer, inputs.template, inputs.eval_set, inputs.train_set)
 
 
-def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None) -> Path:
+def train_and_save(
+    trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None, train_set=None
+) -> Path:
     """Train (resuming if the plan says so), then save the model, state, metrics and the loss plot."""
     make_resumable(trainer)  # tmp-checkpoint-N renamed once complete; length-grouped order seeded per epoch
     if plan.resume_from:
@@ -114,6 +120,9 @@ def train_and_save(trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, templat
     trainer.save_state()
     if eval_set is not None:
         trainer.save_metrics("eval", trainer.evaluate())
+    if cfg.finetuning.include_effective_tokens_per_second:
+        tps = effective_tokens_per_second(train_set, cfg.finetuning.stage, result.metrics)
+        result.metrics["effective_tokens_per_sec"] = round(tps, 3)
     trainer.save_metrics("train", result.metrics)  # the results file marks the run complete
     if cfg.finetuning.plot_loss and trainer.is_world_process_zero():
         plot_loss(plan.path)
@@ -126,6 +135,14 @@ def trainer_extras(cfg: RunConfig, plan: OutputPlan, model, args) -> dict:
     """What every stage's Trainer gets, as sft's does: the JSONL log, a clean stop on SIGTERM/SIGINT (a resumable
     checkpoint), the method's callbacks (PiSSA conversion, BAdam) and its optimizer (LoRA+, GaLore, ...)."""
     return {
-        "callbacks": [JsonlLogCallback(plan.path), StopOnSignal(), *method_callbacks(cfg)],
+        "callbacks": [
+            JsonlLogCallback(plan.path),
+            StopOnSignal(),
+            *method_callbacks(cfg),
+            *apollo_callbacks(cfg),  # apollo_scale_front
+            *early_stopping_callbacks(cfg.finetuning.early_stopping_steps),
+            *swanlab_callbacks(cfg),  # use_swanlab / report_to: swanlab
+            *profiler_callbacks(cfg, plan.path),  # enable_torch_profiler, profile_modules
+        ],
         "optimizers": optimizers_for(cfg, model, args),
     }

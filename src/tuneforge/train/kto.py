@@ -1,4 +1,9 @@
-"""KTO on unpaired feedback (a response marked desirable or not: `kto_tag`), TRL's KTOTrainer on our encodings."""
+"""KTO on unpaired feedback (a response marked desirable or not: `kto_tag`), TRL's KTOTrainer on our encodings.
+
+The KL term's mismatched pairs are made as LLaMA-Factory makes them: each prompt with the completion of the row
+before it in the (once-shuffled, then read in order) data set, so they need no second row in the batch and
+per_device_train_batch_size 1 works (TRL pairs within a batch and refuses 1).
+"""
 
 from __future__ import annotations
 
@@ -21,16 +26,26 @@ def _trainer_class():
     class FeedbackTrainer(KTOTrainer):
         """KTOTrainer on pre-tokenized (prompt_ids, completion_ids, label)."""
 
+        def __init__(self, *pos, args, **kwargs):
+            batch = args.per_device_train_batch_size
+            # TRL refuses a batch of 1 because ITS pairs are made within a batch; ours are not (see above)
+            args.per_device_train_batch_size = max(batch, 2)
+            try:
+                super().__init__(*pos, args=args, **kwargs)
+            finally:
+                args.per_device_train_batch_size = batch
+            self._train_batch_size = args.train_batch_size  # what the dataloader uses, read in __init__
+
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
             if not self.calculate_KL:
                 return dataset
 
-            # The KL term pairs each prompt with the completion of its neighbour in the (sequential) batch.
-            def add_kl(batch):
-                batch["KL_completion_ids"] = [batch["completion_ids"][-1]] + batch["completion_ids"][:-1]
-                return batch
+            # LF's rule: rotate the completions by one over the whole data set (row i gets row i-1's)
+            def add_kl(rows):
+                rows["KL_completion_ids"] = [rows["completion_ids"][-1]] + rows["completion_ids"][:-1]
+                return rows
 
-            return dataset.map(add_kl, batched=True, batch_size=args.per_device_train_batch_size)
+            return dataset.map(add_kl, batched=True, batch_size=None)
 
     return FeedbackTrainer
 
@@ -38,13 +53,6 @@ def _trainer_class():
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import KTOConfig
 
-    batch = int(cfg.training.get("per_device_train_batch_size", 2))
-    if batch < 2:
-        raise UserError(
-            "stage kto needs per_device_train_batch_size >= 2 (its KL term pairs prompts within a batch)",
-            where=cfg.where("per_device_train_batch_size"),
-            fix="set per_device_train_batch_size: 2 or more",
-        )
     inputs = load_stage_inputs(cfg, "kto", prepare_train_set=lambda train_set: _feedback_in_order(cfg, train_set))
     ref_model = load_ref_model(cfg, inputs.tokenizer)
     ft = cfg.finetuning

@@ -2,6 +2,7 @@
 
 We do not build an engine: torchrun starts the processes, HF Trainer (accelerate) does DDP / DeepSpeed / FSDP,
 and our code is rank-aware (only rank 0 logs, plots and saves). torchrun ends every rank when one fails.
+A Ray run (USE_RAY=1 or ray_num_workers > 1) starts its processes as Ray actors instead: train/ray_launch.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Optimizers beyond the Trainer's default: LoRA+ parameter groups, GaLore, APOLLO and BAdam.
+"""Optimizers beyond the Trainer's default: LoRA+ parameter groups, GaLore, APOLLO, BAdam, Muon and Adam-mini.
 
 `optimizers_for(cfg, model, args)` gives the `optimizers=` pair for any HF / TRL Trainer: `(None, None)` (the
-Trainer builds its own) unless a method needs its own optimizer (LoRA+, BAdam). The scheduler stays the
+Trainer builds its own) unless a method needs its own optimizer (LoRA+, BAdam; Muon and Adam-mini in train/muon.py,
+train/adam_mini.py). The scheduler stays the
 Trainer's; it scales every group's learning rate by the same factor, so group ratios hold for the whole run.
 GaLore and APOLLO are built into transformers' Trainer: `optimizer_training_args(cfg)` translates our keys
 (LLaMA-Factory's) into its `optim`, `optim_target_modules` and `optim_args`.
@@ -12,6 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
+from tuneforge.train.adam_mini import adam_mini_optimizer
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -79,6 +81,7 @@ LOW_RANK_OPTIMIZERS = {
             "scale": "scale",
             "proj": "proj",
             "scale_type": "scale_type",
+            "proj_type": "proj_type",  # apollo_scale_front: train/apollo_front.py (not an optim_arg)
         },
     ),
 }
@@ -123,9 +126,21 @@ def _badam_optimizer(model, args, ft: FinetuningArguments):
     )
 
 
+def _muon_optimizer(model, args):
+    from tuneforge.train.muon import muon_optimizer  # late: that module subclasses torch's Optimizer (loads torch)
+
+    return muon_optimizer(model, args)
+
+
+# use_<name> -> its builder (model, TrainingArguments) -> optimizer
+OTHER_OPTIMIZERS = {"use_muon": _muon_optimizer, "use_adam_mini": adam_mini_optimizer}
+# the keys that bring their own optimizer (checked at config load: one at a time, config/validate.py)
+OWN_OPTIMIZERS = ("use_badam", "loraplus_lr_ratio", *OTHER_OPTIMIZERS)
+
+
 def build_optimizer(model, args, ft: FinetuningArguments):
     """The optimizer for `model` under training arguments `args`, or None for the Trainer's default."""
-    key = "use_badam" if ft.use_badam else "loraplus_lr_ratio" if ft.loraplus_lr_ratio is not None else None
+    key = next((k for k in OWN_OPTIMIZERS if getattr(ft, k) not in (None, False)), None)
     if key is None:
         return None
     if getattr(args, "deepspeed", None) or getattr(args, "fsdp", None):
@@ -136,6 +151,8 @@ def build_optimizer(model, args, ft: FinetuningArguments):
         )
     if ft.use_badam:
         return _badam_optimizer(model, args, ft)
+    if key in OTHER_OPTIMIZERS:  # Muon, Adam-mini: a module each
+        return OTHER_OPTIMIZERS[key](model, args)
     if ft.finetuning_type != "lora":
         raise UserError("loraplus_lr_ratio needs finetuning_type: lora", where="loraplus_lr_ratio")
     if ft.loraplus_lr_ratio <= 0:

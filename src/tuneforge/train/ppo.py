@@ -26,8 +26,6 @@ from transformers import get_scheduler
 
 from tuneforge.data.loader import get_stage_datasets
 from tuneforge.errors import UserError
-from tuneforge.model.adapters import split_names
-from tuneforge.model.reward import load_reward_model
 from tuneforge.train.arguments import build_training_arguments, compute_dtype
 from tuneforge.train.callbacks import StopSignals, stopped
 from tuneforge.train.common import load_tokenizer_and_template, load_trainable_model, seed_of
@@ -35,6 +33,7 @@ from tuneforge.train.engines import world_size
 from tuneforge.train.plot import plot_loss
 from tuneforge.train.ppo_checkpoint import PPOCheckpointing
 from tuneforge.train.ppo_core import AdaptiveKL, RunningMoments, gae, masked_whiten, ppo_loss, token_rewards
+from tuneforge.train.ppo_reward import make_scorer
 from tuneforge.train.preference import load_ref_model
 from tuneforge.utils import run_folder
 from tuneforge.utils.logging import get_logger
@@ -63,8 +62,8 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     tokenizer, template = load_tokenizer_and_template(cfg)
     prompts, _ = get_stage_datasets("ppo", cfg.data, template, tokenizer, seed=seed_of(cfg))
     dtype = compute_dtype(cfg)
-    reward_model, reward_tokenizer = _load_reward(cfg, dtype)
     policy = load_trainable_model(cfg, tokenizer)
+    scorer = make_scorer(cfg, policy, tokenizer, dtype)  # reward_model_type: full, lora (on the policy) or api
     ref = load_ref_model(cfg, tokenizer)  # None for LoRA: the adapter is disabled instead
     args = build_training_arguments(cfg, str(plan.path))
     torch.manual_seed(args.seed)
@@ -73,7 +72,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     torch.nn.init.normal_(value_head.weight, std=1 / math.sqrt(hidden + 1))
     torch.nn.init.zeros_(value_head.bias)
 
-    loop = PPOLoop(cfg, args, tokenizer, template, policy, value_head, ref, reward_model, reward_tokenizer, prompts)
+    loop = PPOLoop(cfg, args, tokenizer, template, policy, value_head, ref, scorer, prompts)
     plan.prepare(cfg)
     if plan.resume_from:
         loop.load_checkpoint(Path(plan.resume_from))
@@ -99,23 +98,14 @@ def _place(model, device) -> None:
     model.to(device)
 
 
-def _load_reward(cfg: RunConfig, dtype):
-    ft = cfg.finetuning
-    model, tok = load_reward_model(ft.reward_model, dtype, adapters=split_names(ft.reward_model_adapters))
-    model.requires_grad_(False)
-    return model, tok
-
-
 class PPOLoop(PPOCheckpointing):
     """Rollouts, scoring, GAE and clipped updates; checkpoints and JSONL records like the Trainer's."""
 
-    def __init__(
-        self, cfg, args, tokenizer, template, policy, value_head, ref, reward_model, reward_tokenizer, prompts
-    ):
+    def __init__(self, cfg, args, tokenizer, template, policy, value_head, ref, scorer, prompts):
         ft = cfg.finetuning
         self.cfg, self.args, self.ft = cfg, args, ft
         self.tokenizer, self.policy, self.value_head, self.ref = tokenizer, policy, value_head, ref
-        self.reward_model, self.reward_tokenizer = reward_model, reward_tokenizer
+        self.scorer = scorer  # train/ppo_reward.py: texts -> one score each
         self.prompts = prompts["input_ids"]
         self.batch = args.per_device_train_batch_size
         self.stop_ids = template.stop_token_ids(tokenizer)
@@ -129,8 +119,9 @@ class PPOLoop(PPOCheckpointing):
         self.kl_ctl = AdaptiveKL(target=ft.ppo_target)
         self.score_moments = RunningMoments()
         self.device = args.device
-        for model in (policy, value_head, ref, reward_model):
+        for model in (policy, value_head, ref):
             _place(model, self.device)
+        scorer.place(_place, self.device)
         self.step = 0
         self.generator = torch.Generator().manual_seed(args.seed)  # prompt order and update order
         self.pending: list[list[list[int]]] = []  # prompt batches left in the current pass over the data
@@ -232,18 +223,12 @@ class PPOLoop(PPOCheckpointing):
         }
 
     def score(self, prompt_ids, response, mask):
-        """The reward model's score of prompt + response, re-tokenized with the reward model's tokenizer."""
+        """The reward of prompt + response, as text (each scorer re-tokenizes it its own way)."""
         texts = []
         for prompt, resp, m in zip(prompt_ids, response.tolist(), mask.tolist(), strict=True):
             ids = prompt + [t for t, keep in zip(resp, m, strict=True) if keep]
             texts.append(self.tokenizer.decode(ids, skip_special_tokens=False, clean_up_tokenization_spaces=False))
-        enc = [self.reward_tokenizer.encode(t, add_special_tokens=False) for t in texts]
-        width = max(len(e) for e in enc)
-        pad = self.reward_tokenizer.pad_token_id
-        device = self.reward_model.device
-        ids = torch.tensor([e + [pad] * (width - len(e)) for e in enc], device=device)
-        attn = torch.tensor([[1] * len(e) + [0] * (width - len(e)) for e in enc], device=device)
-        return self.reward_model(input_ids=ids, attention_mask=attn).logits[:, 0].float().to(self.device)
+        return self.scorer(texts).float().to(self.device)
 
     # ---- updates --------------------------------------------------------------------------------------------
     def update(self, batch: dict) -> dict:

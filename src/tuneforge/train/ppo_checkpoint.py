@@ -27,7 +27,10 @@ class PPOCheckpointing:
         from safetensors.torch import save_file  # torch / safetensors / peft: only a PPO save or resume needs them
 
         folder.mkdir(parents=True, exist_ok=True)
-        self.policy.save_pretrained(folder)
+        adapters = getattr(self.policy, "peft_config", {})
+        # only the trained adapter: a reward adapter beside it (reward_model_type lora) is an input, not a result
+        kwargs = {"selected_adapters": ["default"]} if len(adapters) > 1 else {}
+        self.policy.save_pretrained(folder, **kwargs)
         self.tokenizer.save_pretrained(folder)
         head = {k: v.contiguous() for k, v in self.value_head.state_dict().items()}
         save_file(head, str(folder / run_folder.VALUE_HEAD_FILE))

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.model.adapters import load_adapters, split_names
 from tuneforge.model.loader import load_model
+from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.train.arguments import compute_dtype
 from tuneforge.utils.logging import get_logger
 
@@ -17,22 +18,30 @@ logger = get_logger(__name__)
 
 
 def load_ref_model(cfg: RunConfig, tokenizer=None, needed: bool = True):
-    """The frozen reference: the explicit `ref_model` (+ `ref_model_adapters`, merged), or for full / freeze a copy
+    """The frozen reference: the explicit `ref_model` (+ `ref_model_adapters`, merged; quantized to
+    `ref_model_quantization_bit`), or for full / freeze a copy
     of the base loaded as the policy was (dtype, RoPE, resized vocabulary). None for LoRA (the base is the policy with
     its adapter disabled) and when `needed` is False (reference-free losses)."""
     ft = cfg.finetuning
-    if not ft.ref_model and (ft.finetuning_type == "lora" or not needed):
+    if not ft.ref_model and (ft.uses_adapter or not needed):
         return None
-    if ft.ref_model:
-        args = dataclasses.replace(cfg.model, model_name_or_path=ft.ref_model, adapter_name_or_path=None)
+    if ft.ref_model:  # quantized as LF does: by ref_model_quantization_bit only, not by the policy's bits
+        args = dataclasses.replace(
+            cfg.model,
+            model_name_or_path=ft.ref_model,
+            adapter_name_or_path=None,
+            quantization_bit=ft.ref_model_quantization_bit,
+        )
     else:
         args = cfg.model  # the base, with any adapter_name_or_path (full/freeze take none)
     model = load_model(args, compute_dtype(cfg), cfg.data.cutoff_len)
-    if tokenizer is not None and len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
+    if tokenizer is not None:  # grown as the policy's was: new tokens (rounded up to 64), a template's stop words
+        resize_embeddings(model, tokenizer, args)
     adapters = split_names(ft.ref_model_adapters)
     if adapters:
-        model = load_adapters(model, adapters, is_trainable=False).merge_and_unload()
+        model = load_adapters(model, adapters, is_trainable=False)
+        if args.quantization_bit is None:  # a quantized base keeps its adapters unmerged (as LF's loader does)
+            model = model.merge_and_unload()
     model.requires_grad_(False)
     return model.eval()
 

@@ -6,9 +6,12 @@ import importlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuneforge.config.ray_keys import ray_requested
 from tuneforge.config.validate import check_stage
+from tuneforge.errors import UserError
 from tuneforge.evaluate.predict import predict_after_training, predict_only
 from tuneforge.train.arguments import default_output_dir
+from tuneforge.train.launch import in_distributed_child
 from tuneforge.train.output_dir import plan_output_dir
 
 if TYPE_CHECKING:
@@ -16,6 +19,12 @@ if TYPE_CHECKING:
 
 
 def run_training(cfg: RunConfig) -> Path:
+    if ray_requested(cfg) and not in_distributed_child():  # a Ray worker runs this with its rank in the environment
+        raise UserError(
+            "this config asks for Ray workers (ray_num_workers > 1 or USE_RAY=1); one process would ignore that",
+            where=cfg.where("ray_num_workers"),
+            fix="run it with tuneforge train, or call tuneforge.train.ray_launch.run_on_ray(cfg)",
+        )
     if cfg.training.get("do_predict") and not cfg.training.get("do_train", True):  # LLaMA-Factory's predict config
         return predict_only(cfg)
     check_stage(cfg)

@@ -14,6 +14,8 @@ from tuneforge.data.packing import pack_sft_sets
 from tuneforge.evaluate.accuracy import accuracy_kwargs
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
+from tuneforge.train.preference import load_ref_model
+from tuneforge.train.sft_losses import sft_loss_of, sft_loss_trainer_class
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -36,9 +38,13 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     inputs = StageInputs(*load_for_training(cfg))
     model = inputs.model
     args = build_training_arguments(cfg, str(plan.path))
-    slim = supports_trained_logits(model) and not needs_whole_logits(cfg)  # logits only at trained positions
+    loss = sft_loss_of(cfg)  # DFT / ASFT / EAFT, or None: cross-entropy
+    anchor = load_ref_model(cfg, inputs.tokenizer) if loss and loss.anchored else None  # None for LoRA: adapter off
+    slim = all(supports_trained_logits(m) for m in (model, anchor) if m is not None) and not needs_whole_logits(cfg)
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
+    losses = {} if loss is None else {"sft_loss": loss, "anchor": anchor}
+    trainer_cls = Trainer if loss is None else sft_loss_trainer_class()
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,
     # LoRA+ / GaLore optimizers; compute_accuracy: eval_accuracy from argmax tokens (tuneforge.evaluate.accuracy)
-    return train_stage(Trainer, cfg, plan, inputs, args, data_collator=collator, **accuracy_kwargs(cfg))
+    return train_stage(trainer_cls, cfg, plan, inputs, args, data_collator=collator, **losses, **accuracy_kwargs(cfg))

@@ -47,7 +47,7 @@ def trained_params(shapes: dict[str, list[int]], cfg: dict) -> int:
         chosen = set(layers[-n:] if n > 0 else layers[:-n])
         return sum(_numel(s) for k, s in shapes.items() if (m := _LAYER.search(k)) and int(m.group(1)) in chosen)
     rank = int(cfg.get("lora_rank", 8))
-    target = str(cfg.get("lora_target", "all"))
+    target = str(cfg.get("oft_target" if method == "oft" else "lora_target", "all"))
     wanted = None if target == "all" else [t.strip() for t in target.split(",")]
     count = 0
     for name, shape in shapes.items():
@@ -55,8 +55,14 @@ def trained_params(shapes: dict[str, list[int]], cfg: dict) -> int:
             continue
         module = name[: -len(".weight")].rsplit(".", 1)[-1]
         if wanted is None or module in wanted:
-            count += rank * (shape[0] + shape[1])
+            count += _oft_params(shape[1], cfg) if method == "oft" else rank * (shape[0] + shape[1])
     return count
+
+
+def _oft_params(in_features: int, cfg: dict) -> int:
+    """OFT: in / b skew-symmetric blocks of b (b - 1) / 2 parameters (b = oft_block_size, or in / oft_rank)."""
+    block = int(cfg.get("oft_block_size", 32)) or max(1, in_features // max(1, int(cfg.get("oft_rank", 0))))
+    return in_features * (block - 1) // 2
 
 
 def estimate(cfg: dict) -> dict | None:

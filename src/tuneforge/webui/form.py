@@ -18,6 +18,7 @@ import yaml
 
 from tuneforge.config import load_config
 from tuneforge.config.fields import describe
+from tuneforge.config.finetuning_args import ADAPTER_METHODS
 from tuneforge.config.loader import GROUPS
 from tuneforge.config.run_config import mask_secrets
 from tuneforge.config.training import DEFAULTS, _args_class, training_field_help, training_field_types
@@ -52,10 +53,11 @@ TRAIN = [
 ]
 # the LoRA box: every LoRA key but the rarely set details (PiSSA iterations, LoRA+ embedding, stacking: Extra args)
 LORA = [k for k in LORA_KEYS if k not in ("pissa_iter", "pissa_convert", "loraplus_lr_embedding", "create_new_adapter")]
-FREEZE = list(FREEZE_KEYS)
+FREEZE = [*FREEZE_KEYS, "use_llama_pro"]
+OFT = ["oft_block_size", "oft_rank", "oft_target", "module_dropout"]  # the OFT box
 PREF = ["pref_beta", "pref_ftx", "pref_loss"]
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]
-TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + PREF + OTHER + ["output_dir"]
+TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + PREF + OTHER + ["output_dir"]
 EVAL = ["task", "task_dir", "n_shot", "lang", "batch_size", "eval_dataset", "max_samples", "save_dir"]
 LIST_KEYS = ("dataset", "eval_dataset")  # comma-separated names, shown as a multi-select
 EXPORT = ["export_dir", "export_size", "export_quantization_bit", "export_quantization_dataset", "export_device"]
@@ -185,6 +187,8 @@ def relevant(key: str, values: dict) -> bool:
         return values.get("finetuning_type") == "lora"
     if key in FREEZE:
         return values.get("finetuning_type") == "freeze"
+    if key in OFT:
+        return values.get("finetuning_type") == "oft"
     if key in PREF:  # the same rule as config/validate.py: pref_beta for dpo/kto, the rest for dpo only
         return values.get("stage") in (("dpo", "kto") if key == "pref_beta" else ("dpo",))
     return True
@@ -204,7 +208,7 @@ def build_config(
         if key in ALWAYS and value is not None or value != default(key):
             out[key] = value
     if checkpoint:
-        if values.get("finetuning_type") == "lora":
+        if values.get("finetuning_type") in ADAPTER_METHODS:
             out["adapter_name_or_path"] = checkpoint
         else:
             out["model_name_or_path"] = checkpoint

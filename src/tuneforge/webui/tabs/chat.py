@@ -6,6 +6,7 @@ import gc
 
 from tuneforge.chat.engines import get_engine
 from tuneforge.config import load_config
+from tuneforge.config.finetuning_args import ADAPTER_METHODS
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
@@ -24,7 +25,7 @@ def chat_config(values: dict, checkpoint) -> dict:
             cfg[key] = value
     checkpoint = checkpoint_value(checkpoint)
     if checkpoint:
-        if values.get("finetuning_type") == "lora":
+        if values.get("finetuning_type") in ADAPTER_METHODS:
             cfg["adapter_name_or_path"] = checkpoint
         else:
             cfg["model_name_or_path"] = checkpoint

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tuneforge.config.finetuning_args import ADAPTER_METHODS
 from tuneforge.utils.run_folder import find_run_dirs, read_config
 from tuneforge.webui import families, i18n
 from tuneforge.webui.context import UIContext
@@ -14,9 +15,10 @@ def checkpoint_choices(ui: UIContext, model_path: str | None, method: str | None
         cfg = read_config(folder)
         if method and cfg.get("finetuning_type", "lora") != method:
             continue
-        if method == "lora" and not (folder / "adapter_config.json").is_file():
+        adapter = method in ADAPTER_METHODS  # a LoRA / OFT run folder holds an adapter, not a model
+        if adapter and not (folder / "adapter_config.json").is_file():
             continue
-        if method != "lora" and not (folder / "config.json").is_file():
+        if not adapter and not (folder / "config.json").is_file():
             continue
         runs.append((cfg.get("model_name_or_path") == model_path, str(folder)))
     matching = [path for same, path in runs if same]

@@ -95,6 +95,9 @@ def build(ui: UIContext) -> None:
         with gr.Group(visible=False) as freeze_box, gr.Row():
             for key in form.FREEZE:
                 ui.field(key)
+        with gr.Group(visible=False) as oft_box, gr.Row():
+            for key in form.OFT:
+                ui.field(key)
     pref_box = ui.control("acc_pref", gr.Accordion, open=True, visible=False)
     with pref_box, gr.Row():
         for key in form.PREF:
@@ -128,10 +131,10 @@ def build(ui: UIContext) -> None:
             ui.control("log_box", gr.Textbox, lines=10, max_lines=10, autoscroll=True, interactive=False)
         with gr.Column(scale=2):
             loss_chart(ui, "loss_plot")
-    _wire(ui, lora_box, freeze_box, pref_box)
+    _wire(ui, (lora_box, freeze_box, oft_box), pref_box)
 
 
-def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
+def _wire(ui: UIContext, method_boxes, pref_box) -> None:
     import gradio as gr
 
     e = ui.elems
@@ -139,9 +142,9 @@ def _wire(ui: UIContext, lora_box, freeze_box, pref_box) -> None:
     lang_in = e["ui_lang"]
 
     def on_method(method):
-        return gr.update(visible=method == "lora"), gr.update(visible=method == "freeze")
+        return [gr.update(visible=method == shown) for shown in ("lora", "freeze", "oft")]
 
-    e["finetuning_type"].change(on_method, e["finetuning_type"], [lora_box, freeze_box])
+    e["finetuning_type"].change(on_method, e["finetuning_type"], list(method_boxes))
 
     def on_stage(stage, dataset_dir, chosen):
         names, why = ui.datasets(dataset_dir, stage)  # an outside folder lists nothing, and the status says why
