@@ -81,6 +81,30 @@ def test_method_fields_count_only_for_their_method():
     assert cfg["model_name_or_path"] == "saves/run"  # a full run's weights become the model
 
 
+def test_lf_switches_optimizers_and_swanlab_from_the_form_make_a_valid_config():
+    """The LLaMA-Factory keys the form shows (checkpointing / upcast switches, Muon, SwanLab) reach the config that
+    `tuneforge train` validates; SwanLab's own fields count only when SwanLab is on."""
+    values = {
+        "model_name_or_path": "m",
+        "finetuning_type": "full",
+        "stage": "sft",
+        "dataset": ["identity"],
+        "disable_gradient_checkpointing": True,
+        "upcast_layernorm": True,
+        "use_muon": True,
+        "use_swanlab": False,
+        "swanlab_project": "typed-but-off",
+    }
+    cfg = form.build_config(values)
+    assert cfg["disable_gradient_checkpointing"] is True and cfg["upcast_layernorm"] and cfg["use_muon"]
+    assert "swanlab_project" not in cfg
+    form.validate(cfg)
+    cfg = form.build_config({**values, "use_swanlab": True, "swanlab_mode": "offline"})
+    assert (cfg["use_swanlab"], cfg["swanlab_project"], cfg["swanlab_mode"]) == (True, "typed-but-off", "offline")
+    form.validate(cfg)
+    assert set(form.SWITCHES + form.OPTIM + form.SWANLAB) <= set(form.TRAIN_FORM)
+
+
 def test_bad_form_input_is_one_user_error():
     with pytest.raises(UserError, match="not a number"):
         form.from_widget("learning_rate", "fast")

@@ -34,6 +34,8 @@ def apply_aliases(flat: dict[str, Any], where: Callable[[str], str]) -> None:
         flat.setdefault("warmup_steps", ratio)
     if flat.pop("group_by_length", False):
         flat.setdefault("train_sampling_strategy", "group_by_length")
+    if isinstance(flat.get("fsdp"), list):  # LF's configs write a list; transformers 5 reads a spaced string
+        flat["fsdp"] = " ".join(str(option) for option in flat["fsdp"])
     if "fsdp_transformer_layer_cls_to_wrap" in flat:  # transformers 4's key, now inside fsdp_config
         layers = flat.pop("fsdp_transformer_layer_cls_to_wrap")
         fsdp_config = flat.get("fsdp_config")

@@ -24,7 +24,7 @@ from tuneforge.config.generating_args import GeneratingArguments
 from tuneforge.config.model_args import ModelArguments
 from tuneforge.config.multimodal_args import MultimodalArguments
 from tuneforge.config.platform_args import PlatformArguments
-from tuneforge.config.refusals import check_refused
+from tuneforge.config.refusals import refuse_if_set, refused_fields
 from tuneforge.config.run_config import MASK, RunConfig, is_secret
 from tuneforge.config.tracking_args import TrackingArguments
 from tuneforge.config.training import report_to, training_field_types
@@ -163,6 +163,9 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
             fix = f"did you mean '{close}'?" if close else "see docs/config.md for the keys"
             raise UserError(f"unknown key '{key}'", where=where(key), fix=fix)
 
+    for key, f in refused_fields(GROUPS.values()).items():  # first: why a key cannot run beats any other check
+        if key in flat:
+            refuse_if_set(f, coerce(flat[key], known[key][1], where(key)), where(key))
     groups: dict[str, dict[str, Any]] = {g: {} for g in (*GROUPS, TRAINING)}
     for key, value in flat.items():
         group, tp = known[key]
@@ -172,7 +175,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
         built[group] = cls(**groups[group])  # `Literal[...]` choices were checked by coerce
 
     cfg = RunConfig(training=groups[TRAINING], given=flat, source=source, lines=lines, **built)
-    check_refused(cfg)  # before a tracker or a file is looked for: the reason a key cannot run comes first
     if "report_to" in groups[TRAINING]:
         groups[TRAINING]["report_to"] = flat["report_to"] = report_to(groups[TRAINING]["report_to"], where("report_to"))
     validate(cfg)

@@ -1,35 +1,27 @@
 """Keys we know (LLaMA-Factory's, documented in docs/config.md) but cannot honour in this version: set away from
-their default, each stops the run in one line saying why and what would work. Never accepted and ignored."""
+their default, each stops the run in one line saying why and what would work. Never accepted and ignored. The
+loader checks them on the keys as written, before any other check: the reason a key cannot run comes first."""
 
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any
 
 from tuneforge.config.fields import refusal
 from tuneforge.errors import UserError
 
-if TYPE_CHECKING:
-    from tuneforge.config.run_config import RunConfig
 
-
-def field_default(f: dataclasses.Field):
+def field_default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def refused_fields(cfg: RunConfig):
-    """(key, value, default, (why, fix)) for every refused key of cfg's argument groups."""
-    for group in dataclasses.fields(cfg):
-        args = getattr(cfg, group.name)
-        if not dataclasses.is_dataclass(args):
-            continue
-        for f in dataclasses.fields(args):
-            reason = refusal(f)
-            if reason:
-                yield f.name, getattr(args, f.name), field_default(f), reason
+def refused_fields(groups: Iterable[type]) -> dict[str, dataclasses.Field]:
+    """key -> field for every refused key of these argument classes."""
+    return {f.name: f for cls in groups for f in dataclasses.fields(cls) if refusal(f)}
 
 
-def check_refused(cfg: RunConfig) -> None:
-    for key, value, default, (why, fix) in refused_fields(cfg):
-        if key in cfg.given and value != default:
-            raise UserError(why, where=cfg.where(key), fix=fix)
+def refuse_if_set(f: dataclasses.Field, value: Any, where: str) -> None:
+    if value != field_default(f):
+        why, fix = refusal(f)
+        raise UserError(why, where=where, fix=fix)

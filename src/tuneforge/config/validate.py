@@ -13,7 +13,6 @@ from tuneforge.config.model_load_checks import check_model_loading
 from tuneforge.config.preference_checks import check_preference_terms, check_reward_model
 from tuneforge.config.ranges import check_ranges
 from tuneforge.config.ray_keys import check_ray
-from tuneforge.config.refusals import check_refused
 from tuneforge.config.tracking_checks import check_tracking
 from tuneforge.config.trainer_keys import check_eval_num_beams, check_trainer_keys
 from tuneforge.errors import UserError
@@ -29,7 +28,6 @@ IMPLEMENTED_STAGES = get_args(Stage)  # each has its recipe, train/<stage>.py
 def validate(cfg: RunConfig) -> None:
     model, data = cfg.model, cfg.data
     check_ranges(cfg)
-    check_refused(cfg)
     check_method_keys(cfg)  # each method's own keys; quantization and adapters need LoRA / OFT
     if data.streaming and "max_steps" not in cfg.training:
         raise UserError(

@@ -12,6 +12,7 @@ is placed there; default: the head node) and a port there (default: a free one).
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ from tuneforge.config.ray_keys import RAY_INSTALL, ray_init_kwargs
 from tuneforge.errors import UserError
 from tuneforge.train.launch import free_port, in_distributed_child, wanted_processes
 from tuneforge.train.run import run_training
+from tuneforge.utils import devices
 from tuneforge.utils.logging import configure_output, get_logger, quiet_libraries
 
 if TYPE_CHECKING:
@@ -56,15 +58,30 @@ def run_on_ray(cfg: RunConfig, nproc: int | None = None) -> int:
 
     started = not ray.is_initialized()
     if started:
-        logger.info(
-            "starting Ray (ray.init%s)", f" with {ray_init_kwargs(cfg)}" if cfg.platform.ray_init_kwargs else ""
-        )
-        ray.init(**ray_init_kwargs(cfg))
+        init_kwargs = dict(ray_init_kwargs(cfg))
+        _check_local_cpus(cfg, init_kwargs)
+        logger.info("starting Ray (ray.init%s)", f" with {init_kwargs}" if cfg.platform.ray_init_kwargs else "")
+        init_kwargs.setdefault("logging_level", logging.ERROR)  # Ray's start-up notices are not our run's lines
+        ray.init(**init_kwargs)
     try:
         return _train_on_workers(ray, cfg)
     finally:
         if started:
             ray.shutdown()  # stops the local cluster this run started: no process stays behind
+
+
+def _check_local_cpus(cfg: RunConfig, init_kwargs: dict) -> None:
+    """A local Ray on a machine without CUDA has one worker per CPU: refuse more before starting it."""
+    if "address" in init_kwargs or os.environ.get("RAY_ADDRESS") or devices.has_cuda():
+        return  # an existing cluster or GPUs: counted once Ray is up
+    cpus = int(init_kwargs.get("num_cpus") or os.cpu_count() or 1)
+    workers = cfg.platform.ray_num_workers
+    if workers > cpus:
+        raise UserError(
+            f"ray_num_workers is {workers}, and this machine has {cpus} CPU(s) for a local Ray (one worker each)",
+            where=cfg.where("ray_num_workers"),
+            fix=f"use at most {cpus} workers, or connect to a cluster (ray_init_kwargs: {{address: ...}})",
+        )
 
 
 def _train_on_workers(ray, cfg: RunConfig) -> int:

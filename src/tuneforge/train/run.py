@@ -18,6 +18,14 @@ if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
 
 
+def predicts_only(cfg: RunConfig) -> bool:
+    """LLaMA-Factory's predict config: do_predict with do_train false, or with neither do_train nor a training
+    dataset (Hugging Face's do_train defaults to false; ours to true, so that a plain config trains)."""
+    if not cfg.training.get("do_predict"):
+        return False
+    return not cfg.training.get("do_train", True) or ("do_train" not in cfg.given and not cfg.data.dataset)
+
+
 def run_training(cfg: RunConfig) -> Path:
     if ray_requested(cfg) and not in_distributed_child():  # a Ray worker runs this with its rank in the environment
         raise UserError(
@@ -25,7 +33,7 @@ def run_training(cfg: RunConfig) -> Path:
             where=cfg.where("ray_num_workers"),
             fix="run it with tuneforge train, or call tuneforge.train.ray_launch.run_on_ray(cfg)",
         )
-    if cfg.training.get("do_predict") and not cfg.training.get("do_train", True):  # LLaMA-Factory's predict config
+    if predicts_only(cfg):
         return predict_only(cfg)
     check_stage(cfg)
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)

@@ -57,7 +57,18 @@ FREEZE = [*FREEZE_KEYS, "use_llama_pro"]
 OFT = ["oft_block_size", "oft_rank", "oft_target", "module_dropout"]  # the OFT box
 PREF = ["pref_beta", "pref_ftx", "pref_loss"]
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]
-TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + PREF + OTHER + ["output_dir"]
+# memory and precision switches LLaMA-Factory users set (second row of "Other settings")
+SWITCHES = [
+    "disable_gradient_checkpointing",
+    "use_reentrant_gc",
+    "upcast_layernorm",
+    "upcast_lmhead_output",
+    "include_effective_tokens_per_second",
+    "early_stopping_steps",
+]
+OPTIM = ["use_muon", "use_adam_mini", "use_galore", "use_apollo", "use_badam"]  # the optimizer box
+SWANLAB = ["use_swanlab", "swanlab_project", "swanlab_run_name", "swanlab_workspace", "swanlab_api_key", "swanlab_mode"]
+TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + PREF + OTHER + SWITCHES + OPTIM + SWANLAB + ["output_dir"]
 EVAL = ["task", "task_dir", "n_shot", "lang", "batch_size", "eval_dataset", "max_samples", "save_dir"]
 LIST_KEYS = ("dataset", "eval_dataset")  # comma-separated names, shown as a multi-select
 EXPORT = ["export_dir", "export_size", "export_quantization_bit", "export_quantization_dataset", "export_device"]
@@ -189,6 +200,8 @@ def relevant(key: str, values: dict) -> bool:
         return values.get("finetuning_type") == "freeze"
     if key in OFT:
         return values.get("finetuning_type") == "oft"
+    if key in SWANLAB[1:]:  # the project, mode, ... only mean something when SwanLab is on
+        return bool(values.get("use_swanlab"))
     if key in PREF:  # the same rule as config/validate.py: pref_beta for dpo/kto, the rest for dpo only
         return values.get("stage") in (("dpo", "kto") if key == "pref_beta" else ("dpo",))
     return True

@@ -106,7 +106,16 @@ def build(ui: UIContext) -> None:
         with gr.Row():
             for key in form.OTHER:
                 ui.field(key)
+        with gr.Row():
+            for key in form.SWITCHES:
+                ui.field(key)
         ui.control("extra_args", gr.Textbox, how="field", lines=3)
+    with ui.control("acc_optim", gr.Accordion, open=False), gr.Row():
+        for key in form.OPTIM:
+            ui.field(key)
+    with ui.control("acc_swanlab", gr.Accordion, open=False), gr.Row():
+        for key in form.SWANLAB:
+            ui.field(key, **({"type": "password"} if key == "swanlab_api_key" else {}))
     ui.control("preview_box", gr.HTML, show_label=True, container=True, visible=False)
     with gr.Row():
         ui.field("output_dir", scale=3)
