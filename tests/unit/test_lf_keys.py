@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from tuneforge.config import load_config
+from tuneforge.config.aliases import apply_aliases
 from tuneforge.config.fields import choices
 from tuneforge.config.loader import GROUPS, known_keys
 from tuneforge.config.refusals import field_default
@@ -217,7 +218,7 @@ def test_lf_aliases_take_effect():
     # transformers 4's FSDP key (LF's fp8 example writes it) moves into fsdp_config
     cfg = load_config(None, {"model_name_or_path": "m", "fsdp_transformer_layer_cls_to_wrap": "LlamaDecoderLayer"})
     assert cfg.training["fsdp_config"] == {"transformer_layer_cls_to_wrap": "LlamaDecoderLayer"}
-    # LF writes fsdp as a list; transformers 5 reads the options as one spaced string
-    assert load_config(None, {"model_name_or_path": "m", "fsdp": ["full_shard", "auto_wrap"]}).training["fsdp"] == (
-        "full_shard auto_wrap"
-    )
+    # LF writes fsdp as a list; transformers 5 reads the options as one spaced string (FSDP itself needs CUDA)
+    flat = {"fsdp": ["full_shard", "auto_wrap"]}
+    apply_aliases(flat, str)
+    assert flat == {"fsdp": "full_shard auto_wrap"}

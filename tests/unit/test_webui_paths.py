@@ -15,6 +15,7 @@ from tuneforge.webui.paths import (
     MODEL_KEYS,
     MODEL_LIST_KEYS,
     READ_KEYS,
+    SUBFOLDER_KEYS,
     WRITE_KEYS,
     PathPolicy,
     confine_config,
@@ -119,7 +120,9 @@ def test_schema_path_keys_are_all_covered():
 
     from tuneforge.config.loader import GROUPS
 
-    covered = set(WRITE_KEYS + READ_KEYS + MODEL_KEYS + MODEL_LIST_KEYS + FILE_OR_INLINE_KEYS) | {"task"}
+    covered = set(WRITE_KEYS + READ_KEYS + MODEL_KEYS + MODEL_LIST_KEYS + FILE_OR_INLINE_KEYS + SUBFOLDER_KEYS) | {
+        "task"
+    }
     words = ("folder", "path", "where ", " file", "directory", "calibration data", "reference model", "reward model")
     pathlike = set()
     for cls in GROUPS.values():
@@ -317,3 +320,23 @@ def test_both_pages_take_the_folder_flags():
         assert args.allow_dir == ["a", "b"] and args.models_dir == ["m"]
         plain = parser.parse_args([command])
         assert plain.allow_dir == [] and plain.models_dir is None  # cmd_webui then reads models/
+
+
+def test_lf_path_keys_are_confined_in_every_group_spelling(site):
+    """The LLaMA-Factory keys that name folders (new tokens' YAML, offload / profiler / SwanLab folders) are confined
+    like the others, also nested under their new groups; adapter_folder stays inside the adapter's folder."""
+    policy, work, outside, _ = site
+    for cfg, key in (
+        ({"new_special_tokens_config": str(outside / "t.yaml")}, "new_special_tokens_config"),
+        ({"tracking": {"swanlab_logdir": str(outside)}}, "swanlab_logdir"),
+        ({"tracking.profiler_output_dir": str(outside)}, "profiler_output_dir"),
+        ({"offload_folder": "../outside"}, "offload_folder"),
+    ):
+        with pytest.raises(UserError) as info:
+            confine_config(cfg, policy)
+        assert info.value.where == key
+    confine_config({"tracking": {"swanlab_logdir": "saves/swan"}, "new_special_tokens_config": "data/t.yaml"}, policy)
+    confine_config({"adapter_folder": "final"}, policy)
+    for bad in ("../up", "/etc"):
+        with pytest.raises(UserError, match="inside the adapter's folder"):
+            confine_config({"adapter_folder": bad}, policy)

@@ -16,15 +16,27 @@ from pathlib import Path
 from typing import Any
 
 from tuneforge.config.eval_args import EvaluationArguments
+from tuneforge.config.loader import GROUPS, TRAINING
 from tuneforge.errors import UserError
 
 # Config keys that name a path, by what the job does with it (every path-valued key of the config schema).
-WRITE_KEYS = ("output_dir", "export_dir", "save_dir", "tokenized_path", "cache_dir", "logging_dir")
-READ_KEYS = ("dataset_dir", "task_dir", "export_quantization_dataset", "resume_from_checkpoint")
+WRITE_KEYS = ("output_dir", "export_dir", "save_dir", "tokenized_path", "cache_dir", "logging_dir") + (
+    "offload_folder",
+    "profiler_output_dir",
+    "swanlab_logdir",
+)
+READ_KEYS = ("dataset_dir", "task_dir", "export_quantization_dataset", "resume_from_checkpoint") + (
+    "new_special_tokens_config",
+    "media_dir",
+    "hyper_parallel_args",
+    "kt_weight_path",
+    "kt_expert_checkpoint_path",
+)
+SUBFOLDER_KEYS = ("adapter_folder",)  # a folder inside another path key's folder: relative, never climbing out
 MODEL_KEYS = ("model_name_or_path", "ref_model", "reward_model", "generation_config")  # a folder or a hub id
 MODEL_LIST_KEYS = ("adapter_name_or_path", "ref_model_adapters", "reward_model_adapters")  # comma separated
 FILE_OR_INLINE_KEYS = ("deepspeed", "fsdp_config", "accelerator_config")  # a JSON file path, or an inline mapping
-GROUP_NAMES = ("model", "data", "finetuning", "generation", "evaluation", "training")  # nested / prefixed keys
+GROUP_NAMES = (*GROUPS, TRAINING)  # nested / prefixed keys
 
 HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 ALLOW_FIX = "or start the Web UI with --allow-dir DIR"
@@ -170,6 +182,12 @@ def confine_config(cfg: dict[str, Any], policy: PathPolicy) -> None:
         elif key in MODEL_LIST_KEYS:
             for item in _items(value):
                 policy.confine_read(item, key, hub_ok=True)
+        elif key in SUBFOLDER_KEYS and value is not None:
+            inner = Path(str(value))
+            if inner.is_absolute() or ".." in inner.parts:
+                raise UserError(
+                    f"{key} must be a folder inside the adapter's folder", where=key, fix="give a relative name"
+                )
     task_dirs = [_path_value(v) or TASK_DIR for k, v in entries if k == "task_dir"] or [TASK_DIR]
     for key, value in entries:
         if key == "task" and value:  # benchmark folders under task_dir: a name must not climb out of it
