@@ -66,6 +66,8 @@ def overrides(name: str, models: dict) -> list[str]:
         out.append(f"model_name_or_path={models[family]}")
     if cfg.get("do_train", False) and "stage" in cfg:
         out.append("max_steps=2")
+    if cfg.get("do_predict") or name.startswith("inference/"):
+        out.append("max_new_tokens=8")  # generation's steps: a random tiny model never ends a reply by itself
     if name in OWN_DATASETS:
         out.append(f"dataset={OWN_DATASETS[name]}")
     return out
