@@ -128,3 +128,10 @@ def test_effective_tokens_per_second_in_every_trainer_stage(stage, stage_cfg):  
     out = run_training(load_config(None, stage_cfg(stage, max_steps=2, include_effective_tokens_per_second=True)))
     results = json.loads(run_folder.done_path(out).read_text(encoding="utf-8"))
     assert results["effective_tokens_per_sec"] > 0 and results["train_runtime"] > 0
+
+
+def test_trackers_with_stage_ppo_are_refused_not_ignored(train_overrides):
+    """ppo runs its own loop, with no Trainer callbacks: a tracker would receive nothing, so it is refused."""
+    with pytest.raises(UserError, match="report_to is for the Trainer-based stages"):
+        load_config(None, train_overrides("lora", stage="ppo", reward_model="x", report_to="all"))
+    assert load_config(None, train_overrides("lora", stage="ppo", reward_model="x", report_to="none"))

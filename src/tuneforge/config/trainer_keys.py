@@ -20,6 +20,8 @@ def check_trainer_keys(cfg: RunConfig) -> None:
     _check_apollo_projection(cfg)
     _check_early_stopping(cfg)
     ft = cfg.finetuning
+    if ft.stage == "ppo" and cfg.training.get("report_to", "none") != "none":
+        _refuse_for_ppo(cfg, "report_to")  # trackers hang on the Trainer's callbacks; ppo logs to trainer_log.jsonl
     if ft.include_effective_tokens_per_second:
         if ft.stage == "ppo":
             _refuse_for_ppo(cfg, "include_effective_tokens_per_second")
