@@ -17,7 +17,7 @@ from tuneforge.api.server import BackgroundServer
 from tuneforge.chat.engine import to_conversation
 from tuneforge.chat.stops import StopFilter
 from tuneforge.chat.tools import split_tool_calls
-from tuneforge.data.template import _function_text
+from tuneforge.data.template_engine import _function_text
 
 WEATHER = {
     "type": "function",

@@ -13,8 +13,13 @@ RESPONSE_ROLES = (ASSISTANT, FUNCTION)
 
 @dataclass
 class Message:
+    """One turn. `reasoning` is a reply's thinking given apart from its content (OpenAI-format
+    `reasoning_content`); the template writes it inside its thought words. Thinking may also sit in `content`
+    itself as a `<think>...</think>` block, as in LLaMA-Factory's sharegpt / alpaca data."""
+
     role: str
     content: str
+    reasoning: str | None = None
 
 
 @dataclass
