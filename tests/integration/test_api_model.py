@@ -107,13 +107,13 @@ def test_32_concurrent_streams_all_complete_with_their_own_answers(engine, clien
 
 def test_client_disconnect_stops_generation(engine, server, client):
     seen: list[GenerationInfo] = []
-    original = engine.stream
+    original = engine.stream_parts
 
     def spy(*args, info=None, **kwargs):
         seen.append(info)
         return original(*args, info=info, **kwargs)
 
-    engine.stream = spy
+    engine.stream_parts = spy
     try:
         with client.chat.completions.create(model="tiny", messages=HI, max_tokens=3000, stream=True) as stream:
             for n, _ in enumerate(stream):
@@ -124,7 +124,7 @@ def test_client_disconnect_stops_generation(engine, server, client):
         while httpx.get(health, timeout=30).json()["pending"] and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        del engine.stream
+        del engine.stream_parts
     assert httpx.get(health, timeout=30).json()["pending"] == 0
     assert len(seen) == 1 and 3 <= seen[0].completion_tokens < 1000  # 3000 tokens take ~7 s here
 

@@ -1,5 +1,5 @@
-"""The API's HTTP behaviour against a stub engine (fast, exact): OpenAI client round trips, tool calls in both
-tool formats, streamed and not, errors as OpenAI JSON, limits, the API key, client disconnects, overload."""
+"""The API's HTTP behaviour against a stub engine (fast, exact): OpenAI client round trips, tool calls in each
+family's tool format, streamed and not, errors as OpenAI JSON, limits, the API key, client disconnects, overload."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from tuneforge.api.server import BackgroundServer
 from tuneforge.chat.engine import to_conversation
 from tuneforge.chat.stops import StopFilter
 from tuneforge.chat.tools import split_tool_calls
-from tuneforge.data.template_engine import _function_text
+from tuneforge.data.tool_formats import FunctionCall, get_tool_format
 
 WEATHER = {
     "type": "function",
@@ -71,9 +71,9 @@ def collect(stream):
     return content, calls, finish
 
 
-@pytest.mark.parametrize("tool_format", ["qwen", "default"])
+@pytest.mark.parametrize("tool_format", ["qwen", "default", "qwen3_5", "minimax1"])
 def test_tool_call_in_the_template_format_becomes_openai_tool_calls(tool_format):
-    call_text = _function_text(tool_format, [("get_weather", {"city": "Paris"})])
+    call_text = get_tool_format(tool_format).function_text([FunctionCall("get_weather", '{"city": "Paris"}')])
     engine = StubEngine("Let me check.\n" + call_text, tool_format)
     with serve(engine) as url:
         reply = ask(url, tools=[WEATHER])
@@ -93,6 +93,38 @@ def test_tool_call_in_the_template_format_becomes_openai_tool_calls(tool_format)
         (0, "get_weather", {"city": "Paris"})
     ]
     assert calls[0].id.startswith("call_")
+
+
+@pytest.mark.parametrize(
+    ("tool_format", "reply"),
+    [
+        ("llama3", '{"name": "get_weather", "parameters": {"city": "Paris"}}'),
+        ("mistral", '[TOOL_CALLS] [{"name": "get_weather", "arguments": {"city": "Paris"}}]'),  # token kept
+        ("mistral", '[{"name": "get_weather", "arguments": {"city": "Paris"}}]'),  # token decoded away
+    ],
+)
+def test_a_whole_reply_call_llama3_or_mistral_becomes_tool_calls_streamed_or_not(tool_format, reply):
+    """Formats whose call is the whole reply have no marker: with tools, a streamed reply is held until it ends."""
+    with serve(StubEngine(reply, tool_format)) as url:
+        answer = ask(url, tools=[WEATHER])
+        content, calls, finish = collect(ask(url, tools=[WEATHER], stream=True))
+    message = answer.choices[0].message
+    assert answer.choices[0].finish_reason == "tool_calls" and message.content is None
+    assert [(c.function.name, json.loads(c.function.arguments)) for c in message.tool_calls] == [
+        ("get_weather", {"city": "Paris"})
+    ]
+    assert (content, finish) == ("", "tool_calls")
+    assert [(c.index, c.function.name, c.function.arguments) for c in calls] == [
+        (0, "get_weather", '{"city": "Paris"}')
+    ]
+    with serve(StubEngine("It is sunny in Paris.", tool_format)) as url:  # no call: the held text arrives as content
+        text_reply = ask(url, tools=[WEATHER])
+        serve_text = collect(ask(url, tools=[WEATHER], stream=True))
+    assert (
+        text_reply.choices[0].message.content == "It is sunny in Paris."
+        and not text_reply.choices[0].message.tool_calls
+    )
+    assert serve_text == ("It is sunny in Paris.", [], "stop")
 
 
 def test_text_without_a_valid_call_stays_content():

@@ -34,18 +34,18 @@ def test_generation_stops_at_max_new_tokens(engine):
 
 def test_piped_lines_keep_history_and_clear(engine):
     seen = []
-    original = engine.stream
+    original = engine.stream_parts
 
     def spy(messages, *args, **kwargs):
         seen.append([m["content"] for m in messages])
         return original(messages, *args, **kwargs)
 
-    engine.stream = spy
+    engine.stream_parts = spy
     try:
         out = io.StringIO()
         run_chat(engine, stream_in=io.StringIO("hello\nand then?\nclear\nagain\nexit\nignored\n"), out=out)
     finally:
-        del engine.stream
+        del engine.stream_parts
     assert [s[0::2] for s in seen] == [["hello"], ["hello", "and then?"], ["again"]]
     assert out.getvalue().count("Assistant: ") == 3 and "History cleared." in out.getvalue()
 

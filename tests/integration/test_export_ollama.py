@@ -5,6 +5,7 @@ Modelfile uses (text, if / else if / end, range, variables, eq, and, string lite
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 
@@ -12,6 +13,7 @@ import pytest
 
 from tuneforge.data.conversation import Conversation, Message
 from tuneforge.data.template import TEMPLATE_NAMES, get_template
+from tuneforge.data.template_engine import Token
 from tuneforge.export.ollama import go_template, modelfile, stop_words
 
 
@@ -97,6 +99,10 @@ def render_go(template: str, system: str, messages: list[dict]) -> str:
 @pytest.mark.parametrize("system", ["Be brief.", ""])
 def test_go_template_renders_like_the_training_template(tiny_tokenizer, name, system):
     template = get_template(name, tiny_tokenizer)
+    tokens = [p.text for slot in template._slots.values() for p in slot if isinstance(p, Token)]
+    if tokens:  # {token: X} elements (ChatGLM3, Yuan) are the model's own special tokens
+        tiny_tokenizer = copy.deepcopy(tiny_tokenizer)
+        tiny_tokenizer.add_special_tokens({"additional_special_tokens": tokens})
     turns = [("user", "Hi there"), ("assistant", "Hello! {{not a go action}}"), ("user", "2+2?")]
     if name not in ("llama2", "mistral", "gemma", "alpaca", "default", "empty"):
         turns += [("assistant", "I will check."), ("observation", '{"result": 4}')]

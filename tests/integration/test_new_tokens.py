@@ -146,6 +146,15 @@ def test_resize_vocab_alone_trains_the_embeddings_with_lora(tiny_model_dir):
     assert model.get_input_embeddings().weight.shape[0] == OLD_VOCAB  # nothing to grow
     peft_model = prepare_trainable(model, cfg.finetuning, [])
     assert set(peft_model.peft_config["default"].modules_to_save) == {"embed_tokens", "lm_head"}
+    trainable = {n for n, p in peft_model.named_parameters() if p.requires_grad}
+    assert any("embed_tokens.modules_to_save" in n for n in trainable)
+    # the same run without resize_vocab: LoRA alone, the embeddings stay frozen (so the key is what did it)
+    plain = load_config(None, {"model_name_or_path": str(tiny_model_dir)})
+    model = load_model(plain.model, torch.float32, for_training=True)
+    resize_embeddings(model, tokenizer, plain.model)
+    peft_model = prepare_trainable(model, plain.finetuning, [])
+    assert peft_model.peft_config["default"].modules_to_save is None
+    assert not any("embed_tokens" in n for n, p in peft_model.named_parameters() if p.requires_grad)
 
 
 def test_a_tied_model_keeps_its_grown_embeddings_tied_under_lora(tmp_path):

@@ -44,6 +44,8 @@ MODELSCOPE = "tests/integration/test_modelscope_hub.py"
 HUB_PUSH = "tests/integration/test_export_hub_push.py"
 OPTIMIZERS = "tests/integration/test_optimizer_keys.py"
 TRAINER_KEYS = "tests/integration/test_trainer_callback_keys.py"
+HONEST_DATA = "tests/integration/test_honest_data_keys.py"
+TEMPLATE_OPTIONS = "tests/unit/test_template_options.py"
 EFFECT_TESTS = {
     # optimizers and trainer callbacks (tests/integration/test_optimizer_keys.py, test_trainer_callback_keys.py)
     "use_muon": (OPTIMIZERS, "test_muon_trains_the_hidden_matrices_and_adamw_the_rest"),
@@ -118,6 +120,14 @@ EFFECT_TESTS = {
     "asft_alpha": (SFT_LOSSES, "test_asft_loss_matches_hand_computation"),
     "use_eaft_loss": (SFT_LOSSES, "test_training_with_each_loss_makes_it_fall"),
     "eaft_alpha": (SFT_LOSSES, "test_eaft_loss_matches_hand_computation"),
+    # issue 16's template options (tests/unit/test_template_options.py)
+    "enable_thinking": (TEMPLATE_OPTIONS, "test_enable_thinking_false_drops_thinking_and_prompts_the_empty_thought"),
+    "preserve_thinking": (TEMPLATE_OPTIONS, "test_preserve_thinking_keeps_earlier_thoughts"),
+    "tool_format": (TEMPLATE_OPTIONS, "test_tool_format_overrides_the_templates"),
+    # issue 16's honest config (tests/integration/test_honest_data_keys.py)
+    "eval_on_each_dataset": (HONEST_DATA, "test_eval_on_each_dataset_logs_each_sets_loss"),
+    "ignore_pad_token_for_loss": (HONEST_DATA, "test_ignore_pad_token_for_loss_false_counts_the_padding_in_the_loss"),
+    "print_param_status": (HONEST_DATA, "test_print_param_status_prints_every_parameter_at_load"),
 }
 
 

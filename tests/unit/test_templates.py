@@ -10,7 +10,7 @@ import pytest
 from tuneforge.data.conversation import Conversation, Message
 from tuneforge.data.preview import render_label_mask
 from tuneforge.data.sft import IGNORE_INDEX, encode_sft_example
-from tuneforge.data.template import TEMPLATE_NAMES, get_template, parse_tool_calls
+from tuneforge.data.template import TEMPLATE_NAMES, get_template
 from tuneforge.errors import UserError
 
 CONV = Conversation(
@@ -129,7 +129,8 @@ def to_hf(conv: Conversation) -> list[dict]:
 
 
 def test_every_template_is_covered():
-    assert set(EXPECTED) | {"baichuan2"} == set(TEMPLATE_NAMES)  # baichuan2 (efficient EOS): below + test_sft_encode
+    # these with a real tokenizer here; every LF template element for element in test_lf_templates.py
+    assert set(EXPECTED) | {"baichuan2"} <= set(TEMPLATE_NAMES)
 
 
 def test_baichuan2_render(tiny_tokenizer):
@@ -323,10 +324,11 @@ def test_default_tool_format(tiny_tokenizer):
         'Action: get_weather\nAction Input: {"city": "Paris"}<|im_end|>\n'
         'Human: {"temp": 20}<|im_end|>\nAssistant:20 degrees.<|im_end|>\n'
     )
-    assert parse_tool_calls('Action: get_weather\nAction Input: {"city": "Paris"}') == [
+    default = get_template("default", tiny_tokenizer)
+    assert default.extract_tool('Action: get_weather\nAction Input: {"city": "Paris"}') == [
         ("get_weather", '{"city": "Paris"}')
     ]
-    assert parse_tool_calls("no call here") is None
+    assert default.extract_tool("no call here") == "no call here"
 
 
 def test_qwen_tool_format(tiny_tokenizer):
@@ -346,7 +348,7 @@ def test_qwen_tool_format(tiny_tokenizer):
         "<|im_start|>assistant\n20 degrees.<|im_end|>\n"
     )
     call = '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
-    assert parse_tool_calls(call, "qwen") == [("get_weather", '{"city": "Paris"}')]
+    assert get_template("qwen", tiny_tokenizer).extract_tool(call) == [("get_weather", '{"city": "Paris"}')]
 
 
 def test_bad_conversations_are_user_errors(tiny_tokenizer):

@@ -146,7 +146,7 @@ def create_app(engine, settings: ServerSettings | None = None) -> FastAPI:
 
     @app.post("/v1/chat/completions", dependencies=[Depends(check_key)])
     async def chat_completions(req: ChatCompletionRequest, request: Request):
-        if not hasattr(engine, "stream"):
+        if not (hasattr(engine, "stream_parts") or hasattr(engine, "stream")):
             raise bad("this server serves a reward model: use POST /v1/score")
         if len(req.messages) > settings.max_messages:
             raise bad(f"{len(req.messages)} messages, at most {settings.max_messages} are accepted", "messages")

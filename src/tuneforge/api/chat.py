@@ -2,7 +2,11 @@
 
 With tools, the reply is parsed in the template's tool format; a valid call becomes OpenAI `tool_calls` with
 finish_reason "tool_calls". Streamed, the text before the call marker streams as content and the call is sent
-as one delta once the reply is complete (text after a marker that is no valid call is sent as content)."""
+as one delta once the reply is complete (text after a marker that is no valid call is sent as content).
+
+A reasoning model's thinking (chat/reasoning.py) is `reasoning_content` beside `content`, in the message and in
+stream deltas, as vLLM and DeepSeek's API send it; tool calls are looked for in the answer only. `enable_thinking`
+(top level, or vLLM's `chat_template_kwargs`) switches thinking for one request."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from tuneforge.api.protocol import (
 )
 from tuneforge.chat.engine import GenerationInfo
 from tuneforge.chat.stops import held_back
-from tuneforge.chat.tools import TOOL_MARKERS, split_tool_calls
+from tuneforge.chat.tools import call_marker, split_tool_calls
 from tuneforge.errors import UserError
 
 logger = logging.getLogger("tuneforge.api")
@@ -55,12 +59,20 @@ def tools_json(req: ChatCompletionRequest) -> str | None:
 
 
 def produce(engine, req: ChatCompletionRequest, messages: list[dict], cancel) -> Iterator[tuple]:
-    """On the worker thread: ("piece", choice, text) as the model writes, then ("done", choice, GenerationInfo)."""
+    """On the worker thread: ("reasoning" | "piece", choice, text) as the model writes (its thinking, its answer),
+    then ("done", choice, GenerationInfo). An engine without `stream_parts` writes answers only."""
     tools, gen = tools_json(req), generate_kwargs(req)
+    if req.thinking is not None:
+        gen["enable_thinking"] = req.thinking
     for index in range(req.n):
         info = GenerationInfo()
-        for piece in engine.stream(messages, tools=tools, stop=req.stop_list, cancel=cancel, info=info, **gen):
-            yield "piece", index, piece
+        kwargs = dict(tools=tools, stop=req.stop_list, cancel=cancel, info=info, **gen)
+        if hasattr(engine, "stream_parts"):
+            parts = engine.stream_parts(messages, **kwargs)
+        else:
+            parts = (("content", piece) for piece in engine.stream(messages, **kwargs))
+        for kind, text in parts:
+            yield ("reasoning" if kind == "reasoning" else "piece"), index, text
         yield "done", index, info
 
 
@@ -82,11 +94,14 @@ def _usage(prompt: int, completion: int) -> Usage:
 async def complete(events: AsyncIterator[tuple], req: ChatCompletionRequest, model: str, tool_format: str, request):
     """Collect every choice into one ChatCompletion. Stops early (and stops generation) if the client leaves."""
     texts: dict[int, list[str]] = {}
+    thoughts: dict[int, list[str]] = {}
     infos: dict[int, GenerationInfo] = {}
     try:
         async for kind, index, value in events:
             if kind == "piece":
                 texts.setdefault(index, []).append(value)
+            elif kind == "reasoning":
+                thoughts.setdefault(index, []).append(value)
             else:
                 infos[index] = value
             if await request.is_disconnected():
@@ -96,12 +111,15 @@ async def complete(events: AsyncIterator[tuple], req: ChatCompletionRequest, mod
     choices = []
     for index in range(req.n):
         text, info = "".join(texts.get(index, [])), infos[index]
+        reasoning = "".join(thoughts.get(index, [])) or None
         found = split_tool_calls(text, tool_format) if tools_json(req) else None
         if found:
-            message = AssistantMessage(content=found[0] or None, tool_calls=_tool_calls(found[1]))
+            message = AssistantMessage(
+                content=found[0] or None, reasoning_content=reasoning, tool_calls=_tool_calls(found[1])
+            )
             choices.append(Choice(index=index, message=message, finish_reason="tool_calls"))
         else:
-            message = AssistantMessage(content=text)
+            message = AssistantMessage(content=text, reasoning_content=reasoning)
             choices.append(Choice(index=index, message=message, finish_reason=info.finish_reason))
     prompt = infos[0].prompt_tokens
     usage = _usage(prompt, sum(i.completion_tokens for i in infos.values()))
@@ -115,7 +133,7 @@ class _ToolWatch:
         self.marker, self.sent, self.held, self.locked = marker, "", "", False
 
     def feed(self, piece: str) -> str:
-        if not self.marker:
+        if self.marker is None:  # no tools; "" = the call is the whole reply: hold it all back
             return piece
         self.held += piece
         if self.locked:
@@ -132,7 +150,7 @@ async def stream(events: AsyncIterator[tuple], first: tuple, req: ChatCompletion
     """Server-sent events: `data: {chunk}` per piece, a final chunk per choice with its finish_reason, the usage
     chunk when stream_options.include_usage, then `data: [DONE]`."""
     chunk_id = new_id("chatcmpl")
-    marker = TOOL_MARKERS[tool_format] if tools_json(req) else None
+    marker = call_marker(tool_format) if tools_json(req) else None
     watches: dict[int, _ToolWatch] = {}
     prompt = completion = 0
 
@@ -147,6 +165,9 @@ async def stream(events: AsyncIterator[tuple], first: tuple, req: ChatCompletion
             watches[index] = _ToolWatch(marker)
             yield sse(index, Delta(role="assistant", content=""))
         watch = watches[index]
+        if kind == "reasoning":
+            yield sse(index, Delta(reasoning_content=value))
+            return
         if kind == "piece":
             if text := watch.feed(value):
                 yield sse(index, Delta(content=text))

@@ -36,6 +36,8 @@ class ChatMessage(Request):
     tool_calls: list[ToolCall] | None = None
     tool_call_id: str | None = None
     name: str | None = None
+    reasoning_content: str | None = None  # an assistant's thinking, as this API returned it
+    reasoning: str | None = None  # the same, by vLLM's newer name
 
     @field_validator("content")
     @classmethod
@@ -51,6 +53,8 @@ class ChatMessage(Request):
         out: dict[str, Any] = {"role": self.role, "content": self.content or ""}
         if self.tool_calls:
             out["tool_calls"] = [call.model_dump() for call in self.tool_calls]
+        if self.role == "assistant" and (self.reasoning_content or self.reasoning):
+            out["reasoning_content"] = self.reasoning_content or self.reasoning
         return out
 
 
@@ -82,6 +86,23 @@ class ChatCompletionRequest(Request):
     max_completion_tokens: int | None = Field(None, ge=1)
     stream: bool = False
     stream_options: StreamOptions | None = None
+    # thinking on / off for this request (reasoning templates): vLLM's chat_template_kwargs, or the field itself
+    enable_thinking: bool | None = None
+    chat_template_kwargs: dict[str, Any] | None = None
+
+    @field_validator("chat_template_kwargs")
+    @classmethod
+    def _thinking_is_bool(cls, value):
+        if value and value.get("enable_thinking") is not None and not isinstance(value["enable_thinking"], bool):
+            raise ValueError("enable_thinking must be true or false")
+        return value
+
+    @property
+    def thinking(self) -> bool | None:
+        """The request's enable_thinking (the top-level field first); None: as the server's template says."""
+        if self.enable_thinking is not None:
+            return self.enable_thinking
+        return (self.chat_template_kwargs or {}).get("enable_thinking")
 
     @property
     def stop_list(self) -> list[str]:
@@ -119,6 +140,7 @@ class Usage(BaseModel):
 class AssistantMessage(BaseModel):
     role: Literal["assistant"] = "assistant"
     content: str | None = None
+    reasoning_content: str | None = None  # a reasoning model's thinking (left out when there is none)
     tool_calls: list[ToolCall] | None = None
 
 
@@ -140,6 +162,7 @@ class ChatCompletion(BaseModel):
 class Delta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
     tool_calls: list[ToolCall] | None = None
 
 

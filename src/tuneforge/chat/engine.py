@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from threading import Event, Thread
 from typing import TYPE_CHECKING
 
+from tuneforge.chat.reasoning import (
+    ReasoningSplitter,
+    is_reasoning,
+    prompt_opens_thought,
+    split_pieces,
+    thought_tags,
+)
 from tuneforge.chat.stops import StopFilter
 from tuneforge.data.conversation import Conversation, Message
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
@@ -47,7 +55,8 @@ def to_conversation(
 ) -> Conversation:
     """OpenAI-style messages → a Conversation. An assistant message with `tool_calls` becomes a function turn;
     tool results in a row become one observation turn. The last message must be a prompt (user or tool), or with
-    `reply=True` the assistant's reply (for scoring)."""
+    `reply=True` the assistant's reply (for scoring). An assistant's `reasoning_content` becomes its reasoning (the
+    template keeps or drops it, as it does in training)."""
     roles = {
         "user": "user",
         "assistant": "assistant",
@@ -68,6 +77,8 @@ def to_conversation(
             turns.append(Message("function", _tool_call_json(message["tool_calls"])))
         elif roles[role] == "observation" and turns and turns[-1].role == "observation":
             turns[-1].content += "\n" + content
+        elif role == "assistant":
+            turns.append(Message("assistant", content, message.get("reasoning_content") or None))
         else:
             turns.append(Message(roles[role], content))
     if reply and (not turns or turns[-1].role not in ("assistant", "function")):
@@ -86,8 +97,9 @@ class GenerationInfo:
     finish_reason: str = "stop"  # "stop": end of turn or a stop string; "length": max_new_tokens reached
 
 
-def _counting_streamer(tokenizer, **kwargs):
-    """A TextIteratorStreamer that also counts the generated tokens and keeps the last one."""
+def _counting_streamer(tokenizer, hidden: frozenset[int] = frozenset(), **kwargs):
+    """A TextIteratorStreamer that also counts the generated tokens and keeps the last one. Tokens in `hidden` are
+    counted but not written (the stop tokens, when the text keeps special tokens)."""
     from transformers import TextIteratorStreamer  # heavy (torch): only a process that generates imports it
 
     class Counting(TextIteratorStreamer):
@@ -98,6 +110,11 @@ def _counting_streamer(tokenizer, **kwargs):
                 ids = value.reshape(-1).tolist()
                 self.tokens += len(ids)
                 self.last_token = ids[-1] if ids else self.last_token
+                if hidden:
+                    kept = [i for i in ids if i not in hidden]
+                    if not kept:
+                        return
+                    value = value.new_tensor(kept)
             super().put(value)
 
     return Counting(tokenizer, **kwargs)
@@ -128,7 +145,8 @@ class HuggingFaceEngine:
         adapters = adapter_paths(cfg.model)
         self.tokenizer = load_tokenizer(cfg.model)
         self.tokenizer.padding_side = "left"
-        self.template = get_template(cfg.data.template or template_from_run(adapters), self.tokenizer)
+        # the config's tool_format / enable_thinking / preserve_thinking apply, as in training
+        self.template = template_for(cfg.data, self.tokenizer, name=cfg.data.template or template_from_run(adapters))
         self.template.fix_tokenizer(self.tokenizer)
         model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
         resize_embeddings(model, self.tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
@@ -142,16 +160,42 @@ class HuggingFaceEngine:
 
     @property
     def tool_format(self) -> str:
-        """How this model writes tool calls (the template's tool format): "default" or "qwen"."""
+        """How this model writes tool calls: a data/tool_formats name (the template's, or the config's tool_format)."""
         return self.template.tool_format
 
     @property
     def context_length(self) -> int | None:
         return getattr(self.model.config, "max_position_embeddings", None)
 
-    def prompt_ids(self, messages: list[dict], system: str | None = None, tools: str | None = None) -> list[int]:
+    def template_for_request(self, enable_thinking: bool | None = None):
+        """The template with thinking switched on or off for one request: a copy, so the shared template (and
+        the requests that run after this one) never see the switch. None: the configured template as it is."""
+        if enable_thinking is None or enable_thinking == getattr(self.template, "enable_thinking", None):
+            return self.template
+        template = copy.copy(self.template)
+        object.__setattr__(template, "enable_thinking", enable_thinking)
+        return template
+
+    def prompt_ids(
+        self,
+        messages: list[dict],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        enable_thinking: bool | None = None,
+    ) -> list[int]:
+        return self._prompt(messages, system, tools, enable_thinking)[0]
+
+    def _prompt(self, messages, system, tools, enable_thinking) -> tuple[list[int], ReasoningSplitter | None]:
+        """The prompt's ids, and the splitter of the reply's thinking from its answer (None: all answer)."""
+        template = self.template_for_request(enable_thinking)
         conv = to_conversation(messages, system, tools)
-        return self.template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system)
+        # thinking off: the template ends the prompt with the empty thought (LF's reasoning templates, or a
+        # tokenizer's chat_template given enable_thinking), so the model answers at once
+        ids = template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system)
+        tags = thought_tags(template)
+        opens = prompt_opens_thought(self.tokenizer.decode(ids[-32:], skip_special_tokens=False), tags)
+        return ids, (ReasoningSplitter(tags, in_thought=opens) if is_reasoning(template) or opens else None)
 
     def _generate_kwargs(self, prompt_len: int, **overrides) -> dict:
         kw = self.cfg.generation.to_generate_kwargs()
@@ -187,22 +231,54 @@ class HuggingFaceEngine:
         stop: list[str] | None = None,
         cancel: Event | None = None,
         info: GenerationInfo | None = None,
+        enable_thinking: bool | None = None,
         **gen,
     ) -> Iterator[str]:
-        """Yield the reply piece by piece as the model writes it.
+        """Yield the reply piece by piece as the model writes it (its thinking included, as written).
 
         `stop`: strings that end the reply (left out of it). `cancel`: set it to stop generating after the current
-        token. `info`: filled in with token counts and the finish reason. Closing the iterator stops generation."""
+        token. `info`: filled in with token counts and the finish reason. `enable_thinking`: switch a reasoning
+        template's thinking for this request (None: as configured). Closing the iterator stops generation."""
+        ids, splitter = self._prompt(messages, system, tools, enable_thinking)
+        yield from self._generate(ids, splitter, stop, cancel, info, gen)
+
+    def stream_parts(
+        self,
+        messages: list[dict],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        stop: list[str] | None = None,
+        cancel: Event | None = None,
+        info: GenerationInfo | None = None,
+        enable_thinking: bool | None = None,
+        **gen,
+    ) -> Iterator[tuple[str, str]]:
+        """Like `stream`, as ("reasoning" | "content", text): a reasoning template's thinking apart from the
+        answer (chat/reasoning.py); any other template's reply is all content."""
+        ids, splitter = self._prompt(messages, system, tools, enable_thinking)
+        yield from split_pieces(self._generate(ids, splitter, stop, cancel, info, gen), splitter)
+
+    def _special_thought_words(self, splitter: ReasoningSplitter | None) -> bool:
+        """Whether a thought word holds a special token (gpt-oss' <|channel|>, Gemma 4's <|channel>), which
+        skip_special_tokens would drop from the text: then the text keeps special tokens, less the stop tokens."""
+        if splitter is None:
+            return False
+        specials = [t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special]
+        return any(s in tag for tag in (splitter.opening, splitter.closing) for s in specials)
+
+    def _generate(self, ids: list[int], splitter, stop, cancel, info, gen: dict) -> Iterator[str]:
         import torch
 
-        ids = self.prompt_ids(messages, system, tools)
         kwargs = self._generate_kwargs(len(ids), **gen)
         info = info if info is not None else GenerationInfo()
         info.prompt_tokens = len(ids)
         input_ids = torch.tensor([ids], device=self.device)
-        streamer = _counting_streamer(
-            self.tokenizer, skip_prompt=True, skip_special_tokens=self.cfg.generation.skip_special_tokens
-        )
+        skip_special = self.cfg.generation.skip_special_tokens
+        hidden: frozenset[int] = frozenset()
+        if skip_special and self._special_thought_words(splitter):
+            skip_special, hidden = False, frozenset(kwargs["eos_token_id"])
+        streamer = _counting_streamer(self.tokenizer, hidden, skip_prompt=True, skip_special_tokens=skip_special)
         done, stops = Event(), StopFilter(stop)
         kwargs.update(
             input_ids=input_ids,
@@ -240,3 +316,11 @@ class HuggingFaceEngine:
 
     def chat(self, messages: list[dict], system: str | None = None, tools: str | None = None, **gen) -> str:
         return "".join(self.stream(messages, system, tools, **gen))
+
+    def chat_parts(
+        self, messages: list[dict], system: str | None = None, tools: str | None = None, **gen
+    ) -> tuple[str | None, str]:
+        """(reasoning, answer) of one reply; reasoning is None when the reply holds no thought."""
+        parts = list(self.stream_parts(messages, system, tools, **gen))
+        reasoning = [text for kind, text in parts if kind == "reasoning"]
+        return ("".join(reasoning) if reasoning else None), "".join(t for kind, t in parts if kind == "content")

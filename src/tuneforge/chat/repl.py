@@ -1,33 +1,74 @@
-"""`tuneforge chat`: an interactive terminal chat, or answers to --query / piped lines."""
+"""`tuneforge chat`: an interactive terminal chat, or answers to --query / piped lines. A reasoning model's thinking
+is shown apart from its answer: on a "Thinking: " line (dim on a terminal), then "Assistant: " and the answer."""
 
 from __future__ import annotations
 
 import sys
 
-HELP = "Type a message and press Enter. 'clear' forgets the history, 'exit' quits."
+HELP = (
+    "Type a message and press Enter. 'clear' forgets the history, '/think on' or '/think off' switches a reasoning "
+    "model's thinking, 'exit' quits."
+)
+DIM, PLAIN = "\033[2m", "\033[0m"
 
 
-def _answer(engine, history: list[dict], query: str, out) -> None:
+class _Reply:
+    """Writes one reply's parts as they come: the thinking (once it starts) apart, then the answer."""
+
+    def __init__(self, out):
+        self.out, self.shown = out, None  # shown: the kind of the part written last
+        self.tty = bool(getattr(out, "isatty", lambda: False)())
+
+    def write(self, kind: str, text: str) -> None:
+        if kind != self.shown:
+            if kind == "reasoning":
+                self.out.write(f"{DIM}Thinking: " if self.tty else "Thinking: ")
+            else:
+                self.out.write((f"{PLAIN}\n" if self.tty else "\n") if self.shown else "")
+                self.out.write("Assistant: ")
+            self.shown = kind
+        self.out.write(text)
+        self.out.flush()
+
+    def end(self) -> None:
+        if self.shown != "content":
+            self.write("content", "")  # a reply without an answer still gets its "Assistant: " line
+        self.out.write("\n")
+        self.out.flush()
+
+
+def _answer(engine, history: list[dict], query: str, out, enable_thinking: bool | None = None) -> None:
     history.append({"role": "user", "content": query})
-    out.write("Assistant: ")
-    out.flush()
-    pieces = []
-    for piece in engine.stream(history):
-        pieces.append(piece)
-        out.write(piece)
-        out.flush()
-    out.write("\n")
-    history.append({"role": "assistant", "content": "".join(pieces)})
+    reply, parts = _Reply(out), {"reasoning": [], "content": []}
+    for kind, text in engine.stream_parts(history, enable_thinking=enable_thinking):
+        parts[kind].append(text)
+        reply.write(kind, text)
+    reply.end()
+    message = {"role": "assistant", "content": "".join(parts["content"])}
+    if parts["reasoning"]:
+        message["reasoning_content"] = "".join(parts["reasoning"])  # the template keeps or drops it, as in training
+    history.append(message)
 
 
-def run_chat(engine, queries: list[str] | None = None, stream_in=None, out=None) -> None:
-    """Each --query is answered on its own; otherwise lines are one conversation, as typed."""
+def _think_command(query: str) -> bool:
+    """'/think on' → True, '/think off' → False."""
+    word = query.split(maxsplit=1)[1].strip().lower() if " " in query else ""
+    if word not in ("on", "off"):
+        raise ValueError(word)
+    return word == "on"
+
+
+def run_chat(
+    engine, queries: list[str] | None = None, stream_in=None, out=None, enable_thinking: bool | None = None
+) -> None:
+    """Each --query is answered on its own; otherwise lines are one conversation, as typed. `enable_thinking`:
+    a reasoning model thinks or not (None: as the config's enable_thinking says); '/think on|off' switches it."""
     stream_in = stream_in or sys.stdin
     out = out or sys.stdout
     if queries:
         for query in queries:
             out.write(f"User: {query}\n")
-            _answer(engine, [], query, out)
+            _answer(engine, [], query, out, enable_thinking)
         return
     interactive = stream_in.isatty()
     if interactive:
@@ -52,6 +93,13 @@ def run_chat(engine, queries: list[str] | None = None, stream_in=None, out=None)
             history = []
             out.write("History cleared.\n")
             continue
+        if query == "/think" or query.startswith("/think "):
+            try:
+                enable_thinking = _think_command(query)
+                out.write(f"Thinking {'on' if enable_thinking else 'off'}.\n")
+            except ValueError:
+                out.write("Use '/think on' or '/think off'.\n")
+            continue
         if not interactive:
             out.write(f"User: {query}\n")
-        _answer(engine, history, query, out)
+        _answer(engine, history, query, out, enable_thinking)

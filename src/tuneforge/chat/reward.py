@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tuneforge.chat.engine import to_conversation
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.model.adapters import split_names
 from tuneforge.model.loader import check_model_path
@@ -42,7 +42,7 @@ class RewardEngine:
                 where=f"model_name_or_path ({args.model_name_or_path})",
                 fix="point it at the output_dir of a stage: rm run",
             ) from exc
-        self.template = get_template(cfg.data.template or template_from_run(paths), self.tokenizer)
+        self.template = template_for(cfg.data, self.tokenizer, name=cfg.data.template or template_from_run(paths))
         self.template.fix_tokenizer(self.tokenizer)
         self.device = "cuda" if has_cuda() else "cpu"
         self.model = model.to(self.device).eval()

@@ -7,6 +7,24 @@ from typing import Literal
 
 from tuneforge.config.fields import opt
 
+# data/tool_formats' TOOL_FORMAT_NAMES (this layer cannot import it; tests/unit/test_lf_templates.py checks they agree)
+ToolFormatName = Literal[
+    "default",
+    "gemma4",
+    "glm4",
+    "llama3",
+    "lfm2",
+    "minimax1",
+    "minimax2",
+    "mistral",
+    "qwen",
+    "qwen3_5",
+    "glm4_moe",
+    "seed_oss",
+    "ling",
+    "harmony",
+]
+
 PENDING = ("not implemented in this version", "remove the key")
 
 
@@ -14,8 +32,9 @@ PENDING = ("not implemented in this version", "remove the key")
 class DataArguments:
     template: str | None = opt(
         None,
-        "Prompt template (default, empty, alpaca, chatml, qwen, llama3, mistral, gemma, vicuna, ...), "
-        "or 'tokenizer' for the model's own chat_template. Unset: the tokenizer's template if it has one.",
+        "Prompt template: any LLaMA-Factory 0.9.5 name (qwen3, qwen3_nothink, llama3, gemma3, deepseek3, glm4_moe,"
+        " mistral_small, gpt_oss, ...; docs/templates.md), or 'tokenizer' for the model's own chat_template. Unset: the"
+        " tokenizer's template if it has one.",
     )
     dataset: str | None = opt(None, "Training dataset name(s) from dataset_info.json, comma separated.")
     eval_dataset: str | None = opt(None, "Evaluation dataset name(s), comma separated.")
@@ -36,27 +55,36 @@ class DataArguments:
     preprocessing_num_workers: int | None = opt(None, "Processes that tokenize in parallel (each a batch at a time).")
     max_samples: int | None = opt(None, "Use at most this many samples of each dataset (for quick runs).")
     val_size: float = opt(0.0, "Validation split: a fraction (<1) or a number of samples (>=1).")
-    eval_on_each_dataset: bool = opt(False, "Evaluate each eval dataset separately.")
+    eval_on_each_dataset: bool = opt(
+        False, "Evaluate each dataset of eval_dataset on its own: eval_<name>_loss for each instead of one eval_loss."
+    )
     packing: bool | None = opt(None, "Pack several samples into one sequence.")
     neat_packing: bool = opt(False, "Pack without attention across samples.")
-    tool_format: str | None = opt(None, "Tool-call format, overriding the template's.")
+    tool_format: ToolFormatName | None = opt(
+        None,
+        "Tool-call format (docs/tools.md), overriding the template's: tools and tool calls are written in it and"
+        " generated calls read with it (LF: tool calls then end with the plain EOS reply slot).",
+    )
     default_system: str | None = opt(None, "System prompt used when a sample has none.")
-    enable_thinking: bool = opt(True, "Keep reasoning blocks for templates that have them.")
+    enable_thinking: bool | None = opt(
+        True,
+        "Reasoning templates (docs/templates.md): true trains the thinking and an empty think block before replies"
+        " without one; false drops all thinking and puts the empty block in the (untrained) prompt; null (mixed"
+        " data) keeps the thinking that replies have and puts the empty block in the prompt of the others.",
+    )
     tokenized_path: str | None = opt(
         None,
         "Save the tokenized dataset here, or load it if it exists; a cache built from other settings "
         "is refused (overwrite_cache: true rebuilds it).",
     )
-    ignore_pad_token_for_loss: bool = opt(True, "Leave padding out of the loss.")
+    ignore_pad_token_for_loss: bool = opt(
+        True, "Leave padding out of the loss; false (stage sft) labels the padding with the pad token and trains on it."
+    )
     eval_num_beams: int | None = opt(None, "Beams for do_predict's generation (over num_beams).")
     preserve_thinking: bool = opt(
         False,
-        "Keep the thinking of earlier turns for reasoning models.",
-        refused=(
-            "keeping earlier turns' thinking is not supported yet: the template renders history as its chat template"
-            " does",
-            "remove preserve_thinking",
-        ),
+        "Reasoning templates: keep the thinking of earlier replies in pairwise / KTO prompts and generation prompts,"
+        " and in SFT with mask_history (by default LF drops it there, as the model never sees it at inference).",
     )
     data_shared_file_system: bool = opt(
         False,

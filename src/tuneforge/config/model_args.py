@@ -158,7 +158,11 @@ class ModelArguments:
     quantization_type: Literal["nf4", "fp4"] = opt("nf4", "4-bit data type for bitsandbytes.")
     double_quantization: bool = opt(True, "Quantize the quantization constants too (bitsandbytes 4-bit).")
     infer_backend: Literal["huggingface", "vllm", "sglang"] = opt("huggingface", "Inference engine for chat and API.")
-    print_param_status: bool = opt(False, "Print every parameter's trainable state at load.")
+    print_param_status: bool = opt(
+        False,
+        "Print every parameter's name, dtype, device and trainable flag once the model is loaded (training: after"
+        " the method set what trains; also eval / predict).",
+    )
     train_from_scratch: bool = opt(False, "Initialise the weights randomly instead of loading them.")
     export_dir: str | None = opt(None, "Where `tuneforge export` writes the merged model.")
     export_size: float = opt(5, "Largest shard of the exported model, in GB (fractions allowed: 0.5).")
@@ -176,7 +180,11 @@ class ModelArguments:
     export_overwrite: bool = opt(
         False, "Export into an export_dir that holds other files: they stay (a previous export is replaced)."
     )
-    export_quantization_method: Literal["gptq"] = opt("gptq", "Export quantization backend.")
+    export_quantization_method: Literal["gptq"] = opt(
+        "gptq",
+        "How export_quantization_bit quantizes the export: gptq (the one backend, as in LLaMA-Factory); a quantized"
+        " GGUF is export_format: gguf with export_gguf_type: q8_0.",
+    )
     export_quantization_nsamples: int = opt(128, "Calibration samples for export quantization.")
     export_quantization_maxlen: int = opt(1024, "Longest calibration sample, in tokens, for export quantization.")
     export_hub_model_id: str | None = opt(

@@ -6,6 +6,7 @@ import importlib.util
 from typing import TYPE_CHECKING, get_args
 
 from tuneforge.config.engines import check_engines
+from tuneforge.config.eval_loss_keys import check_eval_and_pad_keys
 from tuneforge.config.finetuning_args import Stage
 from tuneforge.config.hub_checks import check_hub_keys
 from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
@@ -60,6 +61,7 @@ def validate(cfg: RunConfig) -> None:
     _check_methods(cfg)
     _check_sft_losses(cfg)
     check_trainer_keys(cfg)  # Muon, Adam-mini, early stopping, effective tokens/s
+    check_eval_and_pad_keys(cfg)  # eval_on_each_dataset, ignore_pad_token_for_loss
 
 
 def check_stage(cfg: RunConfig) -> None:

@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger, is_main_process
@@ -29,6 +30,7 @@ FORMAT_VERSION = 1
 DATA_KEYS = (
     "dataset",
     "eval_dataset",
+    "eval_on_each_dataset",
     "cutoff_len",
     "train_on_prompt",
     "mask_history",
@@ -41,6 +43,7 @@ DATA_KEYS = (
     "tool_format",
     "default_system",
     "enable_thinking",
+    "preserve_thinking",
     "identity_name",
     "identity_author",
 )
@@ -133,10 +136,15 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
 def _save(path: Path, train, eval_set, want: dict) -> None:
     from datasets import DatasetDict  # heavy: only a run with tokenized_path saves or loads datasets
 
-    parts = {"train": train} | ({"eval": eval_set} if eval_set is not None else {})
+    meta: dict[str, Any] = {"fingerprint": want}
+    if isinstance(eval_set, dict):  # eval_on_each_dataset: split names are eval_0, eval_1, ... (any dataset name)
+        meta["eval_names"] = list(eval_set)
+        evals = {f"eval_{i}": ds for i, ds in enumerate(eval_set.values())}
+    else:
+        evals = {"eval": eval_set} if eval_set is not None else {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    DatasetDict(parts).save_to_disk(str(tmp))
-    (tmp / META_FILE).write_text(json.dumps({"fingerprint": want}, indent=2), encoding="utf-8")
+    DatasetDict({"train": train} | evals).save_to_disk(str(tmp))
+    (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
     if path.exists():
         shutil.rmtree(path)
     os.replace(tmp, path)
@@ -148,8 +156,10 @@ def _load(path: Path, args: DataArguments, seed: int):
 
     logger.info("loading the tokenized dataset from %s", path)
     data = load_from_disk(str(path))
-    train, eval_set = data["train"], data.get("eval")
+    names = json.loads((path / META_FILE).read_text(encoding="utf-8")).get("eval_names")
+    train = data["train"]
+    eval_set = {name: data[f"eval_{i}"] for i, name in enumerate(names)} if names else data.get("eval")
     if args.streaming:  # a cache on disk streams too: Arrow shards read in order, shuffled through the buffer
         train = train.to_iterable_dataset().shuffle(seed=seed, buffer_size=args.buffer_size)
-        eval_set = eval_set.to_iterable_dataset() if eval_set is not None else None
+        eval_set = each_eval_set(eval_set, lambda ds: ds.to_iterable_dataset())
     return train, eval_set

@@ -19,13 +19,13 @@ class SftCollator:
     pad_token_id: int
     pad_to_multiple_of: int | None = None
     flatten: bool = False
-    label_pad_token_id: int = IGNORE_INDEX
+    label_pad_token_id: int = IGNORE_INDEX  # the padding's label: the pad id itself with ignore_pad_token_for_loss off
     trained_logits_only: bool = False
 
     def __call__(self, features: list[dict]) -> dict:
         batch = self._flatten(features) if self.flatten else self._pad(features)
         if self.trained_logits_only:
-            keep_trained_logits(batch, self.label_pad_token_id)
+            keep_trained_logits(batch)  # padding labelled with the pad id is trained: it is kept
         return batch
 
     def _flatten(self, features: list[dict]) -> dict:
@@ -37,7 +37,7 @@ class SftCollator:
         for f in features:
             n = len(f["input_ids"])
             ids += list(f["input_ids"])
-            labels += [self.label_pad_token_id, *list(f["labels"])[1:]]  # no row learns the next row's start
+            labels += [IGNORE_INDEX, *list(f["labels"])[1:]]  # no row learns the next row's start (no padding here)
             positions += list(f["position_ids"]) if "position_ids" in f else list(range(n))
         as_row = lambda values: torch.tensor([values], dtype=torch.long)  # noqa: E731
         return {"input_ids": as_row(ids), "labels": as_row(labels), "position_ids": as_row(positions)}
@@ -106,10 +106,13 @@ def sft_collator(
     tokenizer, data_args, attn_implementation: str | None, use_cpu: bool, trained_logits_only: bool = False
 ) -> SftCollator:
     """The collator for an SFT run: padding-free (flattened) batches with neat packing where the attention
-    implementation runs variable-length sequences natively, padded batches otherwise."""
+    implementation runs variable-length sequences natively, padded batches otherwise. `ignore_pad_token_for_loss`
+    off (LLaMA-Factory's key): the padding is labelled with the pad id, so the loss trains on it too."""
+    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return SftCollator(
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0,
+        pad_token_id=pad_token_id,
         pad_to_multiple_of=None if use_cpu else 8,
         flatten=bool(data_args.neat_packing) and supports_padding_free(attn_implementation),
+        label_pad_token_id=IGNORE_INDEX if data_args.ignore_pad_token_for_loss else pad_token_id,
         trained_logits_only=trained_logits_only,
     )

@@ -20,6 +20,8 @@ FIX_TAGS = "set tags in dataset_info.json"
 SAMPLE_SEED = 42  # num_samples draws a fixed random subset, so runs are repeatable
 
 
+REASONING_KEYS = ("reasoning_content", "reasoning")
+FIX_THINK = "give a reply's thinking once: in 'reasoning_content' or as a <think> block in the content"
 FIX_TOOL_CALLS = 'write tool_calls as [{"type": "function", "function": {"name": ..., "arguments": {...}}}]'
 
 
@@ -140,7 +142,36 @@ def _message(message, attr: DatasetAttr, source: str, openai: bool) -> Message:
     role = roles[tag]
     if openai and role == ASSISTANT and message.get("tool_calls"):
         role = FUNCTION
-    return Message(role, _content(message, attr, source, openai))
+    content = _content(message, attr, source, openai)
+    return Message(role, content, _reasoning(message, role, content, source))
+
+
+def _reasoning(message: dict, role: str, content: str, source: str) -> str | None:
+    """A reply's thinking given apart from its content: `reasoning_content` (DeepSeek / OpenAI-compatible
+    servers) or `reasoning` (vLLM's newer name). Empty or missing → None. A `<think>` block in the content is
+    left where it is (LLaMA-Factory's rule); giving the thinking both ways is an error."""
+    given = {k: message[k] for k in REASONING_KEYS if message.get(k) is not None}
+    if not given:
+        return None
+    for key, value in given.items():
+        if not isinstance(value, str):
+            raise UserError(f"'{key}' must be a string, got {type(value).__name__}", where=source, fix="fix the row")
+    if len(set(given.values())) > 1:
+        raise UserError(
+            "the message has both 'reasoning_content' and 'reasoning', and they differ", where=source, fix=FIX_THINK
+        )
+    key, value = next(iter(given.items()))
+    if role not in (ASSISTANT, FUNCTION):
+        raise UserError(f"'{key}' is only read on assistant messages, found on a {role} message", where=source)
+    if not value.strip():
+        return None
+    if "<think>" in content or "</think>" in content:
+        raise UserError(
+            f"the reply gives its thinking twice: in '{key}' and as a <think> block in its content",
+            where=source,
+            fix=FIX_THINK,
+        )
+    return value
 
 
 def _check_order(messages: list[Message], source: str) -> None:

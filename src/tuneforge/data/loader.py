@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from tuneforge.data.cache import cached_datasets
+from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.formats import load_conversations
 from tuneforge.data.parallel import encode_in_workers
 from tuneforge.data.pretrain import pack_documents
@@ -88,7 +89,8 @@ def get_sft_datasets(args: DataArguments, template, tokenizer, seed: int = 42, w
 
 
 def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, seed: int = 42, with_train: bool = True):
-    """(train, eval) datasets for a stage; eval may be None. Columns per stage:
+    """(train, eval) datasets for a stage; eval may be None, or {name: dataset} with eval_on_each_dataset (LF's
+    per-dataset evaluation: a Trainer given a dict logs eval_<name>_loss for each). Columns per stage:
     sft: input_ids, attention_mask, labels · pt: input_ids, labels, position_ids (packed to cutoff_len blocks) ·
     rm: chosen_ids, rejected_ids · dpo: prompt_ids, chosen_ids, rejected_ids · kto: prompt_ids, completion_ids,
     label · ppo: input_ids (prompts)."""
@@ -101,7 +103,7 @@ def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, see
     train, eval_set = _train_and_eval(stage, args, template, tokenizer, seed, with_train)
     if stage == "pt":
         train = _pack(train, args.cutoff_len) if train is not None else None
-        eval_set = _pack(eval_set, args.cutoff_len) if eval_set is not None else None
+        eval_set = each_eval_set(eval_set, lambda ds: _pack(ds, args.cutoff_len))
     return train, eval_set
 
 
@@ -116,7 +118,11 @@ def _train_and_eval(stage: str, args: DataArguments, template, tokenizer, seed: 
     if with_train:
         train = _mix(_load_encoded(args.dataset, template, tokenizer, args, "dataset", stage), args, seed)
     if args.eval_dataset:
-        eval_set = _mix(_load_encoded(args.eval_dataset, template, tokenizer, args, "eval_dataset", stage), args, seed)
+        sets = _load_encoded(args.eval_dataset, template, tokenizer, args, "eval_dataset", stage)
+        if args.eval_on_each_dataset:  # {name: dataset}: the Trainer evaluates each, logging eval_<name>_loss
+            eval_set = {s.name: _mix([s], args, seed) for s in sets}
+        else:
+            eval_set = _mix(sets, args, seed)
     elif train is not None and args.val_size > 0:
         size = int(args.val_size) if args.val_size >= 1 else args.val_size
         if (isinstance(size, int) and size >= len(train)) or (isinstance(size, float) and int(size * len(train)) < 1):

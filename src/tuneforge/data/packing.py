@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
+from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.sft import IGNORE_INDEX
 from tuneforge.errors import UserError
 
@@ -91,4 +92,4 @@ def pack_sft_sets(args, train, eval_set):
         return train, eval_set
     neat = bool(args.neat_packing)
     pack = lambda ds: pack_dataset(ds, args.cutoff_len, neat) if ds is not None else None  # noqa: E731
-    return pack(train), pack(eval_set)
+    return pack(train), each_eval_set(eval_set, pack)  # eval_on_each_dataset: each set packed alone

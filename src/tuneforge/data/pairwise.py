@@ -1,7 +1,8 @@
 """Pairwise (chosen / rejected) and unpaired (KTO) examples, encoded with OUR template so prompts match SFT and chat.
 
-The prompt is everything up to the last response: earlier turns (with their responses) and the last user turn,
-ending where the assistant's reply begins. Each completion ends with the template's end-of-turn token, as in SFT.
+The prompt is everything up to the last response (LF's encode_oneturn): earlier turns (with their responses) and
+the last user turn, ending where the assistant's reply begins. Each completion ends with the template's end-of-turn
+token, as in SFT.
 Too long: the prompt keeps its start and the completions are cut to a common length (LLaMA-Factory's rule).
 """
 
@@ -14,9 +15,9 @@ from tuneforge.data.sft import infer_seqlen
 
 
 def _prompt_and_response(conv: Conversation, template, tokenizer, default_system: str | None):
-    pairs = template.encode_multiturn(tokenizer, conv, default_system)
-    prompt = [i for source, target in pairs[:-1] for i in source + target] + pairs[-1][0]
-    return prompt, pairs[-1][1]
+    """LF's encode_oneturn: a reasoning template drops the thinking of earlier replies (unless preserve_thinking)
+    and puts an empty thought before a reply without one (in the prompt unless enable_thinking)."""
+    return template.encode_oneturn(tokenizer, conv, default_system)
 
 
 def encode_pairwise_example(

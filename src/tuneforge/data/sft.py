@@ -45,7 +45,9 @@ def encode_sft_example(
             where="train_on_prompt",
             fix="set train_on_prompt: false or choose another template",
         )
-    pairs = template.encode_multiturn(tokenizer, conv, default_system)
+    # LF: with mask_history a reasoning template keeps only the last reply's thinking (unless preserve_thinking)
+    discard = mask_history and not template.preserve_thinking
+    pairs = template.encode_multiturn(tokenizer, conv, default_system, discard_history_thoughts=discard)
     if not pairs:
         raise UserError("the conversation has no response to train on", where=conv.source or None)
     last = len(pairs) - 1

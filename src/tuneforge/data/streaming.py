@@ -194,16 +194,18 @@ def get_streaming_datasets(stage: str, args: DataArguments, template, tokenizer,
     """(train, eval) IterableDatasets. Train is shuffled through a `buffer_size` buffer; `val_size` (a count)
     takes the first N samples of the stream for evaluation."""
 
-    def load(names: str | None, field: str):
+    def load(names: str | None, field: str, each: bool = False):
         attrs = get_dataset_attrs(names, args.dataset_dir)
         for attr in attrs:
             check_dataset_for_stage(stage, attr, field)
+        if each:  # eval_on_each_dataset: {name: stream}, each evaluated on its own
+            return {a.name: stream_dataset(stage, a, template, tokenizer, args, field) for a in attrs}
         return _mix([stream_dataset(stage, a, template, tokenizer, args, field) for a in attrs], args, seed)
 
     if (args.preprocessing_num_workers or 1) > 1:
         logger.warning("preprocessing_num_workers has no effect with streaming: samples are tokenized as they are read")
     train = load(args.dataset, "dataset") if with_train else None
-    eval_set = load(args.eval_dataset, "eval_dataset") if args.eval_dataset else None
+    eval_set = load(args.eval_dataset, "eval_dataset", args.eval_on_each_dataset) if args.eval_dataset else None
     if train is not None and eval_set is None and args.val_size > 0:
         if args.val_size < 1 or args.val_size != int(args.val_size):
             raise UserError(

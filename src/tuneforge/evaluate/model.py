@@ -6,10 +6,11 @@ import inspect
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
+from tuneforge.model.param_status import print_param_status
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.run_folder import template_from_run
 
@@ -30,7 +31,7 @@ def load_for_inference(cfg: RunConfig) -> Loaded:
     adapters = adapter_paths(cfg.model)
     tokenizer = load_tokenizer(cfg.model)
     tokenizer.padding_side = "left"
-    template = get_template(cfg.data.template or template_from_run(adapters), tokenizer)
+    template = template_for(cfg.data, tokenizer, name=cfg.data.template or template_from_run(adapters))
     template.fix_tokenizer(tokenizer)
     model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
     resize_embeddings(model, tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
@@ -41,6 +42,7 @@ def load_for_inference(cfg: RunConfig) -> Loaded:
     device = "cuda" if has_cuda() else "cpu"
     if cfg.model.quantization_bit is None:  # a quantized model stays where it loaded (quantization_device_map)
         model = model.to(device)
+    print_param_status(model, cfg.model.print_param_status)
     return Loaded(model=model.eval(), tokenizer=tokenizer, template=template, device=device)
 
 

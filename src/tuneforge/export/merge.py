@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.export.verify import merge_and_verify
 from tuneforge.model.adapters import adapter_paths, load_adapters
@@ -64,7 +64,7 @@ def load_exportable(cfg: RunConfig) -> Exportable:
     # the template: asked for, else the one the LoRA run (or the full/freeze run folder) was trained with
     name = cfg.data.template or template_from_run(adapters) or template_from_run([cfg.model.model_name_or_path])
     tokenizer = load_tokenizer(cfg.model)
-    template = get_template(name, tokenizer)
+    template = template_for(cfg.data, tokenizer, name=name)
     template.fix_tokenizer(tokenizer)
     dtype = export_dtype(cfg)
     model = load_model(cfg.model, dtype, for_training=False)

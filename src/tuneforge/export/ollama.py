@@ -38,8 +38,8 @@ def _go_slot(slot: str, content: str, tokenizer) -> str:
 
 def go_template(template: Template, tokenizer) -> str:
     """Renders like Template.encode_prompt: prefix, system (own slot, or inside the first user turn), then turns."""
-    system = _go_slot(template.system, "{{ $.System }}", tokenizer)
-    text = _go_slot(template.prefix, "", tokenizer)
+    system = _go_slot(template.slot_text("system"), "{{ $.System }}", tokenizer)
+    text = _go_slot(template.slot_text("prefix"), "", tokenizer)
     if not template.system_in_user:
         text += "{{ if .System }}" + system + "{{ end }}"
     user_content, done = "{{ .Content }}", ""
@@ -49,13 +49,13 @@ def go_template(template: Template, tokenizer) -> str:
         done = "{{ $first = false }}"
     return text + (
         '{{ range .Messages }}{{ if eq .Role "user" }}'
-        + _go_slot(template.user, user_content, tokenizer)
+        + _go_slot(template.slot_text("user"), user_content, tokenizer)
         + done
         + '{{ else if eq .Role "assistant" }}'
-        + _go_slot(template.assistant, "{{ .Content }}", tokenizer)
+        + _go_slot(template.slot_text("assistant"), "{{ .Content }}", tokenizer)
         + done
         + '{{ else if eq .Role "tool" }}'
-        + _go_slot(template.observation, user_content, tokenizer)
+        + _go_slot(template.slot_text("observation"), user_content, tokenizer)
         + done
         + "{{ end }}{{ end }}"
     )

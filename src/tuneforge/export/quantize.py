@@ -94,3 +94,12 @@ def quantize_gptq(item: Exportable, cfg: RunConfig, staging: Path, folder: Path)
     model = AutoModelForCausalLM.from_pretrained(staging, quantization_config=config, device_map="auto")
     model.save_pretrained(folder, max_shard_size=shard_bytes(m.export_size))
     item.tokenizer.save_pretrained(folder)
+
+
+# export_quantization_method -> what quantizes the merged model into the export folder (the key's choices)
+QUANTIZERS = {"gptq": quantize_gptq}
+
+
+def quantize(item: Exportable, cfg: RunConfig, staging: Path, folder: Path) -> None:
+    """Quantize with the backend export_quantization_method names."""
+    QUANTIZERS[cfg.model.export_quantization_method](item, cfg, staging, folder)

@@ -12,7 +12,7 @@ from tuneforge.export.gguf_file import check_gguf_arch, write_gguf
 from tuneforge.export.hub_push import check_hub_repo_id, push_export
 from tuneforge.export.merge import check_mergeable, load_exportable
 from tuneforge.export.ollama import modelfile
-from tuneforge.export.quantize import check_quantization, quantize_gptq
+from tuneforge.export.quantize import check_quantization, quantize
 from tuneforge.export.target import check_export_dir, staged_folder
 from tuneforge.model.hubs import resolve_model_source
 from tuneforge.model.loader import check_model_path, load_config
@@ -50,6 +50,7 @@ def run_export(cfg: RunConfig) -> Path:
         "format": m.export_format,
         "gguf_type": m.export_gguf_type if m.export_format == "gguf" else None,
         "quantization_bit": m.export_quantization_bit,
+        "quantization_method": m.export_quantization_method if m.export_quantization_bit is not None else None,
         "template": item.template_name,
         "dtype": str(item.model.dtype).removeprefix("torch."),
         "config": cfg.to_dict(),
@@ -62,7 +63,7 @@ def run_export(cfg: RunConfig) -> Path:
             )
         elif m.export_quantization_bit is not None:
             with tempfile.TemporaryDirectory(prefix=".staging-", dir=folder.parent) as staging:
-                quantize_gptq(item, cfg, Path(staging), folder)
+                quantize(item, cfg, Path(staging), folder)  # export_quantization_method
         else:
             save.save_hf(item, folder, m.export_size)
     logger.info("exported to %s", path)

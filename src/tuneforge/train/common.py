@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from transformers import set_seed
 
 from tuneforge.data.loader import get_stage_datasets
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.model.adapters import adapter_paths, prepare_trainable
 from tuneforge.model.loader import load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
+from tuneforge.model.param_status import print_param_status
 from tuneforge.train.apollo_front import apollo_callbacks
 from tuneforge.train.arguments import compute_dtype
 from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal, early_stopping_callbacks
@@ -37,7 +38,7 @@ logger = get_logger(__name__)
 
 def load_tokenizer_and_template(cfg: RunConfig):
     tokenizer = load_tokenizer(cfg.model, cfg.data.cutoff_len)
-    template = get_template(cfg.data.template, tokenizer)
+    template = template_for(cfg.data, tokenizer)
     template.fix_tokenizer(tokenizer)
     return tokenizer, template
 
@@ -59,6 +60,7 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     if head == "score" and not ft.uses_adapter:
         for param in model.score.parameters():
             param.requires_grad_(True)
+    print_param_status(model, cfg.model.print_param_status)
     return model
 
 

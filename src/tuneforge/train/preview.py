@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tuneforge.data.formats import load_conversations
-from tuneforge.data.preview import render_label_mask
+from tuneforge.data.preview import render_label_mask, thinking_line
 from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.data.sft import encode_sft_example
-from tuneforge.data.template import get_template
+from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.model.loader import load_tokenizer
 
@@ -20,7 +20,7 @@ def preview(cfg: RunConfig, count: int = 3, color: bool | None = None) -> str:
     if not cfg.data.dataset:
         raise UserError("dataset is required", fix="name one or more datasets from dataset_info.json")
     tokenizer = load_tokenizer(cfg.model)
-    template = get_template(cfg.data.template, tokenizer)
+    template = template_for(cfg.data, tokenizer)
     template.fix_tokenizer(tokenizer)
     blocks = []
     for attr in get_dataset_attrs(cfg.data.dataset, cfg.data.dataset_dir):
@@ -29,6 +29,9 @@ def preview(cfg: RunConfig, count: int = 3, color: bool | None = None) -> str:
             example = encode_sft_example(
                 conv, template, tokenizer, d.cutoff_len, d.train_on_prompt, d.mask_history, d.default_system
             )
+            ids, labels = example["input_ids"], example["labels"]
             header = f"── {attr.name} · {conv.source} · template {template.name} ──"
-            blocks.append(header + "\n" + render_label_mask(example["input_ids"], example["labels"], tokenizer, color))
+            body = render_label_mask(ids, labels, tokenizer, color, thought_words=template.thought_words)
+            thinking = thinking_line(ids, labels, tokenizer, template, conv)  # None: nothing about thinking here
+            blocks.append(header + "\n" + body + (f"\n{thinking}" if thinking else ""))
     return "\n\n".join(blocks)

@@ -18,6 +18,9 @@ CSS = """
 /* A LinePlot's chart is 100% of its block's height below the label, so the legend fell out of view: fit it. */
 #tf-loss_plot, #tf-runs_plot {display: flex; flex-direction: column}
 #tf-loss_plot > .vega-embed, #tf-runs_plot > .vega-embed {flex: 1 1 0; min-height: 0}
+/* A reasoning model's thinking, folded above its answer in the chat (webui/tabs/chat.py). */
+.tf-thinking-summary {cursor: pointer; font-size: 0.9em; opacity: 0.8}
+.tf-thinking {border-left: 2px solid #a6a6a6; padding-left: 10px; margin: 4px 0; color: #8a8a8a; white-space: pre-wrap}
 """
 
 

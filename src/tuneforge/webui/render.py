@@ -23,7 +23,7 @@ def preview_html(text: str) -> str:
         notes.append(f"<{tag}>{html.escape(line)}</{tag}>")
         return f"\x00{len(notes) - 1}\x00"
 
-    lines = [note(ln) if ln.startswith(("── ", "tokens: ")) else ln for ln in text.split("\n")]
+    lines = [note(ln) if ln.startswith(("── ", "tokens: ", "thinking: ")) else ln for ln in text.split("\n")]
     body = "\n".join(lines)
     parts, pos = [], 0
     for match in _SPAN.finditer(body):

@@ -1,8 +1,11 @@
-"""The Chat tab: load / unload the base model with the chosen adapter, then a streaming chat."""
+"""The Chat tab: load / unload the base model with the chosen adapter, then a streaming chat. A reasoning model's
+thinking is shown above its answer in a fold (open while it thinks), as LLaMA-Factory's chat does; a checkbox
+switches thinking per message."""
 
 from __future__ import annotations
 
 import gc
+import html
 
 from tuneforge.chat.engines import get_engine
 from tuneforge.config import load_config
@@ -56,7 +59,27 @@ def build(ui: UIContext) -> None:
             for key, top in (("top_p", 1.0), ("temperature", 1.5)):
                 ui.control(key, gr.Slider, how="field", minimum=0.01, maximum=top, step=0.01, value=form.default(key))
             ui.field("do_sample")
+            ui.control("chat_thinking", gr.Checkbox, how="field", value=True)
     _wire(ui)
+
+
+def render_reply(reasoning: str | None, answer: str, lang: str, done: bool = False) -> str:
+    """The chat bubble: the thinking in a <details> fold above the answer, open until the answer begins."""
+    if reasoning is None:
+        return answer
+    done = done or bool(answer)
+    summary = html.escape(i18n.label("chat_thought" if done else "chat_thinking_now", lang))
+    return (
+        f"<details{'' if done else ' open'}><summary class='tf-thinking-summary'>{summary}</summary>\n\n"
+        f"<div class='tf-thinking'>\n{html.escape(reasoning, quote=False)}\n</div>\n</details>{answer}"
+    )
+
+
+def answer_of(content: str) -> str:
+    """A bubble's answer, for the next turn's history: the thinking fold left out (the template drops it too)."""
+    if content.startswith("<details") and "</details>" in content:
+        return content.split("</details>", 1)[1]
+    return content
 
 
 def _wire(ui: UIContext) -> None:
@@ -89,12 +112,12 @@ def _wire(ui: UIContext) -> None:
     e["load_model_btn"].click(load, [lang_in, *model_inputs], e["chat_status"])
     e["unload_model_btn"].click(unload, lang_in, e["chat_status"])
 
-    def respond(lang, query, history, system, max_new_tokens, top_p, temperature, do_sample):
+    def respond(lang, query, history, system, max_new_tokens, top_p, temperature, do_sample, thinking):
         history = list(history or [])
         if ui.engine is None:
             yield history, query, i18n.label("msg_load_first", lang)
             return
-        messages = [{"role": m["role"], "content": _text(m["content"])} for m in history]
+        messages = [{"role": m["role"], "content": answer_of(_text(m["content"]))} for m in history]
         messages.append({"role": "user", "content": query})
         history = history + [{"role": "user", "content": query}, {"role": "assistant", "content": ""}]
         gen = {
@@ -103,9 +126,19 @@ def _wire(ui: UIContext) -> None:
             "temperature": temperature,
             "do_sample": bool(do_sample),
         }
+        parts: dict[str, list[str]] = {"reasoning": [], "content": []}
         try:
-            for piece in ui.engine.stream(messages, system=system or None, **gen):
-                history[-1]["content"] += piece
+            for kind, text in ui.engine.stream_parts(
+                messages, system=system or None, enable_thinking=bool(thinking), **gen
+            ):
+                parts[kind].append(text)
+                reasoning = "".join(parts["reasoning"]) if parts["reasoning"] else None
+                history[-1]["content"] = render_reply(reasoning, "".join(parts["content"]), lang)
+                yield history, "", gr.update()
+            if parts["reasoning"]:  # the fold closes once the reply is complete
+                history[-1]["content"] = render_reply(
+                    "".join(parts["reasoning"]), "".join(parts["content"]), lang, True
+                )
                 yield history, "", gr.update()
         except UserError as exc:
             yield history[:-2], query, error_text(exc)
@@ -119,6 +152,7 @@ def _wire(ui: UIContext) -> None:
         e["top_p"],
         e["temperature"],
         e["do_sample"],
+        e["chat_thinking"],
     ]
     for trigger in (e["submit_btn"].click, e["query"].submit):
         trigger(respond, chat_inputs, [e["chatbot"], e["query"], e["chat_status"]])
