@@ -126,10 +126,10 @@ def readme(rows: list[dict]) -> str:
         "",
         "## Sources",
         "",
-        "| file | our template | copied from |",
-        "| --- | --- | --- |",
+        "| file | hub id | our template | copied from |",
+        "| --- | --- | --- | --- |",
     ]
-    out += [f"| `{f.fixture}` | `{f.template}` | {_cell(f.source)} |" for f in families]
+    out += [f"| `{f.fixture}` | {f.hub} | `{f.template}` | {_cell(f.source)} |" for f in families]
     out += ["", "## Identical and differing cases", "", "| file | our template | identical | differs (why) |"]
     out += ["| --- | --- | --- | --- |"]
     for f in families:

@@ -62,7 +62,8 @@ THINKING_OFF = {"no_think"}
 class Family:
     """One official template (a fixture) and our name for its family; see families.yaml."""
 
-    fixture: str
+    fixture: str  # named after the hub id
+    hub: str
     template: str
     source: str
     tokens: tuple[str, ...] = ()

@@ -300,7 +300,6 @@ def test_thought_words_made_of_special_tokens_survive_skip_special_tokens(tiny_m
     so the split still finds the thought. The tiny tokenizer's <start_of_turn> / <end_of_turn> are special."""
     import dataclasses
 
-
     cfg = {"model_name_or_path": str(tiny_model_dir), "template": "qwen3", "max_new_tokens": 32}
     engine = HuggingFaceEngine(load_config(None, cfg))
     assert engine.cfg.generation.skip_special_tokens

@@ -68,9 +68,10 @@ class DataArguments:
     default_system: str | None = opt(None, "System prompt used when a sample has none.")
     enable_thinking: bool | None = opt(
         True,
-        "Reasoning templates (docs/templates.md): true trains the thinking and an empty think block before replies"
-        " without one; false drops all thinking and puts the empty block in the (untrained) prompt; null (mixed"
-        " data) keeps the thinking that replies have and puts the empty block in the prompt of the others.",
+        "Reasoning templates (docs/thinking.md has the full table): true trains the thinking and an empty think block"
+        " before replies without one; false drops all thinking and puts the empty block in the (untrained) prompt;"
+        " null (mixed data) keeps the thinking that replies have and puts the empty block in the prompt of the others."
+        " With template: tokenizer it is passed to the model's chat template.",
     )
     tokenized_path: str | None = opt(
         None,
@@ -84,7 +85,8 @@ class DataArguments:
     preserve_thinking: bool = opt(
         False,
         "Reasoning templates: keep the thinking of earlier replies in pairwise / KTO prompts and generation prompts,"
-        " and in SFT with mask_history (by default LF drops it there, as the model never sees it at inference).",
+        " and in SFT with mask_history (by default LF drops it there, as the model never sees it at inference);"
+        " passed to the chat template with template: tokenizer (docs/thinking.md).",
     )
     data_shared_file_system: bool = opt(
         False,
