@@ -1,5 +1,5 @@
 # ruff: noqa: E501 - the Markdown tables are one line per row
-"""Write docs/templates.md from src/tuneforge/data/templates.yaml (tests/unit/test_template_docs.py checks it is
+"""Write docs/templates.md from src/tuneforge/data/templates.yaml (tests/unit/test_lf_templates.py checks it is
 current): `.venv/bin/python scripts/gen_template_docs.py`."""
 
 from __future__ import annotations
@@ -40,6 +40,36 @@ each case. Plain-kind templates (every `*_nothink` name) train the text as it is
 ([tools.md](tools.md)). `tool_format:` overrides it; as in LF the calls are then written in a plain `{{content}}` + EOS
 reply slot. A function turn's content may start with a thought (thought words) or hold its call inside the
 template's tool-call words with text around it: both are kept as LF keeps them.
+
+## LF names or the model's own template?
+
+A named template renders what LLaMA-Factory renders, which is not always the model's official format: the table in
+[tests/fixtures/chat_templates/README.md](../tests/fixtures/chat_templates/README.md) lists, for 50 official chat
+templates, where LF's definition differs (a default system prompt, a space, the date Llama 3.1 writes, where the
+tools go, ...). `template: tokenizer` renders exactly the model's own `chat_template` (from its tokenizer) and trains
+multi-turn, thinking and tool data with exact masks: the text trained on is `apply_chat_template(messages)` of the
+official template, each trained span is one reply as that rendering writes it plus its end-of-reply text (e.g.
+`2 + 2 = 4.<|im_end|>\n`), and the prompt for generation is `apply_chat_template(..., add_generation_prompt=True)`.
+Templates that rewrite the history (Qwen3 drops earlier replies' thinking) are handled: [thinking.md](thinking.md).
+`tests/unit/test_tokenizer_template_official.py` proves it on all 50 official templates of that folder:
+
+- **chat, thinking and tools** (17): Qwen2.5, Qwen3, Qwen3-Instruct-2507, Qwen3-VL, Qwen3.5-4B, Qwen3.5-2B, Qwen3.6,
+  Llama 3.1, Llama 3.2, Llama 4, DeepSeek-R1 (thinking: see below), GLM-4.5, GLM-4.7, Mistral-Small-3.2, gpt-oss,
+  Seed-OSS, LFM2.
+- **chat and thinking; no tool calls**: the official template writes no tool calls (Qwen2-VL, Llama 3, DeepSeek-V2,
+  deepseek-coder, DeepSeek-V3-0324, R1-Distill-Qwen, ChatGLM3, GLM-4-9B-chat, Phi-3-mini, Phi-3.5-mini, Phi-3-small,
+  phi-4, Phi-4-mini, InternLM2, Granite 3.0, Granite 3.3, Yi, Yi-1.5, Ling, OpenCoder, SOLAR, OpenChat-3.5,
+  OpenHermes-2.5, SmolLM2, EXAONE-3.5) or refuses tool turns (Llama 2, Gemma 3, Command R+, Aya Expanse); Gemma 4
+  writes the tool result and the answer after it inside one model turn, which cannot be split into prompt and reply.
+  Data with tool calls then stops with a one-line error naming a fix: use the family's named template.
+- **limits of the official format**: Gemma 1 / Gemma 2 / Mixtral refuse a system prompt (and tool turns); DeepSeek-R1
+  and R1-Distill-Qwen drop the thinking of every reply, the last too, so reasoning data trains without it; ChatGLM3,
+  GLM-4, GLM-4.5, GLM-4.7, Ling and SOLAR write nothing after a reply (the reply is trained without an end text; the
+  model stops at the next turn's header); Phi-3 / Phi-3.5 / Phi-3-small / Phi-4-mini write an EOS after the last
+  reply only, which is left out (every reply is trained up to its own `<|end|>`).
+
+Tool calls are passed to the template as OpenAI `tool_calls` with ids `call00001`, ... (Mistral wants 9-character
+ids), arguments as an object or as JSON text, whichever the template writes (DeepSeek concatenates JSON text).
 
 ## Every template
 

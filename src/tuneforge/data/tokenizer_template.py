@@ -7,10 +7,14 @@ A conversation is cut into per-message segments (prompt, reply, prompt, reply, .
    conversation is rendered once and each reply is found in it (`_Renderer.found_segments`), or taken from the
    template's `{% generation %}` marks when it has them (`_Renderer.generation_segments`).
 `enable_thinking` and `preserve_thinking` are passed to the template (Qwen3 reads the first, Qwen3.6 both).
+Tool calls go to it as OpenAI `tool_calls` (ids `call00001`, ...; arguments as an object or JSON text, whichever it
+writes); a template that writes no tool calls is refused in one line. Checked against 50 official templates by
+tests/unit/test_tokenizer_template_official.py.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -69,9 +73,11 @@ class TokenizerTemplate(Template):
         system = conv.system or default_system or ""
         head = [{"role": "system", "content": system}] if system else []
         messages = self._thinking_applied(conv.messages)
-        msgs = head + [self._hf(m, conv.source) for m in messages]
+        msgs = _with_call_ids(head + [self._hf(m, conv.source) for m in messages])
         tools = _load_json(conv.tools, conv.source, "tools") if conv.tools else None
         render = _Renderer(self, tokenizer, conv, head, msgs, tools, messages)
+        if any("tool_calls" in m for m in msgs):
+            render.fit_tool_calls()
         texts = render.grown_segments()
         if texts is None and _GENERATION_MARK.search(str(self.chat_template)):
             return render.generation_segments()
@@ -146,6 +152,33 @@ class _Renderer:
                 f"the tokenizer's chat_template failed: {e}", where=self.conv.source or "template", fix=NAMED_FIX
             ) from e
 
+    def fit_tool_calls(self) -> None:
+        """Templates read a tool call in one of a few OpenAI dialects: arguments as an object or as JSON text
+        (DeepSeek), content "" or None (DeepSeek-V3 writes the calls only when the content is none). The first
+        dialect whose rendering (without the tool list, which names the functions too) writes every called
+        function's name is kept; a template that writes none in any dialect cannot train tool calls."""
+        names = {call["function"]["name"] for m in self.msgs for call in m.get("tool_calls", [])}
+        error = None
+        for text_arguments, no_content in ((False, False), (True, False), (False, True), (True, True)):
+            msgs = [_call_dialect(m, text_arguments, no_content) for m in self.msgs]
+            try:
+                rendered = self.tokenizer.apply_chat_template(msgs, tokenize=False, **self.kwargs(len(self.messages)))
+            except Exception as e:  # jinja errors, raise_exception(...) in the template
+                error = e if error is None and not (text_arguments or no_content) else error
+                continue
+            if all(name in rendered for name in names):
+                self.msgs = msgs
+                return
+        if error is not None and not isinstance(error, TypeError):  # the template refuses the roles (Gemma 3)
+            raise UserError(
+                f"the tokenizer's chat_template failed: {error}", where=self.conv.source or "template", fix=NAMED_FIX
+            )
+        raise UserError(
+            "the tokenizer's chat_template does not write tool calls (function turns), so they cannot be trained",
+            where=self.conv.source or "template: tokenizer",
+            fix=NAMED_FIX,
+        )
+
     def kwargs(self, i: int) -> dict:
         """The template's variables for prompting reply i (enable_thinking: null looks at the reply)."""
         return self.template.template_kwargs(i < len(self.messages) and has_thinking(self.messages[i]))
@@ -200,6 +233,11 @@ class _Renderer:
                 headers.add(prompt[len(before) :])
         headers.add(self._after_reply_text()[2])  # how the template opens a reply in history
         found = [(at, -len(h)) for h in headers if h.strip() and (at := full.find(h, pos)) >= 0]
+        content = self.msgs[len(self.head) + i - 1].get("content") or ""
+        if not found and isinstance(content, str) and content and content in prompt:  # no reply header (Mistral)
+            closing = content + prompt[prompt.rfind(content) + len(content) :]  # e.g. `...?[/INST]`
+            if (at := full.find(closing, pos)) >= 0 and closing != content:
+                found = [(at, -len(closing))]
         if not found:
             raise self._unstable(i, "the generation prompt for it is not in the text before it")
         at, minus_length = min(found)  # the first header; the longest of those starting there
@@ -214,7 +252,14 @@ class _Renderer:
         seen = full.find(answer, start) if answer else start
         if seen < 0:
             raise self._unstable(i, "its text is not after the reply header found for it")
-        end_text, next_turn, _ = after_reply
+        end_text, next_turn, _, history_end = after_reply
+        if not end_text and not last:  # GLM, gpt-oss: the reply's own rendering, or its end in history (`<|end|>`)
+            own = self.text(i + 1, False, self.kwargs(i))
+            if full.startswith(own) and len(own) >= seen + len(answer):
+                return len(own)
+            found = full.find(history_end, seen + len(answer)) if history_end else -1
+            if found >= 0:
+                return found + len(history_end)
         found = full.find(end_text or next_turn, seen + len(answer))
         if found >= 0 and (end_text or not last):
             return found + len(end_text)
@@ -222,11 +267,13 @@ class _Renderer:
             return len(full)
         raise self._unstable(i, f"its end ({end_text or next_turn!r}) was not found")
 
-    def _after_reply_text(self) -> tuple[str, str, str]:
-        """(end of a reply, text from a reply's answer to the next user message, the header of a history reply):
-        the first is what the template writes after a reply whether it is the last message or a user turn follows
-        (e.g. `<|im_end|>\\n`), cut at a line or tag end. Probed with sentinel replies once per template, system
-        prompt and settings (kept in _AFTER_REPLY), not per sample."""
+    def _after_reply_text(self) -> tuple[str, str, str, str]:
+        """(end of a reply, text from a reply's answer to the next user message, the header of a history reply,
+        the end of a history reply when a last reply ends otherwise): the first is what the template writes after a
+        reply whether it is the last message or a user turn follows (e.g. `<|im_end|>\\n`), cut at a line or tag
+        end; the last is set when that is empty but the last reply has an end of its own (gpt-oss: `<|return|>`
+        last, `<|end|>` in history). Probed with sentinel replies once per template, system prompt and settings
+        (kept in _AFTER_REPLY), not per sample."""
         head, tok = self.head, self.tokenizer
         key = (str(self.template.chat_template), str(head), str(self.template.template_kwargs(True)))
         key += (tok.bos_token, tok.eos_token, tok.pad_token)
@@ -236,7 +283,7 @@ class _Renderer:
             _AFTER_REPLY[key] = self._probe_after_reply()
         return _AFTER_REPLY[key]
 
-    def _probe_after_reply(self) -> tuple[str, str, str]:
+    def _probe_after_reply(self) -> tuple[str, str, str, str]:
         head, kwargs = self.head, self.template.template_kwargs(True)
         probe = [*head, {"role": "user", "content": "x"}, {"role": "assistant", "content": _SENTINEL}]
         renderer = _Renderer(self.template, self.tokenizer, self.conv, head, probe, None, [])
@@ -261,7 +308,10 @@ class _Renderer:
                 where="template: tokenizer",
                 fix=NAMED_FIX,
             )
-        return common, next_turn, header
+        history_end = ""
+        if last and not common:
+            history_end = followed[: min(_cut_points(followed), default=0)]
+        return common, next_turn, header, history_end
 
     def generation_segments(self) -> list[list[int]]:
         """Segments from the template's {% generation %} marks (apply_chat_template's assistant mask): each run
@@ -306,6 +356,32 @@ class _Renderer:
             where=self.conv.source or "template: tokenizer",
             fix=NAMED_FIX,
         )
+
+
+def _with_call_ids(msgs: list[dict]) -> list[dict]:
+    """Tool calls numbered `call00001`, ... and each tool result given the id of the first call not yet
+    answered (Mistral's template requires 9-character ids; Gemma 4 finds a result's function by its id)."""
+    count, pending = 0, []
+    for msg in msgs:
+        for call in msg.get("tool_calls", []):
+            count += 1
+            call["id"] = f"call{count:05d}"
+            pending.append(call["id"])
+        if msg["role"] == "tool" and count:
+            msg["tool_call_id"] = pending.pop(0) if pending else f"call{count:05d}"
+    return msgs
+
+
+def _call_dialect(msg: dict, text_arguments: bool, no_content: bool) -> dict:
+    if "tool_calls" not in msg:
+        return msg
+    calls = [
+        {**c, "function": {**c["function"], "arguments": json.dumps(c["function"]["arguments"], ensure_ascii=False)}}
+        if text_arguments
+        else c
+        for c in msg["tool_calls"]
+    ]
+    return {**msg, "content": None if no_content else msg["content"], "tool_calls": calls}
 
 
 def _cut_points(text: str) -> list[int]:

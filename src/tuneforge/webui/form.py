@@ -56,7 +56,7 @@ LORA = [k for k in LORA_KEYS if k not in ("pissa_iter", "pissa_convert", "lorapl
 FREEZE = [*FREEZE_KEYS, "use_llama_pro"]
 OFT = ["oft_block_size", "oft_rank", "oft_target", "module_dropout"]  # the OFT box
 PREF = ["pref_beta", "pref_ftx", "pref_loss"]
-OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "report_to"]
+OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "enable_thinking", "report_to"]
 # memory and precision switches LLaMA-Factory users set (second row of "Other settings")
 SWITCHES = [
     "disable_gradient_checkpointing",
