@@ -158,3 +158,16 @@ def test_print_param_status_prints_every_parameter_at_load(train_overrides, caps
     assert any("embed_tokens" in line and line.endswith("trainable: False") for line in lines)
     load_trainable_model(load_config(None, train_overrides("lora")), tokenizer)
     assert capsys.readouterr().out == ""  # off by default
+
+
+def test_print_param_status_prints_the_chat_models_parameters_too(tiny_model_dir, capsys):
+    from tuneforge.chat.engine import HuggingFaceEngine
+
+    cfg = load_config(None, {"model_name_or_path": str(tiny_model_dir), "print_param_status": True})
+    engine = HuggingFaceEngine(cfg)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        f"name: {n}, dtype: {p.dtype}, device: {p.device}, trainable: {p.requires_grad}"
+        for n, p in engine.model.named_parameters()
+    ]
+    assert any("embed_tokens" in line for line in lines)

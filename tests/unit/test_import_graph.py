@@ -290,10 +290,11 @@ def statically_heavy(root: Path) -> set[str]:
     """Modules whose import loads a HEAVY or WEB library: they import one at module level (outside TYPE_CHECKING),
     or import such a module (or a package whose __init__ does)."""
     modules = module_names(root)
+    edges = import_edges(root)  # once: parsing the whole tree per module made this test take minutes
     heavy, uses = set(), {}
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"))
-        deps = {e.target for e in import_edges(root) if e.source == name and e.where == "module"}
+        deps = {e.target for e in edges if e.source == name and e.where == "module"}
         deps |= {name.rsplit(".", i)[0] for i in range(1, name.count("."))}  # parent packages run first
         uses[name] = deps
         for node in tree.body:

@@ -23,6 +23,7 @@ from tuneforge.errors import UserError
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
+from tuneforge.model.param_status import print_param_status
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.logging import get_logger
 from tuneforge.utils.run_folder import template_from_run
@@ -157,6 +158,7 @@ class HuggingFaceEngine:
         self.device = "cuda" if has_cuda() else "cpu"
         # quantization_device_map: auto has placed the layers already
         self.model = (model if getattr(model, "hf_device_map", None) else model.to(self.device)).eval()
+        print_param_status(self.model, cfg.model.print_param_status)
 
     @property
     def tool_format(self) -> str:
