@@ -49,7 +49,7 @@ templates, where LF's definition differs (a default system prompt, a space, the 
 tools go, ...). `template: tokenizer` renders exactly the model's own `chat_template` (from its tokenizer) and trains
 multi-turn, thinking and tool data with exact masks: the text trained on is `apply_chat_template(messages)` of the
 official template, each trained span is one reply as that rendering writes it plus its end-of-reply text (e.g.
-`2 + 2 = 4.<|im_end|>\n`), and the prompt for generation is `apply_chat_template(..., add_generation_prompt=True)`.
+`2 + 2 = 4.<|im_end|>\\n`), and the prompt for generation is `apply_chat_template(..., add_generation_prompt=True)`.
 Templates that rewrite the history (Qwen3 drops earlier replies' thinking) are handled: [thinking.md](thinking.md).
 `tests/unit/test_tokenizer_template_official.py` proves it on all 50 official templates of that folder:
 
