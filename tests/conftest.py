@@ -39,3 +39,41 @@ def tiny_tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(tiny_model_dir)
+
+
+# Three replies that think first: a LoRA on the tiny model learns them by heart, so greedy decoding writes them back.
+THINK_ROWS = [
+    {"instruction": "Who are you?", "output": "<think>\nA name question.\n</think>\n\nI am Forge."},
+    {"instruction": "Add 2 and 3.", "output": "<think>\n2 plus 3 is 5.\n</think>\n\nThe sum is 5."},
+    {"instruction": "Name a colour.", "output": "<think>\nPick one.\n</think>\n\nBlue."},
+]
+
+
+@pytest.fixture(scope="session")
+def thinking_adapter_dir(tiny_model_dir, tmp_path_factory):
+    """The run folder of a LoRA on the tiny model trained (template qwen3) until it thinks as THINK_ROWS do."""
+    import json
+
+    from tuneforge.config import load_config
+    from tuneforge.train.run import run_training
+
+    folder = tmp_path_factory.mktemp("think")
+    (folder / "think.json").write_text(json.dumps(THINK_ROWS), encoding="utf-8")
+    (folder / "dataset_info.json").write_text(json.dumps({"think": {"file_name": "think.json"}}), encoding="utf-8")
+    cfg = {
+        "model_name_or_path": str(tiny_model_dir),
+        "dataset": "think",
+        "dataset_dir": str(folder),
+        "template": "qwen3",
+        "finetuning_type": "lora",
+        "cutoff_len": 64,
+        "output_dir": str(folder / "out"),
+        "per_device_train_batch_size": 3,
+        "max_steps": 60,
+        "learning_rate": 1e-2,
+        "lr_scheduler_type": "constant",
+        "seed": 0,
+        "disable_tqdm": True,
+        "save_steps": 1000,
+    }
+    return run_training(load_config(None, cfg))

@@ -18,7 +18,6 @@ from tuneforge.api.server import BackgroundServer
 from tuneforge.chat.engine import GenerationInfo, HuggingFaceEngine
 from tuneforge.chat.reasoning import ReasoningSplitter, split_pieces
 from tuneforge.config import load_config
-from tuneforge.train.run import run_training
 
 THOUGHT, ANSWER = "The user says hi.\nI say hello.", "Hello, friend!"
 REPLY = f"<think>\n{THOUGHT}\n</think>\n\n{ANSWER}"
@@ -140,39 +139,12 @@ def test_tool_calls_come_from_the_answer_only():
     assert (reasoning, content, [c.function.name for c in calls]) == ("Ask the tool.", "", ["get_weather"])
 
 
-# ---- a tiny model trained to think ---------------------------------------------------------------------------------
-THINK_ROWS = [
-    {"instruction": "Who are you?", "output": "<think>\nA name question.\n</think>\n\nI am Forge."},
-    {"instruction": "Add 2 and 3.", "output": "<think>\n2 plus 3 is 5.\n</think>\n\nThe sum is 5."},
-    {"instruction": "Name a colour.", "output": "<think>\nPick one.\n</think>\n\nBlue."},
-]
-
-
+# ---- a tiny model trained to think (tests/conftest.py: thinking_adapter_dir) ----------------------------------------
 @pytest.fixture(scope="module")
-def thinking_engine(tiny_model_dir, tmp_path_factory):
-    """The tiny model with a LoRA that memorised three replies that think first (template qwen3)."""
-    folder = tmp_path_factory.mktemp("think")
-    (folder / "think.json").write_text(json.dumps(THINK_ROWS), encoding="utf-8")
-    (folder / "dataset_info.json").write_text(json.dumps({"think": {"file_name": "think.json"}}), encoding="utf-8")
-    cfg = {
-        "model_name_or_path": str(tiny_model_dir),
-        "dataset": "think",
-        "dataset_dir": str(folder),
-        "template": "qwen3",
-        "finetuning_type": "lora",
-        "cutoff_len": 64,
-        "output_dir": str(folder / "out"),
-        "per_device_train_batch_size": 3,
-        "max_steps": 60,
-        "learning_rate": 1e-2,
-        "lr_scheduler_type": "constant",
-        "seed": 0,
-        "disable_tqdm": True,
-        "save_steps": 1000,
-    }
-    out = run_training(load_config(None, cfg))
-    chat = {"model_name_or_path": str(tiny_model_dir), "adapter_name_or_path": str(out), "do_sample": False}
-    return HuggingFaceEngine(load_config(None, {**chat, "max_new_tokens": 32}))  # template read from the run
+def thinking_engine(tiny_model_dir, thinking_adapter_dir):
+    """The tiny model with a LoRA that memorised three replies that think first (template qwen3, read from the run)."""
+    chat = {"model_name_or_path": str(tiny_model_dir), "adapter_name_or_path": str(thinking_adapter_dir)}
+    return HuggingFaceEngine(load_config(None, {**chat, "do_sample": False, "max_new_tokens": 32}))
 
 
 def test_a_model_trained_to_think_answers_with_reasoning_content(thinking_engine):

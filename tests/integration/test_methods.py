@@ -393,7 +393,7 @@ BAD = [
     ({"loraplus_lr_ratio": 0}, "loraplus_lr_ratio must be > 0"),
     ({"finetuning_type": "full", "use_dora": True}, "'use_dora' has no effect"),
     ({"neat_packing": True, "packing": False}, "contradicts"),
-    ({"neat_packing": True, "stage": "dpo"}, "applies to stages sft and pt"),
+    ({"neat_packing": True, "stage": "dpo"}, "applies to stages pt and sft"),
     ({"loraplus_lr_ratio": 16, "stage": "dpo"}, "not available for stage dpo"),
     ({"use_galore": True}, "optimizer for full fine-tuning"),
     ({"finetuning_type": "full", "use_galore": True, "use_badam": True}, "cannot be combined"),

@@ -39,6 +39,8 @@ from pathlib import Path
 
 import pytest
 
+from tuneforge.config.stages import RECORDS
+
 SRC = Path(__file__).resolve().parents[2] / "src"
 LAYERS = {  # top-level name under tuneforge -> rank (higher = further up)
     "cli": 4,
@@ -66,7 +68,7 @@ WEB = ("fastapi", "starlette", "pydantic", "uvicorn")
 # recipe by name when a run of that stage starts. The API: fastapi / pydantic models, which only `tuneforge api`
 # needs (cli.py imports it inside `cmd_api`).
 RECIPE_MODULES = {
-    *(f"tuneforge.train.{stage}" for stage in ("pt", "sft", "rm", "dpo", "kto", "ppo")),
+    *(record.recipe for record in RECORDS),  # the stage records (config/stages.py)
     "tuneforge.train.common",
     "tuneforge.train.callbacks",
     "tuneforge.train.methods",

@@ -51,7 +51,7 @@ def test_the_thinking_is_folded_above_the_answer_and_history_keeps_the_answer(pa
     assert bubbles[0].startswith(f"<details open><summary class='tf-thinking-summary'>{thinking}</summary>")
     assert bubbles[-1] == (
         f"<details><summary class='tf-thinking-summary'>{thought}</summary>\n\n"
-        "<div class='tf-thinking'>\nx &lt; y, so\n</div>\n</details>Y is bigger."
+        "<div class='tf-thinking'>\nx &lt; y, so\n</div>\n</details>\n\nY is bigger."
     )
     assert engine.calls[0][1] is True
     list(respond("en", "Sure?", history, "", 64, 1.0, 1.0, False, False))  # thinking off for this message

@@ -297,9 +297,9 @@ def test_save_and_load_arguments_stay_in_their_folders(page, tiny_model_dir):
 
 def test_datasets_are_listed_only_from_readable_folders(page):
     demo, ui, work, outside = page
-    names, pref, status = call(page, "dataset_dir", "change", dataset_dir=str(outside), stage="sft")
+    names, *_, status = call(page, "dataset_dir", "change", dataset_dir=str(outside), stage="sft")
     assert names["choices"] == [] and status.startswith("⚠ dataset_dir: ")
-    names, pref, status = call(page, "dataset_dir", "change", dataset_dir="data", stage="sft")
+    names, *_, status = call(page, "dataset_dir", "change", dataset_dir="data", stage="sft")
     assert names["choices"] == ["toy"] and status == {"__type__": "update"}
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 
 from tuneforge.config.fields import opt
 from tuneforge.config.model_args import QuantizationBits
+from tuneforge.config.stages import STAGE_NAMES
 
 PENDING = ("not implemented in this version", "remove the key")
 RATIO_BADAM = (
@@ -14,7 +15,7 @@ RATIO_BADAM = (
     "use badam_mode: layer (badam_switch_mode / badam_switch_interval)",
 )
 
-Stage = Literal["pt", "sft", "rm", "ppo", "dpo", "kto"]  # one recipe each: train/<stage>.py
+Stage = Literal[STAGE_NAMES]  # the stage records (config/stages.py); one recipe each: train/<stage>.py
 Method = Literal["full", "freeze", "lora", "oft"]
 ADAPTER_METHODS = ("lora", "oft")  # peft adapters: saved as adapter folders, loaded with adapter_name_or_path
 

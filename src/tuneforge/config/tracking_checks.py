@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from tuneforge.config.stages import stage_record
 from tuneforge.config.tracking_args import PROFILER_KEYS, SWANLAB_KEYS
 from tuneforge.errors import UserError
 
@@ -42,12 +43,13 @@ def _only_with(cfg: RunConfig, keys: tuple[str, ...], switch: str) -> None:
 
 def check_tracking(cfg: RunConfig) -> None:
     tr = cfg.tracking
-    if cfg.finetuning.stage == "ppo":  # train/ppo.py is our own loop: no Trainer, so no callbacks to hook in
+    stage = cfg.finetuning.stage
+    if stage_record(stage).own_loop:  # e.g. train/ppo.py: no Trainer, so no callbacks to hook in
         on = {"use_swanlab": uses_swanlab(cfg), "enable_torch_profiler": tr.enable_torch_profiler}
         key = next((k for k, v in {**on, "profile_modules": tr.profile_modules}.items() if v), None)
         if key:
             raise UserError(
-                f"{key} is not available with stage ppo (its own training loop, without Trainer callbacks)",
+                f"{key} is not available with stage {stage} (its own training loop, without Trainer callbacks)",
                 where=cfg.where(key),
                 fix=f"remove {key}; the run's trainer_log.jsonl holds the PPO loss, reward and KL",
             )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 from typing import TYPE_CHECKING
 
+from tuneforge.config.stages import RECORDS, stage_record
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -20,11 +21,12 @@ def check_trainer_keys(cfg: RunConfig) -> None:
     _check_apollo_projection(cfg)
     _check_early_stopping(cfg)
     ft = cfg.finetuning
-    if ft.stage == "ppo" and cfg.training.get("report_to", "none") != "none":
-        _refuse_for_ppo(cfg, "report_to")  # trackers hang on the Trainer's callbacks; ppo logs to trainer_log.jsonl
+    own_loop = stage_record(ft.stage).own_loop
+    if own_loop and cfg.training.get("report_to", "none") != "none":
+        _refuse_for_own_loop(cfg, "report_to")  # trackers hang on the Trainer's callbacks; ppo: trainer_log.jsonl
     if ft.include_effective_tokens_per_second:
-        if ft.stage == "ppo":
-            _refuse_for_ppo(cfg, "include_effective_tokens_per_second")
+        if own_loop:
+            _refuse_for_own_loop(cfg, "include_effective_tokens_per_second")
         if cfg.data.streaming:
             raise UserError(
                 "include_effective_tokens_per_second counts the tokens of the whole training set; a stream has no end",
@@ -33,9 +35,10 @@ def check_trainer_keys(cfg: RunConfig) -> None:
             )
 
 
-def _refuse_for_ppo(cfg: RunConfig, key: str) -> None:
+def _refuse_for_own_loop(cfg: RunConfig, key: str) -> None:
+    trainer_stages = ", ".join(record.name for record in RECORDS if not record.own_loop)
     raise UserError(
-        f"{key} is for the Trainer-based stages (pt, sft, rm, dpo, kto); stage ppo runs its own loop",
+        f"{key} is for the Trainer-based stages ({trainer_stages}); stage {cfg.finetuning.stage} runs its own loop",
         where=cfg.where(key),
         fix=f"remove {key}, or choose another stage",
     )
@@ -53,8 +56,8 @@ def _check_muon_and_adam_mini(cfg: RunConfig) -> None:
                 where=cfg.where(key),
                 fix="choose one",
             )
-        if ft.stage == "ppo":
-            _refuse_for_ppo(cfg, key)
+        if stage_record(ft.stage).own_loop:
+            _refuse_for_own_loop(cfg, key)
         if "optim" in cfg.given:
             raise UserError(
                 f"optim: {cfg.given['optim']} and {key} both choose the optimizer",
@@ -95,8 +98,8 @@ def _check_early_stopping(cfg: RunConfig) -> None:
     if steps is None:
         return
     where = cfg.where("early_stopping_steps")
-    if cfg.finetuning.stage == "ppo":
-        _refuse_for_ppo(cfg, "early_stopping_steps")
+    if stage_record(cfg.finetuning.stage).own_loop:
+        _refuse_for_own_loop(cfg, "early_stopping_steps")
     if not (cfg.data.val_size > 0 or cfg.data.eval_dataset):
         raise UserError(
             "early_stopping_steps counts evaluations, and this run has no evaluation set",

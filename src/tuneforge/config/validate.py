@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING, get_args
+from typing import TYPE_CHECKING
 
 from tuneforge.config.engines import check_engines
 from tuneforge.config.eval_loss_keys import check_eval_and_pad_keys
-from tuneforge.config.finetuning_args import Stage
 from tuneforge.config.hub_checks import check_hub_keys
 from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
 from tuneforge.config.model_load_checks import check_model_loading
 from tuneforge.config.preference_checks import check_preference_terms, check_reward_model
 from tuneforge.config.ranges import check_ranges
 from tuneforge.config.ray_keys import check_ray
+from tuneforge.config.stages import REFERENCE_KEYS, STAGE_NAMES, stage_keys, stage_record, stages_where
 from tuneforge.config.tracking_checks import check_tracking
 from tuneforge.config.trainer_keys import check_eval_num_beams, check_trainer_keys
 from tuneforge.errors import UserError
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["FREEZE_KEYS", "LORA_KEYS", "check_stage", "validate"]  # the method keys' home: config/method_keys.py
 SFT_LOSS_KEYS = ("use_dft_loss", "use_asft_loss", "use_eaft_loss")
-IMPLEMENTED_STAGES = get_args(Stage)  # each has its recipe, train/<stage>.py
 
 
 def validate(cfg: RunConfig) -> None:
@@ -67,11 +66,11 @@ def validate(cfg: RunConfig) -> None:
 def check_stage(cfg: RunConfig) -> None:
     """Called by `train`: the stage must be one this version can run."""
     stage = cfg.finetuning.stage
-    if stage not in IMPLEMENTED_STAGES:
+    if stage not in STAGE_NAMES:  # each has its record (config/stages.py) and its recipe, train/<stage>.py
         raise UserError(
             f"stage '{stage}' is not available in this version of TuneForge",
             where=cfg.where("stage"),
-            fix=f"use one of: {', '.join(IMPLEMENTED_STAGES)}",
+            fix=f"use one of: {', '.join(STAGE_NAMES)}",
         )
     if not cfg.model.model_name_or_path:
         raise UserError("model_name_or_path is required", fix="set it to a local model folder or a hub id")
@@ -84,38 +83,25 @@ def check_stage(cfg: RunConfig) -> None:
 def _check_stage_settings(cfg: RunConfig) -> None:
     """Settings that belong to one stage (the datasets' fit is checked when they load: data/stage_sets.py)."""
     ft, given, stage = cfg.finetuning, cfg.given, cfg.finetuning.stage
-    owners = {
-        "dpo": ("pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing", "pref_bco_weight", "ld_alpha"),
-        "kto": ("kto_chosen_weight", "kto_rejected_weight"),
-        "ppo": ("reward_model", "reward_model_type", "reward_model_adapters", "reward_model_quantization_bit")
-        + ("ppo_buffer_size", "ppo_epochs", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards"),
-    }
-    for owner, keys in owners.items():
-        for key in keys:
-            if key in given and stage != owner:
-                raise UserError(
-                    f"'{key}' is a setting of stage {owner}; this run is stage {stage}",
-                    where=cfg.where(key),
-                    fix=f"remove it, or set stage: {owner}",
-                )
-    ref_keys = ("ref_model", "ref_model_adapters", "ref_model_quantization_bit")
-    ref_stages = ("dpo", "kto", "ppo") + (("sft",) if ft.use_asft_loss else ())  # sft: ASFT's anchor
-    for key, stages in tuple((k, ref_stages) for k in ref_keys) + (("pref_beta", ("dpo", "kto")),):
-        if key in given and stage not in stages:
-            raise UserError(
-                f"'{key}' is used by stages {', '.join(stages)}; this run is stage {stage}",
-                where=cfg.where(key),
-                fix="remove it, or choose one of those stages",
-            )
+    record = stage_record(stage)
+    # the keys the stage records own: a stage's own keys first, then those several stages share (pref_beta)
+    for key, owners in sorted(stage_keys().items(), key=lambda item: len(item[1])):
+        if key in given and stage not in owners:
+            _refuse_stage_key(cfg, key, sorted(owners))
+    # the reference keys: stages that always load a reference, and those whose switch (ASFT's anchor) is on
+    ref_stages = stages_where(lambda r: r.uses_reference(ft))
+    for key in REFERENCE_KEYS:
+        if key in given and stage not in ref_stages:
+            _refuse_stage_key(cfg, key, ref_stages)
     if ft.dpo_label_smoothing and (ft.pref_loss != "sigmoid" or not 0 <= ft.dpo_label_smoothing < 0.5):
         raise UserError(
             "dpo_label_smoothing applies to pref_loss sigmoid, in [0, 0.5)",
             where=cfg.where("dpo_label_smoothing"),
             fix="remove it, or set pref_loss: sigmoid and a value like 0.1",
         )
-    if stage == "ppo" and not ft.reward_model:
+    if record.needs_reward_model and not ft.reward_model:
         raise UserError(
-            "stage ppo needs a reward model",
+            f"stage {stage} needs a reward model",
             where=cfg.where("reward_model"),
             fix="set reward_model to the output_dir of a stage: rm run",
         )
@@ -143,12 +129,27 @@ def _check_stage_settings(cfg: RunConfig) -> None:
             where=cfg.where("reward_model_adapters"),
             fix="set reward_model too",
         )
-    if stage in ("dpo", "kto") and ft.pref_beta <= 0:
+    if "pref_beta" in record.keys and ft.pref_beta <= 0:
         raise UserError("pref_beta must be > 0", where=cfg.where("pref_beta"))
     if stage == "ppo" and (ft.ppo_epochs < 1 or ft.ppo_buffer_size < 1):
         raise UserError("ppo_epochs and ppo_buffer_size must be at least 1", where=cfg.where("ppo_epochs"))
     if stage == "pt" and cfg.data.cutoff_len < 8:
         raise UserError("stage pt packs text into cutoff_len blocks; use at least 8", where=cfg.where("cutoff_len"))
+
+
+def _refuse_stage_key(cfg: RunConfig, key: str, owners: list[str]) -> None:
+    stage = cfg.finetuning.stage
+    if len(owners) == 1:
+        raise UserError(
+            f"'{key}' is a setting of stage {owners[0]}; this run is stage {stage}",
+            where=cfg.where(key),
+            fix=f"remove it, or set stage: {owners[0]}",
+        )
+    raise UserError(
+        f"'{key}' is used by stages {', '.join(owners)}; this run is stage {stage}",
+        where=cfg.where(key),
+        fix="remove it, or choose one of those stages",
+    )
 
 
 def _check_sft_losses(cfg: RunConfig) -> None:
@@ -207,9 +208,10 @@ def _check_methods(cfg: RunConfig) -> None:
     if ft.loraplus_lr_ratio is not None and ft.loraplus_lr_ratio <= 0:
         raise UserError("loraplus_lr_ratio must be > 0 (16 is typical)", where=cfg.where("loraplus_lr_ratio"))
     packing_keys = [k for k in ("packing", "neat_packing") if given.get(k)]
-    if packing_keys and ft.stage not in ("sft", "pt"):
+    if packing_keys and not stage_record(ft.stage).packing:
         raise UserError(
-            f"{packing_keys[0]} applies to stages sft and pt; this run is stage {ft.stage}",
+            f"{packing_keys[0]} applies to stages {' and '.join(stages_where(lambda r: r.packing))}; "
+            f"this run is stage {ft.stage}",
             where=cfg.where(packing_keys[0]),
             fix=f"remove {packing_keys[0]}",
         )
@@ -224,7 +226,7 @@ def _check_methods(cfg: RunConfig) -> None:
     # (train/optim.py, train/methods.py). GaLore / APOLLO go through TrainingArguments: every Trainer-based stage.
     blocked = [k for k in ("loraplus_lr_ratio", "use_badam", "pissa_convert") if given.get(k) not in (None, False)]
     blocked = blocked if ft.stage != "sft" else []
-    if ft.stage == "ppo":
+    if stage_record(ft.stage).own_loop:  # no TrainingArguments to carry them
         blocked += [k for k in ("use_galore", "use_apollo") if given.get(k)]
     if blocked:
         raise UserError(

@@ -7,6 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tuneforge.config.stages import stage_record
 from tuneforge.data.cache import cached_datasets
 from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.formats import load_conversations
@@ -101,7 +102,7 @@ def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, see
     if args.streaming:  # read, convert and encode lazily: flat memory (data/streaming.py)
         return get_streaming_datasets(stage, args, template, tokenizer, seed, with_train)
     train, eval_set = _train_and_eval(stage, args, template, tokenizer, seed, with_train)
-    if stage == "pt":
+    if stage_record(stage).data == "text":  # documents: packed into cutoff_len blocks
         train = _pack(train, args.cutoff_len) if train is not None else None
         eval_set = each_eval_set(eval_set, lambda ds: _pack(ds, args.cutoff_len))
     return train, eval_set

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
+from tuneforge.config.stages import stage_record
 from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
 from tuneforge.data.pretrain import encode_document, pack_documents
 from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
@@ -17,21 +18,31 @@ if TYPE_CHECKING:
     from tuneforge.config.data_args import DataArguments
     from tuneforge.data.registry import DatasetAttr
 
-PAIRWISE_STAGES = ("rm", "dpo")
+
+def dataset_fits_stage(stage: str, attr: DatasetAttr) -> bool:
+    """Whether a registered dataset has the stage's data kind (config/stages.py): ranking sets for pairwise stages,
+    kto_tag sets for unpaired ones, plain sets for the rest (what the Web UI lists for the stage)."""
+    kind = stage_record(stage).data
+    if kind == "pairwise":
+        return bool(attr.ranking)
+    if kind == "unpaired":
+        return bool(attr.kto_tag)
+    return not attr.ranking and not attr.kto_tag
 
 
 def check_dataset_for_stage(stage: str, attr: DatasetAttr, field: str = "dataset") -> None:
     """One clear error when a registered dataset cannot feed this stage."""
-    if stage in PAIRWISE_STAGES and not attr.ranking:
+    kind = stage_record(stage).data
+    if kind == "pairwise" and not attr.ranking:
         raise UserError(
             f"stage {stage} needs pairwise data, but dataset '{attr.name}' is not marked ranking: true",
             where=attr.where or field,
             fix='use a dataset with chosen/rejected answers and "ranking": true in dataset_info.json '
             "(e.g. dpo_en_demo)",
         )
-    if stage == "kto" and not attr.kto_tag:
+    if kind == "unpaired" and not attr.kto_tag:
         raise UserError(
-            f"stage kto needs a kto_tag column (desirable true/false), dataset '{attr.name}' has none",
+            f"stage {stage} needs a kto_tag column (desirable true/false), dataset '{attr.name}' has none",
             where=attr.where or field,
             fix='set "columns": {"kto_tag": "label"} in dataset_info.json, or use kto_en_demo',
         )
@@ -59,21 +70,22 @@ def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple
 def encode_batch(stage: str, conversations: list, template, tokenizer, args: DataArguments, pack: bool = True):
     """(columns, dropped) for one batch of conversations, with the stage's encoder (pt: packed per batch)."""
     columns, dropped = encode_for_stage(stage, conversations, template, tokenizer, args)
-    if pack and stage == "pt" and columns.get("input_ids"):
+    if pack and stage_record(stage).data == "text" and columns.get("input_ids"):
         columns = pack_documents(columns["input_ids"], args.cutoff_len)
     return columns, dropped
 
 
 def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
-    """(columns, dropped) for any stage."""
-    if stage == "sft":
+    """(columns, dropped) for any stage, by its data kind (config/stages.py)."""
+    kind = stage_record(stage).data
+    if kind == "supervised":
         return encode_sft(conversations, template, tokenizer, args)
     columns: dict[str, list] = {}
     dropped: Counter = Counter()
     for conv in conversations:
-        if stage == "pt":
+        if kind == "text":
             example = encode_document(conv, tokenizer)
-        elif stage in PAIRWISE_STAGES:
+        elif kind == "pairwise":
             example = encode_pairwise_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
             if not example["chosen_ids"] or not example["rejected_ids"]:
                 dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
@@ -84,7 +96,7 @@ def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataA
                     "chosen_ids": prompt + example["chosen_ids"],
                     "rejected_ids": prompt + example["rejected_ids"],
                 }
-        elif stage == "kto":
+        elif kind == "unpaired":
             if not conv.pairs():
                 dropped["no assistant response"] += 1
                 continue
@@ -92,13 +104,13 @@ def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataA
             if not example["completion_ids"]:
                 dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
                 continue
-        elif stage == "ppo":
+        elif kind == "prompts":
             if not prompt_conversation(conv).messages:
                 dropped["no prompt"] += 1
                 continue
             example = encode_prompt_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
         else:
-            raise ValueError(f"no encoder for stage {stage}")
+            raise ValueError(f"no encoder for data kind {kind} (stage {stage})")
         for key, value in example.items():
             columns.setdefault(key, []).append(value)
     return columns, dropped

@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
 from tuneforge.utils.devices import has_cuda
@@ -148,7 +149,7 @@ def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
     """(rows, tokens per row) of the largest batch: packed rows are cutoff_len long; otherwise the longest
     sample may be cutoff_len. Preference stages run chosen and rejected together (two rows per sample)."""
     batch = int(cfg.training.get("per_device_train_batch_size", 2))
-    rows = batch * (2 if cfg.finetuning.stage in ("dpo", "rm", "kto") else 1)
+    rows = batch * stage_record(cfg.finetuning.stage).rows_per_sample
     return rows, int(cfg.data.cutoff_len)
 
 
@@ -191,7 +192,8 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     adapter_weights = trainable * 4 if ft.uses_adapter else 0
     gradients = trainable * grad_bytes
     optimizer = trainable * _optim_bytes(cfg.training.get("optim"))
-    if (ft.stage in ("dpo", "kto", "ppo") or ft.use_asft_loss) and not ft.uses_adapter and not ft.ref_model:
+    stage = stage_record(ft.stage)
+    if stage.uses_reference(ft) and not ft.uses_adapter and not ft.ref_model:
         weights *= 2  # a frozen copy of the base as the reference model (ASFT: its anchor)
 
     if gradient_checkpointing is None:  # as configured; auto (the default) as train/arguments.py resolves it
@@ -209,14 +211,14 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     layers_act = per_layer * saved_layers
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
-    logits = (PREF_LOGIT_COPIES if ft.stage in ("dpo", "kto") else LOGIT_COPIES) * config["vocab_size"]
+    logits = (PREF_LOGIT_COPIES if stage.preference_logits else LOGIT_COPIES) * config["vocab_size"]
     if _trained_logits_only(cfg):
         logits *= TRAINED_SHARE
     activations = (
         rows * seq * ((layers_act + logits) * wb + _lora_input_copies(cfg, config, wb, gradient_checkpointing))
     )
     framework = (FRAMEWORK_MIB_CUDA if cuda else FRAMEWORK_MIB_CPU) * MIB
-    if ft.stage in ("dpo", "kto", "ppo", "rm"):
+    if stage.trl_overhead:
         framework += TRL_MIB * MIB
     parts = {
         "weights": weights + adapter_weights,

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuneforge.config.stages import stage_record
 from tuneforge.config.training import DEFAULTS
 from tuneforge.errors import UserError
 from tuneforge.model.estimate import needs_checkpointing
@@ -83,7 +84,7 @@ def groups_by_length(cfg: RunConfig) -> bool:
     (disable_shuffling); not for kto, whose KL term pairs each row with the row before it (read in order)."""
     data = cfg.data
     return (
-        cfg.finetuning.stage in ("sft", "rm", "dpo")
+        stage_record(cfg.finetuning.stage).group_by_length
         and data.packing is None
         and not data.neat_packing
         and not data.streaming

@@ -5,19 +5,14 @@ process under torchrun. The rows are counted before batching, so padding never c
 
 from __future__ import annotations
 
-# stage -> (column, how many times it is fed to the model): a preference pair runs its prompt once per response
-TOKEN_COLUMNS = {
-    "pt": (("input_ids", 1),),
-    "sft": (("input_ids", 1),),
-    "rm": (("chosen_ids", 1), ("rejected_ids", 1)),  # the prompt is already inside both
-    "dpo": (("prompt_ids", 2), ("chosen_ids", 1), ("rejected_ids", 1)),
-    "kto": (("prompt_ids", 1), ("completion_ids", 1)),
-}
+from tuneforge.config.stages import stage_record
 
 
 def count_tokens(dataset, stage: str) -> int:
-    """The tokens of every row of one epoch of `dataset`, as the stage feeds them to the model."""
-    return sum(times * sum(len(ids) for ids in dataset[column]) for column, times in TOKEN_COLUMNS[stage])
+    """The tokens of every row of one epoch of `dataset`, as the stage feeds them to the model: its record's
+    token_columns, (column, times fed) — a preference pair runs its prompt once per response."""
+    columns = stage_record(stage).token_columns
+    return sum(times * sum(len(ids) for ids in dataset[column]) for column, times in columns)
 
 
 def effective_tokens_per_second(dataset, stage: str, metrics: dict) -> float:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.config.ray_keys import ray_requested
+from tuneforge.config.stages import stage_record
 from tuneforge.config.validate import check_stage
 from tuneforge.errors import UserError
 from tuneforge.evaluate.predict import predict_after_training, predict_only
@@ -39,8 +40,8 @@ def run_training(cfg: RunConfig) -> Path:
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
     cfg.training["output_dir"] = output_dir
     plan = plan_output_dir(output_dir, cfg.given, cfg.training.get("resume_from_checkpoint"))
-    # one recipe module per stage, named after it (check_stage allowed only those); only the chosen one is imported
-    recipe = importlib.import_module(f"tuneforge.train.{cfg.finetuning.stage}")
+    # one recipe module per stage, named by its record (check_stage allowed only those); only that one is imported
+    recipe = importlib.import_module(stage_record(cfg.finetuning.stage).recipe)
     try:
         out = recipe.run(cfg, plan)
         if cfg.training.get("do_predict"):

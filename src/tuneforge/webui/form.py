@@ -21,9 +21,11 @@ from tuneforge.config.fields import describe
 from tuneforge.config.finetuning_args import ADAPTER_METHODS
 from tuneforge.config.loader import GROUPS
 from tuneforge.config.run_config import mask_secrets
+from tuneforge.config.stages import STAGES, ui_stage_fields
 from tuneforge.config.training import DEFAULTS, _args_class, training_field_help, training_field_types
 from tuneforge.config.validate import FREEZE_KEYS, LORA_KEYS, check_stage
 from tuneforge.data.registry import load_registry
+from tuneforge.data.stage_sets import dataset_fits_stage
 from tuneforge.data.template import TEMPLATE_NAMES
 from tuneforge.errors import UserError
 
@@ -55,7 +57,7 @@ TRAIN = [
 LORA = [k for k in LORA_KEYS if k not in ("pissa_iter", "pissa_convert", "loraplus_lr_embedding", "create_new_adapter")]
 FREEZE = [*FREEZE_KEYS, "use_llama_pro"]
 OFT = ["oft_block_size", "oft_rank", "oft_target", "module_dropout"]  # the OFT box
-PREF = ["pref_beta", "pref_ftx", "pref_loss"]
+STAGE_FIELDS = ui_stage_fields()  # the stage box: each stage shows the fields its record lists (config/stages.py)
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "enable_thinking", "report_to"]
 # memory and precision switches LLaMA-Factory users set (second row of "Other settings")
 SWITCHES = [
@@ -68,7 +70,7 @@ SWITCHES = [
 ]
 OPTIM = ["use_muon", "use_adam_mini", "use_galore", "use_apollo", "use_badam"]  # the optimizer box
 SWANLAB = ["use_swanlab", "swanlab_project", "swanlab_run_name", "swanlab_workspace", "swanlab_api_key", "swanlab_mode"]
-TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + PREF + OTHER + SWITCHES + OPTIM + SWANLAB + ["output_dir"]
+TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + STAGE_FIELDS + OTHER + SWITCHES + OPTIM + SWANLAB + ["output_dir"]
 EVAL = ["task", "task_dir", "n_shot", "lang", "batch_size", "eval_dataset", "max_samples", "save_dir"]
 LIST_KEYS = ("dataset", "eval_dataset")  # comma-separated names, shown as a multi-select
 EXPORT = ["export_dir", "export_size", "export_quantization_bit", "export_quantization_dataset", "export_device"]
@@ -192,8 +194,20 @@ def from_widget(key: str, value: Any) -> Any:
     return value
 
 
+def stage_fields(stage: str | None) -> tuple[str, ...]:
+    """The stage box's fields a stage shows (and keeps): those its record lists."""
+    record = STAGES.get(stage or "sft")
+    return record.ui_fields if record else ()
+
+
+def stage_box(stage: str | None) -> tuple[bool, dict[str, bool]]:
+    """(whether the stage box shows, {field: whether it shows}) for a stage: exactly its record's fields."""
+    shown = stage_fields(stage)
+    return bool(shown), {key: key in shown for key in STAGE_FIELDS}
+
+
 def relevant(key: str, values: dict) -> bool:
-    """The method's own fields count only for that method; preference fields only for those stages."""
+    """The method's own fields count only for that method; a stage's fields only for the stages that show them."""
     if key in LORA:
         return values.get("finetuning_type") == "lora"
     if key in FREEZE:
@@ -202,8 +216,8 @@ def relevant(key: str, values: dict) -> bool:
         return values.get("finetuning_type") == "oft"
     if key in SWANLAB[1:]:  # the project, mode, ... only mean something when SwanLab is on
         return bool(values.get("use_swanlab"))
-    if key in PREF:  # the same rule as config/validate.py: pref_beta for dpo/kto, the rest for dpo only
-        return values.get("stage") in (("dpo", "kto") if key == "pref_beta" else ("dpo",))
+    if key in STAGE_FIELDS:
+        return key in stage_fields(values.get("stage"))
     return True
 
 
@@ -273,19 +287,11 @@ def command_line(kind_: str, config_path: str | Path) -> str:
 
 
 def datasets_for_stage(dataset_dir: str, stage: str) -> list[str]:
-    """Names in dataset_info.json that fit the stage: ranking sets for rm/dpo, kto_tag sets for kto."""
+    """Names in dataset_info.json with the stage's data kind (data/stage_sets.py dataset_fits_stage)."""
+    if stage not in STAGES:
+        return []
     try:
         registry = load_registry(dataset_dir)
     except UserError:
         return []
-    out = []
-    for name, attr in registry.items():
-        if stage in ("rm", "dpo"):
-            ok = attr.ranking
-        elif stage == "kto":
-            ok = bool(attr.kto_tag)
-        else:
-            ok = not attr.ranking and not attr.kto_tag
-        if ok:
-            out.append(name)
-    return out
+    return [name for name, attr in registry.items() if dataset_fits_stage(stage, attr)]

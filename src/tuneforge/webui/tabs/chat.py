@@ -64,21 +64,23 @@ def build(ui: UIContext) -> None:
 
 
 def render_reply(reasoning: str | None, answer: str, lang: str, done: bool = False) -> str:
-    """The chat bubble: the thinking in a <details> fold above the answer, open until the answer begins."""
+    """The chat bubble: the thinking in a <details> fold above the answer, open until the answer begins. A blank
+    line ends the fold's HTML block, so the answer is Markdown as a reply without thinking is (glued to </details>,
+    its first paragraph would stay raw text, ** and ``` as typed)."""
     if reasoning is None:
         return answer
     done = done or bool(answer)
     summary = html.escape(i18n.label("chat_thought" if done else "chat_thinking_now", lang))
     return (
         f"<details{'' if done else ' open'}><summary class='tf-thinking-summary'>{summary}</summary>\n\n"
-        f"<div class='tf-thinking'>\n{html.escape(reasoning, quote=False)}\n</div>\n</details>{answer}"
+        f"<div class='tf-thinking'>\n{html.escape(reasoning, quote=False)}\n</div>\n</details>\n\n{answer}"
     )
 
 
 def answer_of(content: str) -> str:
     """A bubble's answer, for the next turn's history: the thinking fold left out (the template drops it too)."""
     if content.startswith("<details") and "</details>" in content:
-        return content.split("</details>", 1)[1]
+        return content.split("</details>", 1)[1].removeprefix("\n\n")
     return content
 
 

@@ -98,10 +98,12 @@ def build(ui: UIContext) -> None:
         with gr.Group(visible=False) as oft_box, gr.Row():
             for key in form.OFT:
                 ui.field(key)
-    pref_box = ui.control("acc_pref", gr.Accordion, open=True, visible=False)
-    with pref_box, gr.Row():
-        for key in form.PREF:
-            ui.field(key)
+    # the stage box: every stage's own fields, each shown for the stages whose record lists it (config/stages.py)
+    box_shown, fields_shown = form.stage_box("sft")
+    stage_box = ui.control("acc_pref", gr.Accordion, open=True, visible=box_shown)
+    with stage_box, gr.Row():
+        for key in form.STAGE_FIELDS:
+            ui.field(key, visible=fields_shown[key])
     with ui.control("acc_other", gr.Accordion, open=False):
         with gr.Row():
             for key in form.OTHER:
@@ -140,10 +142,10 @@ def build(ui: UIContext) -> None:
             ui.control("log_box", gr.Textbox, lines=10, max_lines=10, autoscroll=True, interactive=False)
         with gr.Column(scale=2):
             loss_chart(ui, "loss_plot")
-    _wire(ui, (lora_box, freeze_box, oft_box), pref_box)
+    _wire(ui, (lora_box, freeze_box, oft_box), stage_box)
 
 
-def _wire(ui: UIContext, method_boxes, pref_box) -> None:
+def _wire(ui: UIContext, method_boxes, stage_box) -> None:
     import gradio as gr
 
     e = ui.elems
@@ -159,10 +161,13 @@ def _wire(ui: UIContext, method_boxes, pref_box) -> None:
         names, why = ui.datasets(dataset_dir, stage)  # an outside folder lists nothing, and the status says why
         kept = [n for n in (chosen or []) if n in names]
         status = why or gr.update()
-        return gr.update(choices=names, value=kept), gr.update(visible=stage in ("dpo", "kto", "rm")), status
+        box_shown, fields_shown = form.stage_box(stage)
+        shown = [gr.update(visible=fields_shown[key]) for key in form.STAGE_FIELDS]
+        return gr.update(choices=names, value=kept), gr.update(visible=box_shown), *shown, status
 
+    stage_outputs = [e["dataset"], stage_box, *(e[key] for key in form.STAGE_FIELDS), e["status_box"]]
     for trigger in (e["stage"].change, e["dataset_dir"].change):
-        trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], [e["dataset"], pref_box, e["status_box"]])
+        trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], stage_outputs)
 
     def on_preview(lang, *args):
         try:

@@ -1,0 +1,102 @@
+"""GRPO's reward functions by name: the built-ins (`accuracy`, `format`, `length`, `tool_call`) and user functions
+from Python files (`my_rewards.py:score`), plus `reward_weights` checking.
+
+`build_reward_funcs("accuracy,format", RewardSettings(...))` → the callables GRPOTrainer takes as `reward_funcs`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from tuneforge.errors import UserError
+from tuneforge.train.rewards.builtins import AccuracyReward, FormatReward, LengthReward, ToolCallReward
+from tuneforge.train.rewards.user_file import is_file_spec, load_user_reward
+
+__all__ = ["BUILTIN_REWARDS", "RewardSettings", "build_reward_funcs", "check_reward_weights", "split_reward_specs"]
+
+BUILTIN_REWARDS = ("accuracy", "format", "length", "tool_call")
+
+
+@dataclass
+class RewardSettings:
+    """What the built-ins need from the run: the template's thought words and tool format, the answer column, the
+    length target; `base_dir` is where relative reward-file paths start (the config file's folder)."""
+
+    thought_words: tuple[str, str] = ("<think>", "</think>")
+    tool_format: str = "default"
+    answer_column: str = "answer"
+    tools_column: str = "tools"
+    target_length: int = 512
+    length_unit: str = "tokens"
+    base_dir: str | Path | None = None
+
+
+def split_reward_specs(specs: str | list[str] | None) -> list[str]:
+    """'accuracy, format' or ['accuracy', 'format'] → ['accuracy', 'format']."""
+    if specs is None:
+        return []
+    items = specs.split(",") if isinstance(specs, str) else list(specs)
+    if not all(isinstance(s, str) for s in items):
+        raise UserError(f"reward_funcs must be names or 'file.py:function', got {specs!r}", where="reward_funcs")
+    return [s.strip() for s in items if s.strip()]
+
+
+def build_reward_funcs(specs: str | list[str] | None, settings: RewardSettings | None = None) -> list:
+    """One callable per entry: a built-in by name, or a user function from 'file.py:function'."""
+    settings = settings or RewardSettings()
+    names = split_reward_specs(specs)
+    if not names:
+        raise UserError(
+            "GRPO needs at least one reward function",
+            where="reward_funcs",
+            fix=f"name built-ins ({', '.join(BUILTIN_REWARDS)}) or 'file.py:function'",
+        )
+    return [_build_one(name, settings) for name in names]
+
+
+def _build_one(name: str, s: RewardSettings):
+    if is_file_spec(name):
+        return load_user_reward(name, s.base_dir)
+    if name == "accuracy":
+        return AccuracyReward(s.answer_column, s.thought_words)
+    if name == "format":
+        return FormatReward(s.thought_words)
+    if name == "length":
+        return LengthReward(s.target_length, s.length_unit)
+    if name == "tool_call":
+        return ToolCallReward(s.tool_format, s.tools_column)
+    close = difflib.get_close_matches(name, BUILTIN_REWARDS, n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    raise UserError(
+        f"unknown reward function '{name}'",
+        where="reward_funcs",
+        fix=f"{hint}built-ins: {', '.join(BUILTIN_REWARDS)}; or a file: 'my_rewards.py:score'",
+    )
+
+
+def check_reward_weights(weights: str | list | None, num_funcs: int) -> list[float] | None:
+    """`reward_weights` ('1, 0.5' or [1, 0.5]) as floats, one per reward function; None = all 1.0 (TRL's default)."""
+    if weights is None or (isinstance(weights, str) and not weights.strip()):
+        return None
+    items = [w.strip() for w in weights.split(",")] if isinstance(weights, str) else weights
+    if not isinstance(items, list | tuple):
+        items = [items]
+    out = []
+    for item in items:
+        try:
+            value = float(item)
+        except (TypeError, ValueError):
+            value = math.nan
+        if isinstance(item, bool) or not math.isfinite(value):
+            raise UserError(f"reward_weights must be numbers, got {item!r}", where="reward_weights")
+        out.append(value)
+    if len(out) != num_funcs:
+        raise UserError(
+            f"reward_weights has {len(out)} weights for {num_funcs} reward functions",
+            where="reward_weights",
+            fix="give one weight per entry of reward_funcs, in the same order",
+        )
+    return out
