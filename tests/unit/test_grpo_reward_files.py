@@ -7,9 +7,10 @@ import textwrap
 
 import pytest
 
+from tuneforge.config.grpo_checks import is_file_spec
 from tuneforge.errors import UserError
 from tuneforge.train.rewards import RewardSettings, build_reward_funcs
-from tuneforge.train.rewards.user_file import is_file_spec, load_user_reward
+from tuneforge.train.rewards.user_file import load_user_reward
 
 TRL_EXTRAS = {"completion_ids": [[5, 6], [7]], "trainer_state": "state", "log_extra": print, "log_metric": print}
 

@@ -172,7 +172,7 @@ def test_reward_weights():
     assert check_reward_weights(None, 2) is None
     assert check_reward_weights("1, 0.5", 2) == [1.0, 0.5]
     assert check_reward_weights([2, 1.5], 2) == [2.0, 1.5]
-    with pytest.raises(UserError, match="reward_weights: reward_weights has 1 weights for 2 reward functions"):
+    with pytest.raises(UserError, match="reward_weights: reward_weights has 1 weights for 2 rewards"):
         check_reward_weights([1], 2)
     with pytest.raises(UserError, match="must be numbers, got 'x'"):
         check_reward_weights("1, x", 2)

@@ -130,7 +130,8 @@ def test_validation_takes_a_stages_own_keys_and_refuses_the_others(stage):
 @pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_reference_keys_follow_the_records_reference(stage):
     record = stage_record(stage)
-    for switch in ({}, {record.reference: True} if isinstance(record.reference, str) else {}):
+    on = {"beta": 0.04}.get(record.reference, True)  # a switch setting: a flag (use_asft_loss) or a number (beta)
+    for switch in ({}, {record.reference: on} if isinstance(record.reference, str) else {}):
         uses = record.uses_reference(_cfg(stage, **switch).finetuning)
         for key in REFERENCE_KEYS:
             message = _stage_error(stage, **switch, **{key: "some/ref" if key != "ref_model_quantization_bit" else 4})
@@ -236,7 +237,7 @@ def test_the_web_ui_shows_and_keeps_exactly_the_records_fields(record):
     assert box_shown is bool(record.ui_fields)
     assert [key for key, shown in fields_shown.items() if shown] == list(record.ui_fields)
     assert all(key in form.TRAIN_FORM for key in record.ui_fields)
-    changed = {"pref_beta": 0.3, "pref_ftx": 0.5, "pref_loss": "ipo"}
+    changed = {"pref_beta": 0.3, "pref_ftx": 0.5, "pref_loss": "ipo", "reward_funcs": ["length"]}
     values = {"stage": record.name, "model_name_or_path": "m", "dataset": ["d"], "finetuning_type": "lora"}
     values.update({key: changed.get(key, form.default(key)) for key in form.STAGE_FIELDS})
     cfg = form.build_config(values)

@@ -132,7 +132,7 @@ class FinetuningArguments:
     kto_chosen_weight: float = opt(1.0, "KTO weight of desirable samples.")
     kto_rejected_weight: float = opt(1.0, "KTO weight of undesirable samples.")
     ref_model: str | None = opt(None, "Reference model for DPO/KTO/PPO, and SFT's ASFT anchor (default: the base).")
-    reward_model: str | None = opt(None, "Reward model (a run of stage rm) for PPO.")
+    reward_model: str | None = opt(None, "Reward model (a run of stage rm) for PPO and GRPO.")
     dpo_label_smoothing: float = opt(
         0.0, "DPO (sigmoid): probability that a preference label is flipped (robust DPO), in [0, 0.5)."
     )
@@ -162,6 +162,50 @@ class FinetuningArguments:
     ppo_score_norm: bool = opt(False, "PPO: normalise the reward-model scores (running mean and std).")
     ppo_target: float = opt(6.0, "PPO: target KL for the adaptive KL coefficient.")
     ppo_whiten_rewards: bool = opt(False, "PPO: whiten the per-token rewards before computing advantages.")
+    # grpo (TRL's GRPOTrainer; temperature / top_p are the generation keys, default 1.0 for grpo)
+    num_generations: int = opt(8, "GRPO: completions sampled per prompt (the group its advantages compare within).")
+    max_prompt_length: int | None = opt(
+        None, "GRPO: longest prompt in tokens; a longer one keeps its end (default: cutoff_len)."
+    )
+    max_completion_length: int = opt(512, "GRPO: longest completion in tokens.")
+    num_iterations: int = opt(
+        1, "GRPO: optimisation steps per batch of generations (mu; > 1 reuses them, clipped off-policy)."
+    )
+    beta: float = opt(0.0, "GRPO: KL coefficient to the reference model (0: no reference model is loaded).")
+    epsilon: float = opt(0.2, "GRPO: clipping range of the probability ratio (lower bound 1 - epsilon).")
+    epsilon_high: float | None = opt(
+        None, "GRPO: upper clipping bound 1 + epsilon_high (DAPO's clip-higher: 0.28; default: epsilon)."
+    )
+    loss_type: Literal["grpo", "dapo", "dr_grpo", "bnpo"] = opt(
+        "dapo",
+        "GRPO loss normalisation: grpo (per sequence, then mean), dapo (all tokens of the batch), dr_grpo (by a"
+        " constant: max_completion_length), bnpo (tokens of the local batch).",
+    )
+    importance_sampling_level: Literal["token", "sequence"] = opt(
+        "token", "GRPO: importance ratios per token, or per sequence (GSPO)."
+    )
+    scale_rewards: Literal["group", "batch", "none"] = opt(
+        "group", "GRPO: divide advantages by the reward std of the group, of the batch, or not (Dr. GRPO: none)."
+    )
+    mask_truncated_completions: bool = opt(
+        False, "GRPO: leave completions cut at max_completion_length out of the loss (DAPO)."
+    )
+    reward_funcs: str | None = opt(
+        None,
+        "GRPO: reward functions, comma separated: built-ins accuracy, format, length, tool_call, or"
+        " my_rewards.py:function (a reward_model is added as one more, named reward_model).",
+    )
+    reward_weights: str | None = opt(
+        None, "GRPO: one weight per reward function (reward_model last), comma separated (default: all 1)."
+    )
+    length_reward_target: int | None = opt(
+        None, "GRPO length reward: no penalty up to this length, -1 at twice it (default: max_completion_length / 2)."
+    )
+    length_reward_unit: Literal["tokens", "chars"] = opt("tokens", "GRPO length reward: count tokens or characters.")
+    use_vllm: bool = opt(False, "GRPO: generate the rollouts with vLLM (needs vllm and a CUDA GPU).")
+    vllm_mode: Literal["colocate", "server"] = opt(
+        "colocate", "GRPO with use_vllm: vLLM inside the training process, or a `trl vllm-serve` server."
+    )
     # run behaviour
     overwrite_output_dir: bool = opt(
         False,

@@ -15,7 +15,7 @@ REFERENCE_FREE_LOSSES = ("orpo", "simpo")
 def check_reward_model(cfg: RunConfig) -> None:
     """reward_model_type: lora needs a LoRA policy (the reward adapter rides on its base); api needs a URL."""
     ft = cfg.finetuning
-    if ft.stage != "ppo":
+    if not ft.reward_model:  # reward_model_* keys without it are refused in config/validate.py
         return
     if ft.reward_model_type == "lora" and ft.finetuning_type != "lora":
         raise UserError(

@@ -86,6 +86,15 @@ RANGES: dict[str, Range] = {
     "top_p": Range(lambda v: 0 < v <= 1, "in (0, 1]"),
     "top_k": NOT_NEGATIVE,
     "repetition_penalty": POSITIVE,
+    # grpo
+    "num_generations": at_least(2, "GRPO compares completions within a group: use 4 to 16"),
+    "max_prompt_length": ONE_OR_MORE,
+    "max_completion_length": ONE_OR_MORE,
+    "num_iterations": ONE_OR_MORE,
+    "beta": NOT_NEGATIVE,
+    "epsilon": POSITIVE,
+    "epsilon_high": POSITIVE,
+    "length_reward_target": ONE_OR_MORE,
 }
 
 

@@ -42,6 +42,8 @@ class StageRecord:
     packing: bool = False
     # (column, times it is fed to the model) per row: the tokens that effective tokens/s counts; () = not counted
     token_columns: tuple[tuple[str, int], ...] = ()
+    # per-row columns the data kind "prompts" keeps beside input_ids, for the stage's rewards (None where absent)
+    row_columns: tuple[str, ...] = ()
     ui_fields: tuple[str, ...] = ()  # the Web UI's stage box: exactly these fields, in this order
     # our own training loop, no HF Trainer: no Trainer callbacks (trackers, early stopping, profiler), no optimizer
     # plug-ins; those keys are refused (config/trainer_keys.py, config/tracking_checks.py)
@@ -67,6 +69,25 @@ class StageRecord:
 
 _PREFERENCE = dict(rows_per_sample=2, trl_overhead=True)
 DPO_KEYS = ("pref_beta", "pref_loss", "pref_ftx", "simpo_gamma", "dpo_label_smoothing", "pref_bco_weight", "ld_alpha")
+GRPO_KEYS = (
+    "num_generations",
+    "max_prompt_length",
+    "max_completion_length",
+    "num_iterations",
+    "beta",
+    "epsilon",
+    "epsilon_high",
+    "loss_type",
+    "importance_sampling_level",
+    "scale_rewards",
+    "mask_truncated_completions",
+    "reward_funcs",
+    "reward_weights",
+    "length_reward_target",
+    "length_reward_unit",
+    "use_vllm",
+    "vllm_mode",
+)
 PPO_KEYS = ("ppo_buffer_size", "ppo_epochs", "ppo_score_norm", "ppo_target", "ppo_whiten_rewards")
 
 RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
@@ -116,12 +137,26 @@ RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
         token_columns=(("prompt_ids", 1), ("completion_ids", 1)),
         ui_fields=("pref_beta",),
     ),
+    StageRecord(
+        "grpo",
+        "prompts",
+        keys=GRPO_KEYS + REWARD_MODEL_KEYS,  # a reward model may be given (one more reward), not needed
+        reference="beta",  # a reference model only when beta > 0
+        trl_overhead=True,
+        row_columns=("answer", "tools"),  # what the built-in rewards read, beside the prompt
+        token_columns=(("input_ids", 1),),  # the prompts; completions are counted by TRL (num_tokens)
+        ui_fields=(
+            "reward_funcs",
+            "num_generations",
+            "max_completion_length",
+            "loss_type",
+            "importance_sampling_level",
+            "beta",
+            "epsilon_high",
+            "num_iterations",
+        ),
+    ),
 )
-# A new stage is one more entry. GRPO, for instance (its keys in finetuning_args.py, its recipe train/grpo.py):
-#   StageRecord("grpo", "prompts", keys=GRPO_KEYS + REWARD_MODEL_KEYS, reference="beta", trl_overhead=True,
-#               token_columns=(("input_ids", 1),), ui_fields=("num_generations", "beta", "loss_type", "reward_funcs"))
-# reference="beta": a reference model only when beta > 0; a reward model may be given (its keys are GRPO's) but
-# is not needed (needs_reward_model stays False); rows_per_sample stays 1 (TRL counts completions per device batch).
 STAGES: dict[str, StageRecord] = {record.name: record for record in RECORDS}
 STAGE_NAMES: tuple[str, ...] = tuple(STAGES)
 

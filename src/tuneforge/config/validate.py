@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.config.engines import check_engines
 from tuneforge.config.eval_loss_keys import check_eval_and_pad_keys
+from tuneforge.config.grpo_checks import check_grpo
 from tuneforge.config.hub_checks import check_hub_keys
 from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
 from tuneforge.config.model_load_checks import check_model_loading
@@ -123,16 +124,15 @@ def _check_stage_settings(cfg: RunConfig) -> None:
         raise UserError(
             "ref_model_adapters needs ref_model", where=cfg.where("ref_model_adapters"), fix="set ref_model too"
         )
-    if ft.reward_model_adapters and not ft.reward_model:
-        raise UserError(
-            "reward_model_adapters needs reward_model",
-            where=cfg.where("reward_model_adapters"),
-            fix="set reward_model too",
-        )
+    for key in ("reward_model_adapters", "reward_model_type", "reward_model_quantization_bit"):
+        if key in given and not ft.reward_model:
+            raise UserError(f"{key} needs reward_model", where=cfg.where(key), fix="set reward_model too")
     if "pref_beta" in record.keys and ft.pref_beta <= 0:
         raise UserError("pref_beta must be > 0", where=cfg.where("pref_beta"))
     if stage == "ppo" and (ft.ppo_epochs < 1 or ft.ppo_buffer_size < 1):
         raise UserError("ppo_epochs and ppo_buffer_size must be at least 1", where=cfg.where("ppo_epochs"))
+    if stage == "grpo":
+        check_grpo(cfg)
     if stage == "pt" and cfg.data.cutoff_len < 8:
         raise UserError("stage pt packs text into cutoff_len blocks; use at least 8", where=cfg.where("cutoff_len"))
 

@@ -236,7 +236,23 @@ def to_conversation(row: dict, attr: DatasetAttr, source: str) -> Conversation:
     """One row of a dataset → Conversation (its `source` set), following `attr`'s formatting, columns, tags."""
     conv = _alpaca(row, attr, source) if attr.formatting == "alpaca" else _sharegpt(row, attr, source)
     conv.source = source
+    if attr.answer:
+        conv.extra["answer"] = _answer(row, attr, source)
     return conv
+
+
+def _answer(row: dict, attr: DatasetAttr, source: str) -> str | None:
+    """The reference answer as text (a number in the file is fine: 42 → '42'); null stays None (no answer)."""
+    value = _get(row, attr.answer, attr, source)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise UserError(
+            f"the answer column '{attr.answer}' must hold text or a number, got {type(value).__name__}",
+            where=source,
+            fix="write the reference answer as a string",
+        )
+    return str(value)
 
 
 def _fill(text: str, values: dict[str, str]) -> str:

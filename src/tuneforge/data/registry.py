@@ -18,7 +18,10 @@ from tuneforge.errors import UserError
 
 INFO_FILE = "dataset_info.json"
 FORMATTINGS = ("alpaca", "sharegpt", "openai")
-COLUMN_KEYS = ("prompt", "query", "response", "history", "messages", "system", "tools", "chosen", "rejected", "kto_tag")
+COLUMN_KEYS = (
+    *("prompt", "query", "response", "history", "messages", "system", "tools", "chosen", "rejected", "kto_tag"),
+    "answer",  # the reference answer GRPO's accuracy reward checks against (not a LLaMA-Factory column)
+)
 MEDIA_COLUMNS = ("images", "videos", "audios")
 TAG_KEYS = ("role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag")
 SHAREGPT_TAGS = dict(
@@ -60,6 +63,7 @@ class DatasetAttr:
     chosen: str | None = None
     rejected: str | None = None
     kto_tag: str | None = None
+    answer: str | None = None
     # tags (sharegpt / openai)
     role_tag: str = "from"
     content_tag: str = "value"

@@ -67,6 +67,12 @@ def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple
     return columns, dropped
 
 
+def row_columns(conv, names: tuple[str, ...]) -> dict:
+    """The row's own columns a stage keeps beside the prompt (GRPO's rewards read them): the reference `answer`
+    (data/formats.py), the `tools` declared (JSON text); None where the row has none."""
+    return {name: (conv.tools or None) if name == "tools" else conv.extra.get(name) for name in names}
+
+
 def encode_batch(stage: str, conversations: list, template, tokenizer, args: DataArguments, pack: bool = True):
     """(columns, dropped) for one batch of conversations, with the stage's encoder (pt: packed per batch)."""
     columns, dropped = encode_for_stage(stage, conversations, template, tokenizer, args)
@@ -109,6 +115,7 @@ def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataA
                 dropped["no prompt"] += 1
                 continue
             example = encode_prompt_example(conv, template, tokenizer, args.cutoff_len, args.default_system)
+            example.update(row_columns(conv, stage_record(stage).row_columns))
         else:
             raise ValueError(f"no encoder for data kind {kind} (stage {stage})")
         for key, value in example.items():

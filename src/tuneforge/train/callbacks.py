@@ -26,7 +26,15 @@ STAGE_METRICS = (
     "mean_reward",
     "kl",
     "sft_loss",
+    # grpo (TRL's GRPOTrainer); per reward function: rewards/<name>/mean and /std (STAGE_METRIC_PREFIXES)
+    "reward",
+    "reward_std",
+    "completions/mean_length",
+    "completions/clipped_ratio",
+    "clip_ratio/region_mean",
+    "entropy",
 )
+STAGE_METRIC_PREFIXES = ("rewards/",)
 
 
 class JsonlLogCallback(TrainerCallback):
@@ -68,6 +76,9 @@ class JsonlLogCallback(TrainerCallback):
         }
         for key in ("eval_accuracy", "grad_norm") + STAGE_METRICS + tuple("eval_" + k for k in STAGE_METRICS):
             if key in logs:
+                record[key] = logs[key]
+        for key in logs:
+            if key.removeprefix("eval_").startswith(STAGE_METRIC_PREFIXES):
                 record[key] = logs[key]
         with self.path.open("a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")

@@ -10,6 +10,7 @@
   tmp-checkpoint-N/            a checkpoint being written, renamed once complete         checkpoint_paths
   value_head.safetensors       PPO: the value head beside the policy (also in checkpoints)
   generated_predictions.jsonl  do_predict: a reply per sample; predict_results.json: the scores
+  completions.jsonl            GRPO: sample completions and rewards per logging step     completions_path
   <kind>_config.yaml, <kind>.log   a Web UI job's config (train: config.yaml) and its output
   .tuneforge-outputs.json      the names the runs in this folder wrote (what overwrite_output_dir may remove)
 ```
@@ -40,6 +41,7 @@ PPO_OPTIMIZER_FILE = "optimizer.pt"  # PPO checkpoints: optimizer + scheduler st
 PREDICTIONS_FILE = "generated_predictions.jsonl"
 PREDICT_RESULTS_FILE = "predict_results.json"
 OUTPUTS_FILE = ".tuneforge-outputs.json"
+COMPLETIONS_FILE = "completions.jsonl"  # GRPO: sample completions with their rewards, at each logging step
 # The names a run writes under our own layout (and the Trainer's results / state files): a previous run's, even
 # one that was killed before it listed its outputs, or a LLaMA-Factory run's. The model files transformers / peft
 # save are a run's only when its outputs file lists them: a user's own README.md or config.json is not ours.
@@ -55,6 +57,7 @@ RUN_FILES = (
     VALUE_HEAD_FILE,
     PREDICTIONS_FILE,
     PREDICT_RESULTS_FILE,
+    COMPLETIONS_FILE,
 )
 RUN_RECORDS = (LOG_FILE, DONE_FILE, STATE_FILE, "all_results.json")  # a folder holding one of these held a run
 MODEL_FILE_PATTERNS = (
@@ -167,21 +170,28 @@ def read_records(run_dir: str | Path) -> list[dict]:
 
 def trim_log(run_dir: str | Path, step: int) -> None:
     """Resuming: drop log lines past the checkpoint's step so the curve has no duplicates (a line cut off by a
-    kill -9 counts as past every checkpoint)."""
-    path = log_path(run_dir)
-    if path.is_file():
-        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        kept = [line for line in lines if _step_of(line) <= step]
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+    kill -9 counts as past every checkpoint); GRPO's completions.jsonl likewise."""
+    for path in (log_path(run_dir), completions_path(run_dir)):
+        if path.is_file():
+            lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            kept = [line for line in lines if _step_of(line) <= step]
+            path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
 
 def _step_of(line: str) -> float:
-    """The step of one trainer_log.jsonl line; a line cut off by a kill -9 counts as past every checkpoint."""
+    """The step of one trainer_log.jsonl (or completions.jsonl) line; a line cut off by a kill -9 counts as past
+    every checkpoint."""
     try:
         record = json.loads(line)
     except ValueError:
         return float("inf")
     return record.get("step", 0) if isinstance(record, dict) else float("inf")
+
+
+def completions_path(run_dir: str | Path) -> Path:
+    """GRPO's sample completions: one JSON line per completion, {"step", "prompt", "completion", "rewards",
+    "reward", "advantage"}, the newest steps last."""
+    return Path(run_dir) / COMPLETIONS_FILE
 
 
 # ---- checkpoints -------------------------------------------------------------------------------------------

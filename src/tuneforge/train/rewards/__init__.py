@@ -6,18 +6,28 @@ from Python files (`my_rewards.py:score`), plus `reward_weights` checking.
 
 from __future__ import annotations
 
-import difflib
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from tuneforge.config.grpo_checks import (
+    BUILTIN_REWARDS,
+    is_file_spec,
+    parse_reward_weights,
+    split_reward_specs,
+    unknown_builtin,
+)
 from tuneforge.errors import UserError
 from tuneforge.train.rewards.builtins import AccuracyReward, FormatReward, LengthReward, ToolCallReward
-from tuneforge.train.rewards.user_file import is_file_spec, load_user_reward
+from tuneforge.train.rewards.user_file import load_user_reward
 
-__all__ = ["BUILTIN_REWARDS", "RewardSettings", "build_reward_funcs", "check_reward_weights", "split_reward_specs"]
-
-BUILTIN_REWARDS = ("accuracy", "format", "length", "tool_call")
+__all__ = [
+    "BUILTIN_REWARDS",
+    "RewardSettings",
+    "build_reward_funcs",
+    "check_reward_weights",
+    "is_file_spec",
+    "split_reward_specs",
+]
 
 
 @dataclass
@@ -32,16 +42,6 @@ class RewardSettings:
     target_length: int = 512
     length_unit: str = "tokens"
     base_dir: str | Path | None = None
-
-
-def split_reward_specs(specs: str | list[str] | None) -> list[str]:
-    """'accuracy, format' or ['accuracy', 'format'] → ['accuracy', 'format']."""
-    if specs is None:
-        return []
-    items = specs.split(",") if isinstance(specs, str) else list(specs)
-    if not all(isinstance(s, str) for s in items):
-        raise UserError(f"reward_funcs must be names or 'file.py:function', got {specs!r}", where="reward_funcs")
-    return [s.strip() for s in items if s.strip()]
 
 
 def build_reward_funcs(specs: str | list[str] | None, settings: RewardSettings | None = None) -> list:
@@ -68,35 +68,9 @@ def _build_one(name: str, s: RewardSettings):
         return LengthReward(s.target_length, s.length_unit)
     if name == "tool_call":
         return ToolCallReward(s.tool_format, s.tools_column)
-    close = difflib.get_close_matches(name, BUILTIN_REWARDS, n=1, cutoff=0.5)
-    hint = f"did you mean '{close[0]}'? " if close else ""
-    raise UserError(
-        f"unknown reward function '{name}'",
-        where="reward_funcs",
-        fix=f"{hint}built-ins: {', '.join(BUILTIN_REWARDS)}; or a file: 'my_rewards.py:score'",
-    )
+    raise unknown_builtin(name)
 
 
-def check_reward_weights(weights: str | list | None, num_funcs: int) -> list[float] | None:
+def check_reward_weights(weights, num_funcs: int) -> list[float] | None:
     """`reward_weights` ('1, 0.5' or [1, 0.5]) as floats, one per reward function; None = all 1.0 (TRL's default)."""
-    if weights is None or (isinstance(weights, str) and not weights.strip()):
-        return None
-    items = [w.strip() for w in weights.split(",")] if isinstance(weights, str) else weights
-    if not isinstance(items, list | tuple):
-        items = [items]
-    out = []
-    for item in items:
-        try:
-            value = float(item)
-        except (TypeError, ValueError):
-            value = math.nan
-        if isinstance(item, bool) or not math.isfinite(value):
-            raise UserError(f"reward_weights must be numbers, got {item!r}", where="reward_weights")
-        out.append(value)
-    if len(out) != num_funcs:
-        raise UserError(
-            f"reward_weights has {len(out)} weights for {num_funcs} reward functions",
-            where="reward_weights",
-            fix="give one weight per entry of reward_funcs, in the same order",
-        )
-    return out
+    return parse_reward_weights(weights, num_funcs)

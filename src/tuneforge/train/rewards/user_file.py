@@ -23,12 +23,6 @@ FIX_SPEC = "write reward_funcs as 'path/to/file.py:function_name'"
 FIX_RETURN = "return a list with one float (or None) per completion"
 
 
-def is_file_spec(spec: str) -> bool:
-    """'rewards.py:score' (a file and a function) rather than a built-in's name."""
-    path, sep, name = spec.rpartition(":")
-    return bool(sep) and path.endswith(".py")
-
-
 def load_user_reward(spec: str, base_dir: str | Path | None = None) -> UserRewardFunction:
     """The function `name` of the file in `spec` ('path.py:name'; a relative path is taken from `base_dir`, default
     the current folder), wrapped so that its failures are one line."""
