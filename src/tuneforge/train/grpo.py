@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from tuneforge.train.output_dir import OutputPlan
 
 COMPLETIONS_PER_STEP = 16  # sampled completions written per logging step
-BUFFER_FILE = "grpo_generations.pt"  # in a checkpoint: the generations not yet trained on
+BUFFER_FILE = "grpo_generations_{rank}.pt"  # in a checkpoint: each process's generations not yet trained on
 
 
 def grpo_settings(cfg: RunConfig, world_size: int = 1) -> dict:
@@ -198,17 +198,19 @@ def _trainer_class():
         # the generation buffer goes into checkpoints (exact resume)
         def _save_checkpoint(self, model, trial):
             super()._save_checkpoint(model, trial)
-            if self.args.should_save:
-                # the folder being written: our atomic save switches the prefix to tmp-checkpoint while it runs
-                folder = Path(self._get_output_dir(trial=trial))
-                folder /= f"{trainer_module.PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
-                state = {"step": self._step, "buffer": self._buffered_inputs}
-                torch.save(state, folder / BUFFER_FILE)
+            # every process its own (its share of the generations), beside its RNG state; the folder being written:
+            # our atomic save switches the prefix to tmp-checkpoint while it runs
+            folder = Path(self._get_output_dir(trial=trial))
+            folder /= f"{trainer_module.PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            folder.mkdir(parents=True, exist_ok=True)
+            state = {"step": self._step, "buffer": self._buffered_inputs}
+            torch.save(state, folder / BUFFER_FILE.format(rank=self.accelerator.process_index))
 
         def _load_rng_state(self, checkpoint):
             super()._load_rng_state(checkpoint)
-            if checkpoint is not None and (Path(checkpoint) / BUFFER_FILE).is_file():
-                state = torch.load(Path(checkpoint) / BUFFER_FILE, weights_only=False)
+            path = Path(checkpoint or "") / BUFFER_FILE.format(rank=self.accelerator.process_index)
+            if checkpoint is not None and path.is_file():
+                state = torch.load(path, weights_only=False)
                 self._step, self._buffered_inputs = state["step"], state["buffer"]
 
     return PolicyOptimisationTrainer
