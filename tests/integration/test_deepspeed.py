@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from grpo_runs import grpo_cfg
 from tuneforge.config import load_config
 from tuneforge.errors import UserError
 
@@ -187,3 +188,25 @@ def test_zero3_lora_on_cuda(train_overrides, tmp_path, tiny_model_dir):
     from transformers import AutoModelForCausalLM
 
     PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), tmp_path / "gpu")
+
+
+@pytest.mark.slow
+@needs_deepspeed
+def test_zero3_grpo_two_cpu_processes_generates_from_sharded_weights(tmp_path, tiny_model_dir):
+    """GRPO under ZeRO-3: each process samples its completions from the partitioned policy (TRL gathers the
+    weights for generation), the groups are shared across the two, and the LoRA adapter comes out whole."""
+    out = tmp_path / "grpo-z3"
+    cfg = grpo_cfg(tiny_model_dir, out, max_steps=2, per_device_train_batch_size=4, max_samples=16)
+    cfg["deepspeed"] = str(EXAMPLES / "ds_z3_config.json")
+    proc = tuneforge_train("--nproc", "2", *as_args(cfg))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2] and "rewards/length/mean" in rows[0]
+    completions = (out / "completions.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(completions) == 8  # one round (num_iterations 2) of 2 processes x 4 completions
+
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir), out)
+    assert all(p.numel() > 0 for name, p in model.named_parameters() if "lora_" in name)
