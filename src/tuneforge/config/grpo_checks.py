@@ -1,8 +1,9 @@
 """GRPO's cross-field rules, checked before anything loads: the reward functions named, their weights, the sampling
 settings (GRPO samples: the beam / greedy / length keys of chat do not apply), and vLLM's requirements.
 
-The reward functions themselves are built by train/rewards (a user file is imported there, before the run folder
-is written); here only their names and count are checked.
+`cfg` is the RunConfig (not imported: config/stages.py lists these checks, and the RunConfig's groups import the
+stage records). The reward functions themselves are built by train/rewards (a user file is imported there, before
+the run folder is written); here only their names and count are checked.
 """
 
 from __future__ import annotations
@@ -10,13 +11,9 @@ from __future__ import annotations
 import difflib
 import importlib.util
 import math
-from typing import TYPE_CHECKING
 
 from tuneforge.errors import UserError
 from tuneforge.utils.devices import has_cuda
-
-if TYPE_CHECKING:
-    from tuneforge.config.run_config import RunConfig
 
 BUILTIN_REWARDS = ("accuracy", "format", "length", "tool_call")
 REWARD_MODEL_REWARD = "reward_model"  # the name the reward model's score is logged under
@@ -60,7 +57,7 @@ def unknown_builtin(name: str, where: str = "reward_funcs") -> UserError:
     )
 
 
-def reward_names(cfg: RunConfig) -> list[str]:
+def reward_names(cfg) -> list[str]:
     """The rewards of a GRPO run in order: reward_funcs, then the reward model's score when reward_model is set."""
     names = split_reward_specs(cfg.finetuning.reward_funcs)
     if cfg.finetuning.reward_model and REWARD_MODEL_REWARD not in names:
@@ -93,7 +90,7 @@ def parse_reward_weights(weights, count: int, where: str = "reward_weights") -> 
     return out
 
 
-def check_grpo(cfg: RunConfig) -> None:
+def check_grpo(cfg) -> None:
     ft, gen, given = cfg.finetuning, cfg.generation, cfg.given
     names = reward_names(cfg)
     if not names:
@@ -132,7 +129,7 @@ def check_grpo(cfg: RunConfig) -> None:
         raise UserError("vllm_mode applies with use_vllm: true", where=cfg.where("vllm_mode"), fix="set use_vllm")
 
 
-def _check_vllm(cfg: RunConfig) -> None:
+def _check_vllm(cfg) -> None:
     if importlib.util.find_spec("vllm") is None:
         raise UserError(
             "use_vllm needs the vllm package (pip install vllm, on a machine with a CUDA GPU)",

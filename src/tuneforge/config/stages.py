@@ -9,8 +9,11 @@ names (tests/unit/test_stage_record.py walks the source to keep it so). Adding a
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from tuneforge.config.grpo_checks import check_grpo
 
 # What a stage's datasets hold, and so how data/stage_sets.py encodes them:
 # text: plain documents (packed) · supervised: conversations with answers · pairwise: chosen + rejected answers
@@ -48,6 +51,8 @@ class StageRecord:
     # our own training loop, no HF Trainer: no Trainer callbacks (trackers, early stopping, profiler), no optimizer
     # plug-ins; those keys are refused (config/trainer_keys.py, config/tracking_checks.py)
     own_loop: bool = False
+    # the stage's own cross-field rules, called by config/validate.py check_stage with the RunConfig
+    checks: tuple[Callable, ...] = ()
 
     @property
     def recipe(self) -> str:
@@ -155,6 +160,7 @@ RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
             "epsilon_high",
             "num_iterations",
         ),
+        checks=(check_grpo,),
     ),
 )
 STAGES: dict[str, StageRecord] = {record.name: record for record in RECORDS}

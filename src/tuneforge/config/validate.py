@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 from tuneforge.config.engines import check_engines
 from tuneforge.config.eval_loss_keys import check_eval_and_pad_keys
-from tuneforge.config.grpo_checks import check_grpo
 from tuneforge.config.hub_checks import check_hub_keys
 from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
 from tuneforge.config.model_load_checks import check_model_loading
@@ -131,8 +130,8 @@ def _check_stage_settings(cfg: RunConfig) -> None:
         raise UserError("pref_beta must be > 0", where=cfg.where("pref_beta"))
     if stage == "ppo" and (ft.ppo_epochs < 1 or ft.ppo_buffer_size < 1):
         raise UserError("ppo_epochs and ppo_buffer_size must be at least 1", where=cfg.where("ppo_epochs"))
-    if stage == "grpo":
-        check_grpo(cfg)
+    for check in record.checks:  # the stage's own rules (config/stages.py)
+        check(cfg)
     if stage == "pt" and cfg.data.cutoff_len < 8:
         raise UserError("stage pt packs text into cutoff_len blocks; use at least 8", where=cfg.where("cutoff_len"))
 
