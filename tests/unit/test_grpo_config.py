@@ -9,6 +9,7 @@ import yaml
 from tuneforge.config import load_config
 from tuneforge.config.validate import check_stage
 from tuneforge.errors import UserError
+from tuneforge.model.estimate import _batch_tokens
 from tuneforge.train.grpo import grpo_settings
 
 BASE = {"model_name_or_path": "some/model", "template": "qwen", "dataset": "math_demo", "stage": "grpo"}
@@ -91,3 +92,9 @@ def test_generation_batch_must_hold_whole_groups(tmp_path):
     with pytest.raises(UserError, match=r"does not hold whole groups of num_generations=8"):
         grpo_settings(cfg)
     assert grpo_settings(cfg, world_size=2)["num_generations"] == 8  # 4 x 2 processes: one group per step
+
+
+def test_memory_estimate_counts_prompt_plus_completion(tmp_path):
+    cfg = _cfg(tmp_path, max_prompt_length=256, max_completion_length=1024, per_device_train_batch_size=8)
+    assert _batch_tokens(cfg) == (8, 1280)  # completions per device, each prompt + completion long
+    assert _batch_tokens(_cfg(tmp_path, cutoff_len=512, max_completion_length=64)) == (2, 576)  # prompt: cutoff_len

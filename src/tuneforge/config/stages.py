@@ -40,6 +40,8 @@ class StageRecord:
     rows_per_sample: int = 1
     preference_logits: bool = False
     trl_overhead: bool = False
+    # memory estimate of a stage that generates its rows: the keys whose lengths add up to a row's (prompt + completion)
+    row_length_keys: tuple[str, ...] = ()
     # batching: the default length-grouped sampler (train/arguments.py groups_by_length); packing: packing keys
     group_by_length: bool = False
     packing: bool = False
@@ -148,6 +150,7 @@ RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
         keys=GRPO_KEYS + REWARD_MODEL_KEYS,  # a reward model may be given (one more reward), not needed
         reference="beta",  # a reference model only when beta > 0
         trl_overhead=True,
+        row_length_keys=("max_prompt_length", "max_completion_length"),
         row_columns=("answer", "tools"),  # what the built-in rewards read, beside the prompt
         token_columns=(("input_ids", 1),),  # the prompts; completions are counted by TRL (num_tokens)
         ui_fields=(

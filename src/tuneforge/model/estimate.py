@@ -147,9 +147,14 @@ def _optim_bytes(optim: str) -> float:
 
 def _batch_tokens(cfg: RunConfig) -> tuple[int, int]:
     """(rows, tokens per row) of the largest batch: packed rows are cutoff_len long; otherwise the longest
-    sample may be cutoff_len. Preference stages run chosen and rejected together (two rows per sample)."""
+    sample may be cutoff_len. Preference stages run chosen and rejected together (two rows per sample); a stage that
+    generates its rows (grpo) makes them as long as the sum of its `row_length_keys` (a key left unset: cutoff_len)."""
     batch = int(cfg.training.get("per_device_train_batch_size", 2))
-    rows = batch * stage_record(cfg.finetuning.stage).rows_per_sample
+    record = stage_record(cfg.finetuning.stage)
+    rows = batch * record.rows_per_sample
+    if record.row_length_keys:
+        lengths = (getattr(cfg.finetuning, key) for key in record.row_length_keys)
+        return rows, sum(int(cfg.data.cutoff_len if n is None else n) for n in lengths)
     return rows, int(cfg.data.cutoff_len)
 
 
