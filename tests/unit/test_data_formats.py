@@ -308,3 +308,22 @@ def test_shipped_identity_has_core_questions():
 def test_shipped_sharegpt_demo_is_multi_turn():
     convs = load_conversations(get_dataset_attrs("sharegpt_demo", REPO_DATA)[0], REPO_DATA, DataArguments())
     assert len(convs) >= 45 and all(2 <= len(c.pairs()) <= 4 for c in convs) and any(c.system for c in convs)
+
+
+def test_answer_column_reaches_the_conversation(tmp_path):
+    """GRPO's reference answer: text or a number (as text), null = none; alpaca and sharegpt alike."""
+    rows = [{"q": "1+1?", "a": 2}, {"q": "Name?", "a": "Tune"}, {"q": "Free?", "a": None}]
+    convs = load(tmp_path, rows, {"columns": {"prompt": "q", "answer": "a"}})
+    assert [c.extra.get("answer") for c in convs] == ["2", "Tune", None]
+    assert [m.content for c in convs for m in c.messages] == ["1+1?", "Name?", "Free?"]
+    rows = [sg(("human", "3+4?"), ("gpt", "7"), sol=7)]
+    entry = {"formatting": "sharegpt", "columns": {"messages": "conversations", "answer": "sol"}}
+    (conv,) = load(tmp_path, rows, entry)
+    assert conv.extra == {"answer": "7"}
+
+
+def test_answer_column_errors_name_the_row(tmp_path):
+    message = load_error(tmp_path, [{"q": "x", "a": [1, 2]}], {"columns": {"prompt": "q", "answer": "a"}})
+    assert "the answer column 'a' must hold text or a number, got list" in message and "d.json:" in message
+    message = load_error(tmp_path, [{"q": "x"}], {"columns": {"prompt": "q", "answer": "a"}})
+    assert "column 'a' missing" in message
