@@ -19,9 +19,9 @@ from tuneforge.webui.paths import PathPolicy
 class Translatable:
     key: str  # i18n key
     component: Any
-    how: (
-        str  # "field" (label + info), "label", "value" (buttons, markdown), "heading" ("## " + text), "text", "choices"
-    )
+    # "field" (label + info), "label", "title" (a chart's), "value" (buttons, markdown), "heading" ("## " + text),
+    # "text", "choices"
+    how: str
     values: list | None = None  # a dropdown's values, for translated choice names
 
 
@@ -61,6 +61,8 @@ class UIContext:
         values = None
         if key in form.LIST_KEYS:
             comp = gr.Dropdown(choices=[], value=value, multiselect=True, allow_custom_value=True, **common, **kw)
+        elif key == form.REWARD_KEY:  # the built-ins to tick; user functions go in the box beside it (REWARD_FILE)
+            comp = gr.Dropdown(choices=list(form.BUILTIN_REWARDS), value=value, multiselect=True, **common, **kw)
         elif k == "choice":
             values = [form.to_widget(key, c) for c in form.schema()[key]["choices"]]
             comp = gr.Dropdown(choices=i18n.choices(text_key, values, lang), value=value, **common, **kw)
@@ -77,7 +79,8 @@ class UIContext:
         """A widget that is not a config field: `make(**kw)` (a gradio class) with elem_id `tf-<key>` (unless given)
         and its text from i18n under `text_key` (default: key), registered under `key` so the text follows the
         language switch. how: "label" (label=), "field" (label= and info=), "value" / "text" (value=: a button, a
-        markdown), "heading" (value="## <text>"), "none" (no text, not translated; only kept under `key`)."""
+        markdown), "heading" (value="## <text>"), "title" (title=: a chart's own title, drawn inside it), "none" (no
+        text, not translated; only kept under `key`)."""
         kw.setdefault("elem_id", f"tf-{key}")
         text_key = text_key or key
         if how in ("label", "field"):
@@ -88,6 +91,8 @@ class UIContext:
             kw.setdefault("value", self.t(text_key))
         elif how == "heading":
             kw.setdefault("value", f"## {self.t(text_key)}")
+        elif how == "title":
+            kw.setdefault("title", self.t(text_key))
         elif how != "none":
             raise ValueError(f"control '{key}': unknown how '{how}'")
         return self.register(key, make(**kw), text_key, how)
@@ -117,6 +122,8 @@ class UIContext:
                 updates.append(gr.update(value=label))
             elif item.how == "label":
                 updates.append(gr.update(label=label))
+            elif item.how == "title":
+                updates.append(gr.update(title=label))
             elif item.how == "choices":
                 updates.append(gr.update(label=label, info=info, choices=i18n.choices(item.key, item.values, lang)))
             else:

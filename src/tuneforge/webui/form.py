@@ -19,6 +19,7 @@ import yaml
 from tuneforge.config import load_config
 from tuneforge.config.fields import describe
 from tuneforge.config.finetuning_args import ADAPTER_METHODS
+from tuneforge.config.grpo_checks import BUILTIN_REWARDS, split_reward_specs
 from tuneforge.config.loader import GROUPS
 from tuneforge.config.run_config import mask_secrets
 from tuneforge.config.stages import STAGES, ui_stage_fields
@@ -58,6 +59,9 @@ LORA = [k for k in LORA_KEYS if k not in ("pissa_iter", "pissa_convert", "lorapl
 FREEZE = [*FREEZE_KEYS, "use_llama_pro"]
 OFT = ["oft_block_size", "oft_rank", "oft_target", "module_dropout"]  # the OFT box
 STAGE_FIELDS = ui_stage_fields()  # the stage box: each stage shows the fields its record lists (config/stages.py)
+# GRPO's reward picker: `reward_funcs` is a multi-select of the built-ins, and REWARD_FILE the box beside it for user
+# functions ('my_rewards.py:score', comma separated); together they are the one key, built-ins first
+REWARD_KEY, REWARD_FILE = "reward_funcs", "reward_file"
 OTHER = ["logging_steps", "save_steps", "warmup_steps", "packing", "train_on_prompt", "enable_thinking", "report_to"]
 # memory and precision switches LLaMA-Factory users set (second row of "Other settings")
 SWITCHES = [
@@ -160,6 +164,8 @@ def to_widget(key: str, value: Any) -> Any:
         return NONE_WORD if value is None else (str(value) if key.endswith("quantization_bit") else value)
     if key in LIST_KEYS:
         return [n.strip() for n in str(value or "").split(",") if n.strip()]
+    if key == REWARD_KEY:
+        return (reward_picker(value) or ([], ""))[0]
     if k == "text":
         return "" if value is None else str(value)
     return value
@@ -171,8 +177,8 @@ def from_widget(key: str, value: Any) -> Any:
         value = value.strip()
     if value in ("", None) or (value == NONE_WORD and key != "report_to"):
         return None
-    if key in LIST_KEYS:
-        return ",".join(value) if isinstance(value, list) else value
+    if key in LIST_KEYS or key == REWARD_KEY:
+        return (",".join(value) or None) if isinstance(value, list) else value
     k = kind(key)
     if k == "choice" and key.endswith("quantization_bit"):
         return int(value)
@@ -192,6 +198,26 @@ def from_widget(key: str, value: Any) -> Any:
     ):
         return int(value)
     return value
+
+
+def reward_picker(value) -> tuple[list[str], str] | None:
+    """A reward_funcs value as the picker shows it: (the built-ins picked, the other entries as the file box's text);
+    None when the two boxes cannot keep its order (a built-in after a file: reward_weights go by position)."""
+    try:
+        names = split_reward_specs(value) if isinstance(value, str | list | type(None)) else None
+    except UserError:
+        names = None
+    if names is None:
+        return None
+    picked = [name for name in names if name in BUILTIN_REWARDS]
+    others = [name for name in names if name not in BUILTIN_REWARDS]
+    return (picked, ", ".join(others)) if picked + others == names else None
+
+
+def join_rewards(picked: list[str] | str | None, file_text: str | None) -> str | None:
+    """The picker's two boxes as one reward_funcs value: 'accuracy,length,my_rewards.py:score' (None: empty)."""
+    names = split_reward_specs(picked) + split_reward_specs(file_text or None)
+    return ",".join(names) or None
 
 
 def stage_fields(stage: str | None) -> tuple[str, ...]:
@@ -226,6 +252,8 @@ def build_config(
 ) -> dict[str, Any]:
     """The flat config a form describes: the run's naming keys plus every value that differs from its default."""
     out: dict[str, Any] = {}
+    if REWARD_FILE in values:  # the reward picker's two boxes are one key
+        values = {**values, REWARD_KEY: join_rewards(values.get(REWARD_KEY), values[REWARD_FILE])}
     for key in keys:
         if key not in values or not relevant(key, values):
             continue
@@ -260,10 +288,14 @@ def parse_extra(extra: str | None) -> dict[str, Any]:
 
 
 def split_config(cfg: dict[str, Any], keys: list[str] = TRAIN_FORM) -> tuple[dict[str, Any], str, str | None]:
-    """A config read back into (form values, extra-arguments YAML, checkpoint path)."""
+    """A config read back into (form values, extra-arguments YAML, checkpoint path). With the reward picker among
+    the keys, the values hold its file box too (REWARD_FILE)."""
     cfg = dict(cfg)
     checkpoint = cfg.pop("adapter_name_or_path", None)
-    values = {key: to_widget(key, cfg.pop(key, default(key))) for key in keys}
+    picked = reward_picker(cfg.get(REWARD_KEY)) if REWARD_KEY in keys else None
+    values = {key: to_widget(key, cfg.pop(key, default(key))) for key in keys if key != REWARD_KEY or picked}
+    if REWARD_KEY in keys:  # an order the picker cannot show stays as written, in Extra args
+        values[REWARD_KEY], values[REWARD_FILE] = picked or ([], "")
     cfg.pop("output_dir", None) if "output_dir" in keys else None
     extra = yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True) if cfg else ""
     return values, extra, checkpoint

@@ -1,5 +1,6 @@
 """The Train tab: stage, data (with the label-mask preview), hyper-parameters, the method's own fields, and the
-run monitor (progress with ETA, log, live loss curve) that re-attaches after a page refresh."""
+run monitor (progress with ETA, log, live loss curve; for GRPO also reward / KL / length curves and the latest
+sample completions) that re-attaches after a page refresh."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from tuneforge.utils.run_folder import read_config as read_run_config
 from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.estimate import estimate_text
+from tuneforge.webui.grpo_view import follow_grpo, grpo_panel
 from tuneforge.webui.jobs_view import (
     abort_job,
     current_job,
@@ -27,7 +29,7 @@ from tuneforge.webui.paths import confine_config
 from tuneforge.webui.render import preview_html
 from tuneforge.webui.tabs.top import checkpoint_value
 
-FORM_KEYS = form.TRAIN_FORM + ["checkpoint_path", "extra_args"]
+FORM_KEYS = form.TRAIN_FORM + [form.REWARD_FILE, "checkpoint_path", "extra_args"]
 
 
 def values_of(args) -> dict:
@@ -63,6 +65,7 @@ def fill_form(ui: UIContext, cfg: dict, keep_output_dir: bool = True) -> list:
             updates.append(gr.update(choices=sorted(set(names) | set(values[key])), value=values[key]))
         else:
             updates.append(gr.update(value=values[key]))
+    updates.append(gr.update(value=values[form.REWARD_FILE]))
     updates.append(gr.update(value=checkpoint, choices=[checkpoint] if checkpoint else []))
     updates.append(gr.update(value=extra))
     return updates
@@ -103,7 +106,9 @@ def build(ui: UIContext) -> None:
     stage_box = ui.control("acc_pref", gr.Accordion, open=True, visible=box_shown)
     with stage_box, gr.Row():
         for key in form.STAGE_FIELDS:
-            ui.field(key, visible=fields_shown[key])
+            ui.field(key, visible=fields_shown[key], **({"scale": 2} if key == form.REWARD_KEY else {}))
+            if key == form.REWARD_KEY:  # the reward picker's second box: user functions from files
+                ui.control(form.REWARD_FILE, gr.Textbox, how="field", visible=fields_shown[key], scale=2)
     with ui.control("acc_other", gr.Accordion, open=False):
         with gr.Row():
             for key in form.OTHER:
@@ -142,6 +147,7 @@ def build(ui: UIContext) -> None:
             ui.control("log_box", gr.Textbox, lines=10, max_lines=10, autoscroll=True, interactive=False)
         with gr.Column(scale=2):
             loss_chart(ui, "loss_plot")
+    grpo_panel(ui)  # reward, KL, completion length and sample completions: shown for a GRPO run
     _wire(ui, (lora_box, freeze_box, oft_box), stage_box)
 
 
@@ -163,9 +169,11 @@ def _wire(ui: UIContext, method_boxes, stage_box) -> None:
         status = why or gr.update()
         box_shown, fields_shown = form.stage_box(stage)
         shown = [gr.update(visible=fields_shown[key]) for key in form.STAGE_FIELDS]
-        return gr.update(choices=names, value=kept), gr.update(visible=box_shown), *shown, status
+        reward_file = gr.update(visible=fields_shown.get(form.REWARD_KEY, False))
+        return gr.update(choices=names, value=kept), gr.update(visible=box_shown), *shown, reward_file, status
 
-    stage_outputs = [e["dataset"], stage_box, *(e[key] for key in form.STAGE_FIELDS), e["status_box"]]
+    stage_fields = [e[key] for key in form.STAGE_FIELDS]
+    stage_outputs = [e["dataset"], stage_box, *stage_fields, e[form.REWARD_FILE], e["status_box"]]
     for trigger in (e["stage"].change, e["dataset_dir"].change):
         trigger(on_stage, [e["stage"], e["dataset_dir"], e["dataset"]], stage_outputs)
 
@@ -249,6 +257,7 @@ def _wire(ui: UIContext, method_boxes, stage_box) -> None:
         show_progress="hidden",
         queue=False,
     )
+    follow_grpo(ui, [timer.tick, e["job_select"].change], e["job_select"], lang_in, show_progress="hidden", queue=False)
     e["train_timer"] = timer
 
 
