@@ -141,13 +141,14 @@ def test_unknown_dataset_suggests_closest(tmp_path):
     assert "did you mean 'alpaca_en_demo'" in text and "identity" in text
 
 
-def test_hub_and_media_datasets_are_refused_when_selected(tmp_path):
+def test_hub_and_audio_datasets_are_refused_when_selected(tmp_path):
     write_info(
         tmp_path,
         {
             "hub": {"hf_hub_url": "org/data"},
             "hub_local": {"hf_hub_url": "org/data", "file_name": "a.json"},
-            "mm": {"file_name": "m.json", "columns": {"messages": "m", "images": "images"}, "formatting": "sharegpt"},
+            "mm": {"file_name": "m.json", "columns": {"messages": "m", "images": "pics"}, "formatting": "sharegpt"},
+            "audio": {"file_name": "m.json", "columns": {"messages": "m", "audios": "a"}, "formatting": "sharegpt"},
         },
     )
     reg = load_registry(tmp_path)  # listing them is fine
@@ -155,8 +156,10 @@ def test_hub_and_media_datasets_are_refused_when_selected(tmp_path):
     with pytest.raises(UserError, match=r'hf_hub_url "org/data".*download it .* set file_name'):
         get_dataset_attrs("hub", tmp_path)
     assert get_dataset_attrs("hub_local", tmp_path)[0].file_name == "a.json"
-    with pytest.raises(UserError, match=r"media columns \['images'\]"):
-        get_dataset_attrs("mm", tmp_path)
+    # images and videos are read (tests/unit/test_media_data.py); audio is refused when selected
+    assert get_dataset_attrs("mm", tmp_path)[0].images == "pics"
+    with pytest.raises(UserError, match=r"audio column 'a'; audio in the data is not supported yet"):
+        get_dataset_attrs("audio", tmp_path)
 
 
 # ---- readers --------------------------------------------------------------------------------------------------

@@ -39,6 +39,11 @@ class DataArguments:
     dataset: str | None = opt(None, "Training dataset name(s) from dataset_info.json, comma separated.")
     eval_dataset: str | None = opt(None, "Evaluation dataset name(s), comma separated.")
     dataset_dir: str = opt("data", "Folder holding dataset_info.json and the dataset files.")
+    media_dir: str | None = opt(
+        None,
+        "Folder the relative image / video paths of the datasets are read from (a path not found there is tried as"
+        " given). Unset: dataset_dir, as in LLaMA-Factory.",
+    )
     cutoff_len: int = opt(2048, "Longest tokenized sample; longer ones are truncated, keeping part of the response.")
     train_on_prompt: bool = opt(False, "Also train on the prompt tokens (not only the responses).")
     mask_history: bool = opt(False, "Train only on the last turn's response.")

@@ -1,6 +1,7 @@
-"""Multimodal group: LLaMA-Factory's image / video / audio processor keys, `media_dir` and the MLLM freeze switches.
-TuneForge trains text models today, so each is refused when set away from its default (a text config that carries
-LF's defaults still runs)."""
+"""Multimodal group: LLaMA-Factory's image / video / audio processor keys and the MLLM freeze switches.
+Images in the data are read and loaded (data/media.py: image_max_pixels / image_min_pixels resize them as LF does);
+training on them is refused where a stage encodes a row with images. The other keys are refused when set away from
+their default (a text config that carries LF's defaults still runs)."""
 
 from __future__ import annotations
 
@@ -20,9 +21,13 @@ def media(default, help: str):
 
 @dataclass
 class MultimodalArguments:
-    media_dir: str | None = media(None, "Folder holding the images, videos or audios (LF default: dataset_dir).")
-    image_max_pixels: int = media(768 * 768, "Largest number of pixels of an image input.")
-    image_min_pixels: int = media(32 * 32, "Smallest number of pixels of an image input.")
+    # media_dir is a data key (config/data_args.py): the dataset readers resolve paths with it, as LF's DataArguments.
+    image_max_pixels: int = opt(
+        768 * 768, "Largest number of pixels of an image input: a larger one is scaled down to it (LF's rule)."
+    )
+    image_min_pixels: int = opt(
+        32 * 32, "Smallest number of pixels of an image input: a smaller one is scaled up to it (LF's rule)."
+    )
     image_do_pan_and_scan: bool = media(False, "Gemma 3: pan and scan over large images.")
     crop_to_patches: bool = media(False, "InternVL: crop the image to patches.")
     video_max_pixels: int = media(256 * 256, "Largest number of pixels of a video frame.")

@@ -67,6 +67,8 @@ RANGES: dict[str, Range] = {
     "max_samples": ONE_OR_MORE,
     "val_size": Range(_ratio_or_count, "a ratio in [0, 1) or a whole number of samples", "use a fraction like 0.1"),
     "preprocessing_num_workers": ONE_OR_MORE,
+    "image_max_pixels": ONE_OR_MORE,
+    "image_min_pixels": NOT_NEGATIVE,
     # methods
     "lora_rank": ONE_OR_MORE,
     "lora_alpha": POSITIVE,

@@ -24,7 +24,7 @@ class Message:
 
 @dataclass
 class Conversation:
-    """A system prompt, tool definitions (a JSON string) and turns.
+    """A system prompt, tool definitions (a JSON string), turns, and the images / videos the turns show.
 
     `messages` alternates prompt (user/observation) and response (assistant/function) turns and
     starts with a prompt. For pairwise data the last response is the chosen one and `rejected`
@@ -38,6 +38,11 @@ class Conversation:
     kto_tag: bool | None = None
     source: str = ""  # "file:line" of the row, for error messages
     extra: dict = field(default_factory=dict)
+    # The row's media, in the order of the `<image>` / `<video>` placeholders in the turns' text: resolved file
+    # paths or `data:` URLs, never decoded pixels (data/media.py loads them when a batch is encoded). A video is a
+    # file path or a list of frame image paths (LLaMA-Factory's pre-sampled frames).
+    images: list[str] = field(default_factory=list)
+    videos: list[str | list[str]] = field(default_factory=list)
 
     def pairs(self) -> list[tuple[Message, Message]]:
         """(prompt, response) pairs; a trailing prompt without a response is left out."""

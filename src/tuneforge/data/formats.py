@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 
 from tuneforge.data.conversation import ASSISTANT, FUNCTION, OBSERVATION, USER, Conversation, Message
+from tuneforge.data.media import media_root, parts_text, read_media
 from tuneforge.data.readers import read_rows
 from tuneforge.data.registry import DatasetAttr
 from tuneforge.errors import UserError
@@ -98,10 +99,8 @@ def _alpaca(row: dict, attr: DatasetAttr, source: str) -> Conversation:
 
 def _content(message: dict, attr: DatasetAttr, source: str, openai: bool) -> str:
     value = message.get(attr.content_tag)
-    if openai and isinstance(value, list):  # content parts: [{"type": "text", "text": ...}]
-        if not all(isinstance(p, dict) and p.get("type") == "text" for p in value):
-            raise UserError("only text content parts are supported", where=source, fix="keep text parts only")
-        value = "".join(str(p.get("text", "")) for p in value)
+    if openai and isinstance(value, list):  # content parts: text, image_url / video_url → <image> / <video>
+        value = parts_text(value, source)
     if openai and message.get("tool_calls"):
         calls = []
         for call in _tool_calls(message["tool_calls"], source):
@@ -232,10 +231,13 @@ def _sharegpt(row: dict, attr: DatasetAttr, source: str) -> Conversation:
     return conv
 
 
-def to_conversation(row: dict, attr: DatasetAttr, source: str) -> Conversation:
-    """One row of a dataset → Conversation (its `source` set), following `attr`'s formatting, columns, tags."""
+def to_conversation(row: dict, attr: DatasetAttr, source: str, media_dir: str | Path = "") -> Conversation:
+    """One row of a dataset → Conversation (its `source` set), following `attr`'s formatting, columns, tags; its
+    images / videos resolved against `media_dir` (data/media.py)."""
     conv = _alpaca(row, attr, source) if attr.formatting == "alpaca" else _sharegpt(row, attr, source)
     conv.source = source
+    if attr.images or attr.videos or attr.formatting == "openai":
+        read_media(conv, row, attr, str(media_dir))
     if attr.answer:
         conv.extra["answer"] = _answer(row, attr, source)
     return conv
@@ -297,8 +299,9 @@ def load_conversations(attr: DatasetAttr, dataset_dir: str | Path, data_args=Non
         "author": getattr(data_args, "identity_author", None) or "the TuneForge team",
     }
     convs = []
+    root = media_root(data_args, dataset_dir)
     for row, source in rows:
-        conv = to_conversation(row, attr, source)
+        conv = to_conversation(row, attr, source, root)
         for m in conv.messages + ([conv.rejected] if conv.rejected else []):
             m.content = _fill(m.content, values)
         conv.system = _fill(conv.system, values)

@@ -64,6 +64,9 @@ class DatasetAttr:
     rejected: str | None = None
     kto_tag: str | None = None
     answer: str | None = None
+    images: str | None = None  # media columns: a path / data URL or a list of them per row (data/media.py)
+    videos: str | None = None
+    audios: str | None = None
     # tags (sharegpt / openai)
     role_tag: str = "from"
     content_tag: str = "value"
@@ -132,6 +135,8 @@ def _parse_entry(name: str, entry: object, where: str) -> DatasetAttr:
             if key in columns:
                 setattr(attr, key, columns[key])
         attr.media_columns = tuple(k for k in MEDIA_COLUMNS if columns.get(k))
+        for key in attr.media_columns:
+            setattr(attr, key, columns[key])
 
     tags = OPENAI_TAGS if attr.formatting == "openai" else SHAREGPT_TAGS
     user_tags = entry.get("tags") or {}
@@ -197,11 +202,11 @@ def get_dataset_attrs(names: str | list[str] | None, dataset_dir: str | Path) ->
                 where=attr.where,
                 fix=f"download it into {dataset_dir} (json/jsonl/parquet/arrow) and set file_name",
             )
-        if attr.media_columns:
+        if attr.audios:  # images and videos are read (data/media.py); training on them is refused when encoding
             raise UserError(
-                f"dataset '{name}' has media columns {list(attr.media_columns)}; TuneForge trains on text only",
+                f"dataset '{name}' has an audio column '{attr.audios}'; audio in the data is not supported yet",
                 where=attr.where,
-                fix="use a text dataset or drop the media columns",
+                fix="use a dataset without audio, or drop the audios column",
             )
         attrs.append(attr)
     return attrs

@@ -8,6 +8,7 @@ from collections import Counter
 from typing import TYPE_CHECKING
 
 from tuneforge.config.stages import stage_record
+from tuneforge.data.media import refuse_vision
 from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
 from tuneforge.data.pretrain import encode_document, pack_documents
 from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
@@ -82,7 +83,10 @@ def encode_batch(stage: str, conversations: list, template, tokenizer, args: Dat
 
 
 def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
-    """(columns, dropped) for any stage, by its data kind (config/stages.py)."""
+    """(columns, dropped) for any stage, by its data kind (config/stages.py). A row with images or videos stops
+    here in one line: they are read (data/media.py) but no stage trains on them yet."""
+    for conv in conversations:
+        refuse_vision(conv, f"training (stage {stage})")
     kind = stage_record(stage).data
     if kind == "supervised":
         return encode_sft(conversations, template, tokenizer, args)

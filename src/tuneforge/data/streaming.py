@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tuneforge.data.formats import to_conversation
+from tuneforge.data.media import media_root
 from tuneforge.data.readers import SUPPORTED, Row, read_rows
 from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.data.stage_sets import check_dataset_for_stage, encode_batch
@@ -124,7 +125,7 @@ def iter_conversations(attr: DatasetAttr, args: DataArguments):
     for count, (row, source) in enumerate(iter_rows(Path(args.dataset_dir) / attr.file_name, attr.split)):
         if args.max_samples is not None and count >= args.max_samples:
             return
-        conv = to_conversation(row, attr, source)
+        conv = to_conversation(row, attr, source, media_root(args, args.dataset_dir))
         for m in conv.messages + ([conv.rejected] if conv.rejected else []):
             m.content = _fill(m.content, values)
         conv.system = _fill(conv.system, values)

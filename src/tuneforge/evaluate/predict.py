@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from tuneforge.data.conversation import PROMPT_ROLES, Conversation
 from tuneforge.data.formats import load_conversations
+from tuneforge.data.media import refuse_vision
 from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.errors import UserError
 from tuneforge.evaluate.metrics import generation_metrics
@@ -39,6 +40,7 @@ def split_samples(conversations: list[Conversation]) -> list[Sample]:
     """The last reply of each conversation becomes the label; the turns before it are the prompt."""
     samples = []
     for conv in conversations:
+        refuse_vision(conv, "prediction")  # generating from images comes with vision training
         messages, label = list(conv.messages), ""
         if messages and messages[-1].role not in PROMPT_ROLES:
             label = messages.pop().content

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tuneforge.data.formats import load_conversations
+from tuneforge.data.media import refuse_vision
 from tuneforge.data.preview import render_label_mask, thinking_line
 from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.data.sft import encode_sft_example
@@ -25,6 +26,7 @@ def preview(cfg: RunConfig, count: int = 3, color: bool | None = None) -> str:
     blocks = []
     for attr in get_dataset_attrs(cfg.data.dataset, cfg.data.dataset_dir):
         for conv in load_conversations(attr, cfg.data.dataset_dir, cfg.data)[:count]:
+            refuse_vision(conv, "preview")  # the image tokens come with vision training
             d = cfg.data
             example = encode_sft_example(
                 conv, template, tokenizer, d.cutoff_len, d.train_on_prompt, d.mask_history, d.default_system
