@@ -35,6 +35,22 @@ def tiny_llama_dir(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_vlm_dir(tmp_path_factory):
+    """tiny_vlm_dir(arch="qwen2_vl"): the folder of a tiny random vision-language model of that family
+    (model.tiny_vlm.VLM_ARCHS), built once per session."""
+    from tuneforge.model.tiny_vlm import create_tiny_vlm
+
+    built = {}
+
+    def build(arch: str = "qwen2_vl"):
+        if arch not in built:
+            built[arch] = create_tiny_vlm(tmp_path_factory.mktemp("models") / f"tiny-{arch}", arch)
+        return built[arch]
+
+    return build
+
+
+@pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_model_dir):
     from transformers import AutoTokenizer
 

@@ -17,7 +17,8 @@ from tuneforge.evaluate.evaluator import eval_command
 from tuneforge.export.run import run_export
 from tuneforge.model.estimate import estimate_memory, format_estimate
 from tuneforge.model.llama_pro import expand_model
-from tuneforge.model.tiny import create_tiny_model
+from tuneforge.model.tiny import ARCHS, create_tiny_model
+from tuneforge.model.tiny_vlm import QWEN_VL_ARCHS, VLM_ARCHS, create_tiny_vlm
 from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
 from tuneforge.train.ray_launch import run_on_ray
@@ -88,8 +89,26 @@ def cmd_api(args) -> int:
 
 def cmd_create_tiny_model(args) -> int:
     quiet_libraries()
-    out = create_tiny_model(args.out, **_options(args, TINY_MODEL))
-    print(f"Tiny {args.arch} model saved to {out}")
+    options = _options(args, TINY_MODEL)
+    if args.arch not in VLM_ARCHS:
+        out = create_tiny_model(args.out, **options)
+        print(f"Tiny {args.arch} model saved to {out}")
+        return 0
+    # A vision-language model has one fixed shape: only the seed and the vocabulary size are its to choose.
+    shaped = [
+        key
+        for key, value in options.items()
+        if key not in ("arch", "seed", "vocab_size") and value != TINY_DEFAULTS[key]
+    ]
+    if shaped:
+        flags = ", ".join("--" + key.replace("_", "-") for key in shaped)
+        raise UserError(
+            f"{flags} shape the text archs only", where="--arch", fix=f"drop {flags} for --arch {args.arch}"
+        )
+    out = create_tiny_vlm(args.out, args.arch, seed=args.seed, vocab_size=args.vocab_size)
+    print(f"Tiny {args.arch} vision-language model saved to {out}")
+    if args.arch in QWEN_VL_ARCHS:
+        print("Load its processor with tuneforge.model.vlm_processor.load_processor (AutoProcessor needs torchvision)")
     return 0
 
 
@@ -175,7 +194,12 @@ PAGE = (  # webui and webchat
     arg("--lang", default="en", help="page language: en or zh (switchable on the page)"),
 )
 TINY_MODEL = (  # create-tiny-model's shape options: create_tiny_model's keyword arguments
-    arg("--arch", choices=("qwen2", "llama"), default="qwen2"),
+    arg(
+        "--arch",
+        choices=(*ARCHS, *VLM_ARCHS),
+        default="qwen2",
+        help="text: qwen2, llama; vision-language: " + ", ".join(VLM_ARCHS),
+    ),
     arg("--layers", type=int, default=2),
     arg("--hidden", type=int, default=128),
     arg("--heads", type=int, default=4),
@@ -184,6 +208,7 @@ TINY_MODEL = (  # create-tiny-model's shape options: create_tiny_model's keyword
     arg("--vocab-size", type=int, default=4096),
     arg("--seed", type=int, default=0),
 )
+TINY_DEFAULTS = {flags[-1].lstrip("-").replace("-", "_"): kwargs["default"] for flags, kwargs in TINY_MODEL}
 # one row per subcommand, in the order `tuneforge --help` lists them: name, function, help, its own arguments
 COMMANDS = (
     (
