@@ -213,7 +213,7 @@ def _trainer_class():
             super()._load_rng_state(checkpoint)
             path = Path(checkpoint or "") / BUFFER_FILE.format(rank=self.accelerator.process_index)
             if checkpoint is not None and path.is_file():
-                state = torch.load(path, weights_only=False)
+                state = torch.load(path, weights_only=True)  # tensors, lists and numbers only: no pickled code
                 self._step, self._buffered_inputs = state["step"], state["buffer"]
 
     return PolicyOptimisationTrainer
