@@ -2,7 +2,8 @@
 
 kind "tuneforge": `tuneforge train` on the spec's YAML config, in-process. kind "baseline": the same data through
 plain transformers Trainer + peft as their docs teach it (apply_chat_template, DataCollatorForSeq2Seq padding to
-the longest row, no packing). kind "peak": the fp32 matmul peak (2048 x 2048) at this process's thread count.
+the longest row, no packing). kind "dpo_baseline" / "grpo_baseline": plain TRL DPOTrainer / GRPOTrainer + peft
+(grpo: benchmarks/grpo_vs_trl.py). kind "peak": the fp32 matmul peak (2048 x 2048) at this process's thread count.
 Prints one JSON line: timings (s since the process started), steps, peak RSS (and CUDA peak) in MiB.
 """
 
@@ -46,6 +47,17 @@ def runqueue_wait() -> tuple[float, float]:
     return run / 1e9, wait / 1e9
 
 
+def resident_mib() -> float | None:
+    """This process's resident memory now (VmRSS), in MiB; None where /proc is absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
 def install_timer() -> dict:
     """A callback on every Trainer (ours, TRL's, the baseline's): train begin, first step end, train end."""
     from transformers import TrainerCallback, trainer
@@ -56,10 +68,16 @@ def install_timer() -> dict:
         def on_train_begin(self, args, state, control, **kwargs):
             marks["train_begin"] = time.time() - T0
             marks["sched_begin"] = runqueue_wait()
+            marks["rss_at_train_begin_mib"] = resident_mib()  # imports, model and data: before any step
 
         def on_step_end(self, args, state, control, **kwargs):
             marks["steps"] += 1
             marks.setdefault("first_step", time.time() - T0)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):  # GRPO: the work a run did, besides its time
+            for key in ("reward", "completions/mean_length", "kl"):
+                if key in (logs or {}):
+                    marks.setdefault("logged", {}).setdefault(key, []).append(logs[key])
 
         def on_train_end(self, args, state, control, **kwargs):
             marks["train_end"] = time.time() - T0
@@ -174,6 +192,35 @@ def run_dpo_baseline(spec: dict) -> None:
     ).train()
 
 
+def run_grpo_baseline(spec: dict) -> None:
+    """Plain TRL GRPOTrainer + peft, as TRL's docs teach it: the model by path, a "prompt" column of conversational
+    messages (TRL applies the tokenizer's chat template), a reward function, LoRA through `peft_config`. The reward
+    is our built-in `length` (characters), the callable `reward_funcs: length` gives our runs."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from tuneforge.train.rewards import RewardSettings, build_reward_funcs
+
+    o = spec["baseline"]
+    rows = json.loads(Path(o["data_file"]).read_text(encoding="utf-8"))
+    dataset = Dataset.from_list(  # alpaca rows as our loader reads them: instruction, then input on its own line
+        [
+            {
+                "prompt": [{"role": "user", "content": "\n".join(p for p in (r["instruction"], r["input"]) if p)}],
+                "answer": r["answer"],
+            }
+            for r in rows
+        ]
+    )
+    rewards = build_reward_funcs("length", RewardSettings(target_length=o["length_target"], length_unit="chars"))
+    # bf16 and gradient checkpointing off (GRPOConfig turns both on by default): our rows run fp32 without
+    # checkpointing; the settings both sides share come from the harness
+    args = GRPOConfig(**baseline_arguments(o), **o["grpo"], bf16=False, gradient_checkpointing=False)
+    GRPOTrainer(
+        model=o["model"], reward_funcs=rewards, args=args, train_dataset=dataset, peft_config=baseline_lora(o)
+    ).train()
+
+
 def main() -> int:
     global T0
     spec = json.loads(sys.argv[1])
@@ -185,7 +232,13 @@ def main() -> int:
         result["gflops"] = matmul_peak()
     else:
         marks = install_timer()
-        {"tuneforge": run_tuneforge, "baseline": run_baseline, "dpo_baseline": run_dpo_baseline}[spec["kind"]](spec)
+        runners = {
+            "tuneforge": run_tuneforge,
+            "baseline": run_baseline,
+            "dpo_baseline": run_dpo_baseline,
+            "grpo_baseline": run_grpo_baseline,
+        }
+        runners[spec["kind"]](spec)
         result.update(marks)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     import torch
