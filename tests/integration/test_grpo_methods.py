@@ -37,6 +37,15 @@ def test_full_and_freeze_with_a_reference_log_the_kl_from_zero(tiny_model_dir, t
     assert (out / "model.safetensors").is_file() and not (out / "adapter_config.json").exists()
 
 
+def test_lora_with_an_explicit_ref_model_logs_the_kl_to_it(tiny_model_dir, tmp_path):
+    """ref_model given with LoRA: the KL is to that model (here the base itself: 0 before the first update)."""
+    out = tmp_path / "ref"
+    run_training(load_config(None, _short(tiny_model_dir, out, beta=0.04, ref_model=str(tiny_model_dir))))
+    kl = [row["kl"] for row in _log(out)]
+    assert kl[0] == 0.0 and kl[-1] > 0.0, kl
+    assert not (out / "ref").exists() and (out / "adapter_model.safetensors").is_file()
+
+
 @pytest.fixture(scope="module")
 def rm_run(tiny_model_dir, tmp_path_factory) -> Path:
     """A (barely trained) LoRA reward model: GRPO only needs a score per completion."""

@@ -153,11 +153,25 @@ def _trainer_class():
         def __init__(self, *args, ref_model=None, **kwargs):
             with _reference_from(ref_model):
                 super().__init__(*args, **kwargs)
-            if ref_model is not None and self.ref_model is None and self.beta:  # LoRA with an explicit ref_model
-                self.ref_model = self.accelerator.prepare_model(ref_model, evaluation_mode=True)
+            if ref_model is not None and self.ref_model is None and self.beta:
+                self.ref_model = self._prepared_reference(ref_model)
             self._prompt_ids: list | None = None
             self._new_completions = False
-            self._restored_buffer: dict | None = None
+
+        def _prepared_reference(self, ref_model):
+            """LoRA with an explicit ref_model (TRL would use the base with the adapter off): the fused log-prob
+            head and the placement TRL gives a reference it builds itself."""
+            import trl.trainer.grpo_trainer as grpo_module
+
+            args = self.args
+            grpo_module.add_fused_lm_head(
+                ref_model, temperature=self.temperature, cast_lm_head_to_fp32=args.cast_lm_head_to_fp32
+            )
+            if self.is_deepspeed_enabled:
+                return grpo_module.prepare_deepspeed(ref_model, self.accelerator)
+            if self.is_fsdp_enabled:
+                return grpo_module.prepare_fsdp(ref_model, self.accelerator)
+            return self.accelerator.prepare_model(ref_model, evaluation_mode=True)
 
         # our template's ids instead of TRL's own tokenization
         def _generate_and_score_completions(self, inputs):
