@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from datasets import Dataset
 
 from tuneforge.config import load_config
 from tuneforge.config.validate import check_stage
 from tuneforge.errors import UserError
 from tuneforge.model.estimate import _batch_tokens
-from tuneforge.train.grpo import grpo_settings
+from tuneforge.train.grpo import grpo_settings, prompt_rows
 
 BASE = {"model_name_or_path": "some/model", "template": "qwen", "dataset": "math_demo", "stage": "grpo"}
 
@@ -98,3 +99,12 @@ def test_memory_estimate_counts_prompt_plus_completion(tmp_path):
     cfg = _cfg(tmp_path, max_prompt_length=256, max_completion_length=1024, per_device_train_batch_size=8)
     assert _batch_tokens(cfg) == (8, 1280)  # completions per device, each prompt + completion long
     assert _batch_tokens(_cfg(tmp_path, cutoff_len=512, max_completion_length=64)) == (2, 576)  # prompt: cutoff_len
+
+
+def test_max_prompt_length_keeps_the_end_of_a_prompt(tiny_tokenizer):
+    """TRL's rows: the prompt's last max_prompt_length ids, and the text rewards see decoded from exactly those."""
+    ids = tiny_tokenizer("<|im_start|>user\nAdd 2 and 3, please.<|im_end|>\n<|im_start|>assistant\n")["input_ids"]
+    rows = prompt_rows(Dataset.from_dict({"input_ids": [ids], "answer": ["5"]}), tiny_tokenizer, 6)
+    assert rows[0]["prompt_ids"] == ids[-6:] and rows[0]["answer"] == "5"
+    assert rows[0]["prompt"] == tiny_tokenizer.decode(ids[-6:]) and rows[0]["prompt"].endswith("assistant\n")
+    assert prompt_rows(None, tiny_tokenizer, 6) is None  # no evaluation set
