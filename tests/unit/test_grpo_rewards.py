@@ -8,8 +8,9 @@ from fractions import Fraction
 
 import pytest
 
+from tuneforge.config.grpo_checks import parse_reward_weights
 from tuneforge.errors import UserError
-from tuneforge.train.rewards import RewardSettings, build_reward_funcs, check_reward_weights
+from tuneforge.train.rewards import RewardSettings, build_reward_funcs
 from tuneforge.train.rewards.answers import answers_match, as_number, completion_text, final_answer
 from tuneforge.train.rewards.builtins import AccuracyReward, FormatReward, LengthReward, ToolCallReward
 
@@ -169,12 +170,12 @@ def test_registry_errors_are_one_line():
 
 
 def test_reward_weights():
-    assert check_reward_weights(None, 2) is None
-    assert check_reward_weights("1, 0.5", 2) == [1.0, 0.5]
-    assert check_reward_weights([2, 1.5], 2) == [2.0, 1.5]
+    assert parse_reward_weights(None, 2) is None
+    assert parse_reward_weights("1, 0.5", 2) == [1.0, 0.5]
+    assert parse_reward_weights([2, 1.5], 2) == [2.0, 1.5]
     with pytest.raises(UserError, match="reward_weights: reward_weights has 1 weights for 2 rewards"):
-        check_reward_weights([1], 2)
+        parse_reward_weights([1], 2)
     with pytest.raises(UserError, match="must be numbers, got 'x'"):
-        check_reward_weights("1, x", 2)
+        parse_reward_weights("1, x", 2)
     with pytest.raises(UserError, match="must be numbers"):
-        check_reward_weights([True, 1], 2)
+        parse_reward_weights([True, 1], 2)

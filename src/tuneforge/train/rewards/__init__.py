@@ -1,5 +1,5 @@
 """GRPO's reward functions by name: the built-ins (`accuracy`, `format`, `length`, `tool_call`) and user functions
-from Python files (`my_rewards.py:score`), plus `reward_weights` checking.
+from Python files (`my_rewards.py:score`); `reward_weights` are parsed in config/grpo_checks.py.
 
 `build_reward_funcs("accuracy,format", RewardSettings(...))` → the callables GRPOTrainer takes as `reward_funcs`.
 """
@@ -12,7 +12,6 @@ from pathlib import Path
 from tuneforge.config.grpo_checks import (
     BUILTIN_REWARDS,
     is_file_spec,
-    parse_reward_weights,
     split_reward_specs,
     unknown_builtin,
 )
@@ -24,7 +23,6 @@ __all__ = [
     "BUILTIN_REWARDS",
     "RewardSettings",
     "build_reward_funcs",
-    "check_reward_weights",
     "is_file_spec",
     "split_reward_specs",
 ]
@@ -69,8 +67,3 @@ def _build_one(name: str, s: RewardSettings):
     if name == "tool_call":
         return ToolCallReward(s.tool_format, s.tools_column)
     raise unknown_builtin(name)
-
-
-def check_reward_weights(weights, num_funcs: int) -> list[float] | None:
-    """`reward_weights` ('1, 0.5' or [1, 0.5]) as floats, one per reward function; None = all 1.0 (TRL's default)."""
-    return parse_reward_weights(weights, num_funcs)
