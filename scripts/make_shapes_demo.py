@@ -26,7 +26,7 @@ DATA = Path(__file__).resolve().parent.parent / "data"
 SEED = 20261206
 SIZE = 64
 FOLDER = "shapes_demo"
-FILES = {"train": "shapes_demo.json", "eval": "shapes_demo_eval.json"}
+FILES = {"train": "shapes_demo.json", "eval": "shapes_demo_eval.json", "dpo": "shapes_demo_dpo.json"}
 VARIANTS = {"train": (6, 3), "eval": (1, 1)}  # pictures per (colour, shape) and per (colour, digit)
 
 COLOURS = {  # name: (RGB, Chinese)
@@ -139,7 +139,23 @@ def build() -> tuple[dict[str, list[dict]], dict[str, Image.Image]]:
             split_rows += _rows(path, kind, answers)
         rng.shuffle(split_rows)
         rows[split] = split_rows
+    rows["dpo"] = preference_rows(rows["train"], rng)
     return rows, pictures
+
+
+def preference_rows(rows: list[dict], rng: random.Random) -> list[dict]:
+    """The training pictures' questions as pairs (stage dpo): the right answer chosen, another answer to the same
+    question rejected."""
+    answers: dict[str, set] = {}
+    for row in rows:
+        answers.setdefault(row["messages"][0]["content"], set()).add(row["messages"][1]["content"])
+    pairs = []
+    for row in rows:
+        question, answer = row["messages"][0], row["messages"][1]
+        wrong = rng.choice(sorted(answers[question["content"]] - {answer["content"]}))
+        rejected = {"content": wrong, "role": "assistant"}
+        pairs.append({"messages": [question], "chosen": answer, "rejected": rejected, "images": row["images"]})
+    return pairs
 
 
 def _json(rows: list[dict]) -> bytes:
@@ -176,7 +192,8 @@ def write(out: Path) -> None:
         picture.save(out / path, format="PNG", optimize=True)
     for split, name in FILES.items():
         (out / name).write_bytes(_json(rows[split]))
-    print(f"{out}: {len(rows['train'])} train rows, {len(rows['eval'])} eval rows, {len(pictures)} pictures")
+    counts = f"{len(rows['train'])} train rows ({len(rows['dpo'])} as pairs), {len(rows['eval'])} eval rows"
+    print(f"{out}: {counts}, {len(pictures)} pictures")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import sys
 from tuneforge import __version__
 from tuneforge.chat.engine import HuggingFaceEngine
 from tuneforge.chat.repl import run_chat
+from tuneforge.chat.vision_inputs import image_part
 from tuneforge.config import load_config
 from tuneforge.config.backends import hold_back_unused
 from tuneforge.config.ray_keys import ray_requested
@@ -73,7 +74,9 @@ def cmd_preview(args) -> int:
 
 
 def cmd_chat(args) -> int:
-    run_chat(HuggingFaceEngine(_load(args)), queries=args.query)
+    for path in args.image or []:
+        image_part(path)  # a missing picture is one line before the model loads
+    run_chat(HuggingFaceEngine(_load(args)), queries=args.query, images=args.image)
     return 0
 
 
@@ -253,7 +256,16 @@ COMMANDS = (
         "chat",
         cmd_chat,
         "chat in the terminal with a model and its adapters",
-        (CONFIG, arg("--query", action="append", help="answer this question and exit (repeatable; each on its own)")),
+        (
+            CONFIG,
+            arg("--query", action="append", help="answer this question and exit (repeatable; each on its own)"),
+            arg(
+                "--image",
+                action="append",
+                metavar="PATH",
+                help="a picture for the first question (repeatable; a vision-language model and its template)",
+            ),
+        ),
     ),
     (
         "api",

@@ -207,7 +207,8 @@ def test_raw_sse_format_ends_with_done():
         ({"messages": [{"role": "user", "content": "a"}], "temperature": 3}, None, "temperature"),
         ({"messages": [{"role": "user", "content": "a"}] * 300}, "messages", "at most 256"),
         ({"messages": [{"role": "robot", "content": "a"}]}, None, "role"),
-        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}, None, "text"),
+        ({"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]}, None, "data URL"),
+        ({"messages": [{"role": "user", "content": [{"type": "input_audio"}]}]}, None, "text and image_url"),
     ],
 )
 def test_bad_requests_get_400_with_an_openai_error_body(body, param, words):

@@ -16,6 +16,7 @@ from tuneforge.config import load_config
 from tuneforge.config.aliases import apply_aliases
 from tuneforge.config.fields import choices
 from tuneforge.config.loader import GROUPS, known_keys
+from tuneforge.config.multimodal_args import VIDEO_KEYS
 from tuneforge.config.refusals import field_default
 from tuneforge.errors import UserError
 
@@ -48,6 +49,7 @@ HONEST_DATA = "tests/integration/test_honest_data_keys.py"
 TEMPLATE_OPTIONS = "tests/unit/test_template_options.py"
 MEDIA_DATA = "tests/unit/test_media_data.py"
 MEDIA_LOAD = "tests/unit/test_media_load.py"
+VISION_TRAIN = "tests/integration/test_vision_train.py"
 EFFECT_TESTS = {
     # optimizers and trainer callbacks (tests/integration/test_optimizer_keys.py, test_trainer_callback_keys.py)
     "use_muon": (OPTIMIZERS, "test_muon_trains_the_hidden_matrices_and_adamw_the_rest"),
@@ -130,10 +132,15 @@ EFFECT_TESTS = {
     "eval_on_each_dataset": (HONEST_DATA, "test_eval_on_each_dataset_logs_each_sets_loss"),
     "ignore_pad_token_for_loss": (HONEST_DATA, "test_ignore_pad_token_for_loss_false_counts_the_padding_in_the_loss"),
     "print_param_status": (HONEST_DATA, "test_print_param_status_prints_every_parameter_at_load"),
-    # issue 18's images in the data (data/media.py); training on them is refused where a stage encodes a row
+    # issue 18's images in the data (data/media.py) and the vision-language models' switches (model/vision_parts.py)
     "media_dir": (MEDIA_DATA, "test_media_dir_is_where_relative_paths_are_read_from"),
     "image_max_pixels": (MEDIA_LOAD, "test_load_images_applies_image_max_and_min_pixels_from_the_config"),
     "image_min_pixels": (MEDIA_LOAD, "test_load_images_applies_image_max_and_min_pixels_from_the_config"),
+    **dict.fromkeys(
+        ("freeze_vision_tower", "freeze_multi_modal_projector", "freeze_language_model"),
+        (VISION_TRAIN, "test_freeze_switches_decide_which_parts_full_tuning_changes"),
+    ),
+    **dict.fromkeys(VIDEO_KEYS, (VISION_TRAIN, "test_video_keys_warn_and_video_rows_stop_in_one_line")),
 }
 
 

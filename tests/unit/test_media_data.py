@@ -206,21 +206,19 @@ def test_a_stage_refuses_rows_with_images_in_one_line_naming_the_row(tiny_tokeni
 
     template = get_template("qwen", tiny_tokenizer)
     convs = load(LF_DEMO, None, {}, name="mllm_demo")
-    for stage in ("sft", "pt"):
+    reasons = {"sft": "the model is a text model", "pt": "stage pt does not train on images"}
+    for stage, reason in reasons.items():
         err = error_of(lambda stage=stage: encode_for_stage(stage, convs, template, tiny_tokenizer, DataArguments()))
         assert err.where == convs[0].source
-        assert (
-            err.message
-            == f"the row has 2 image(s): vision training (stage {stage}) is not available yet in this version"
-        )
+        assert err.message == f"the row has 2 image(s): {reason}"
     text_only = [Conversation([Message(USER, "Hi"), Message(ASSISTANT, "Hello")])]
     columns, _ = encode_for_stage("sft", text_only, template, tiny_tokenizer, DataArguments())
     assert len(columns["input_ids"]) == 1
 
 
 def test_training_on_the_lf_demo_stops_at_the_first_row_with_images(tmp_path, tiny_model_dir, capsys):
-    """image_max_pixels is accepted now (data/media.py applies it when images load); the run stops in one line where
-    the sft stage encodes LF's demo, naming the row, instead of training on the text around the images."""
+    """A text model given LF's demo stops in one line where the sft stage encodes it, naming the row, instead of
+    training on the text around the images."""
     from tuneforge.cli import main
 
     overrides = {
@@ -234,7 +232,9 @@ def test_training_on_the_lf_demo_stops_at_the_first_row_with_images(tmp_path, ti
     }
     assert main(["train", *(f"{k}={v}" for k, v in overrides.items())]) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert err.startswith(f"tuneforge: error: {LF_DEMO / 'mllm_demo.json'}:2: the row has 2 image(s): vision training")
+    assert err.startswith(
+        f"tuneforge: error: {LF_DEMO / 'mllm_demo.json'}:2: the row has 2 image(s): the model is a text"
+    )
 
 
 @pytest.mark.parametrize("extra", [{"preprocessing_num_workers": 2}, {"streaming": True}])
@@ -245,25 +245,13 @@ def test_the_refusal_is_the_same_line_from_workers_and_the_stream(tiny_tokenizer
     args = DataArguments(dataset="mllm_demo", dataset_dir=str(LF_DEMO), preprocessing_batch_size=2, **extra)
     err = error_of(lambda: get_stage_datasets("sft", args, get_template("qwen", tiny_tokenizer), tiny_tokenizer))
     assert err.where == f"{LF_DEMO / 'mllm_demo.json'}:2"
-    assert err.message == "the row has 2 image(s): vision training (stage sft) is not available yet in this version"
+    assert err.message == "the row has 2 image(s): the model is a text model"
 
 
-def test_preview_and_predict_stop_at_rows_with_images_too(tiny_model_dir):
-    """Neither shows nor generates from the text around images as if they were not there."""
-    from tuneforge.config import load_config
+def test_predict_stops_at_rows_with_images_too():
+    """It does not generate from the text around images as if they were not there (the preview shows them:
+    tests/unit/test_preview_with_images.py)."""
     from tuneforge.evaluate.predict import split_samples
-    from tuneforge.train.preview import preview
 
     convs = load(LF_DEMO, None, {}, name="mllm_demo")
     assert "vision prediction is not available yet" in error_of(lambda: split_samples(convs)).message
-    cfg = load_config(
-        None,
-        {
-            "model_name_or_path": str(tiny_model_dir),
-            "dataset": "mllm_demo",
-            "dataset_dir": str(LF_DEMO),
-            "template": "qwen",
-        },
-    )
-    err = error_of(lambda: preview(cfg))
-    assert err.where == convs[0].source and "vision preview is not available yet" in err.message

@@ -15,7 +15,7 @@ from tuneforge.data.registry import get_dataset_attrs
 from tuneforge.data.sft import encode_sft_example
 from tuneforge.data.template import get_template
 from tuneforge.data.vision_collate import VisionCollator
-from tuneforge.data.vision_conversation import with_image_tokens
+from tuneforge.data.vision_conversation import IMAGES_COLUMN, with_image_tokens
 from tuneforge.model.vlm_processor import load_processor
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -32,12 +32,12 @@ def test_batch_with_pixels_trains_the_tiny_vlm(tiny_vlm_dir):
     for conv in load_conversations(attr, DATA, DataArguments(dataset_dir=str(DATA)))[:8]:
         expanded, _ = with_image_tokens(conv, template, processor, MultimodalArguments())
         example = encode_sft_example(expanded, template, processor.tokenizer, cutoff_len=256)
-        rows.append({**example, "images": conv.images})
+        rows.append({**example, IMAGES_COLUMN: conv.images})
     text_collator = SftCollator(processor.tokenizer.pad_token_id)
     collate = VisionCollator(text_collator, processor, MultimodalArguments(), "qwen2_vl")
     batch = collate(rows)
     assert batch["image_grid_thw"].shape == (8, 3) and batch["pixel_values"].shape[0] == 8 * 16  # 4x4 patches each
-    assert all(isinstance(ref, str) for row in rows for ref in row["images"])  # rows keep references, not pixels
+    assert all(isinstance(ref, str) for row in rows for ref in row[IMAGES_COLUMN])  # rows keep references, not pixels
 
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_pretrained(folder, dtype=torch.float32)

@@ -7,7 +7,8 @@ import pytest
 
 from tuneforge.chat.reasoning import ReasoningSplitter, split_pieces
 from tuneforge.webui import i18n
-from tuneforge.webui.tabs.chat import answer_of, render_reply
+from tuneforge.webui.chat_messages import answer_of
+from tuneforge.webui.tabs.chat import render_reply
 
 REPLY = "<think>\nx < y, so\n</think>\n\nY is bigger."
 
@@ -45,7 +46,7 @@ def test_the_thinking_is_folded_above_the_answer_and_history_keeps_the_answer(pa
     ui.engine = engine = ThinkingStub()
     respond = _respond(page)
     bubbles, history = [], None
-    for history, _, _ in respond("en", "Which is bigger?", [], "", 64, 1.0, 1.0, False, True):
+    for history, *_ in respond("en", "Which is bigger?", [], "", 64, 1.0, 1.0, False, True):
         bubbles.append(history[-1]["content"])  # the bubble as each update showed it
     thinking, thought = i18n.label("chat_thinking_now", "en"), i18n.label("chat_thought", "en")
     assert bubbles[0].startswith(f"<details open><summary class='tf-thinking-summary'>{thinking}</summary>")

@@ -33,7 +33,7 @@ logger = logging.getLogger("tuneforge.api")
 class ServerSettings:
     api_key: str | None = None  # clients must send `Authorization: Bearer <key>` when set
     model_name: str = "tuneforge"  # the id /v1/models lists and responses carry (any requested model id is served)
-    max_body_bytes: int = 1_000_000  # 413 above this
+    max_body_bytes: int = 20_000_000  # 413 above this (pictures come base64-encoded in the body)
     max_messages: int = 256  # messages per request; also inputs per /v1/score request
     max_tokens: int = 4096  # largest max_tokens a client may ask for
     max_n: int = 8  # choices per request

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+IMAGE_URL_FORM = "data:image/png;base64,..."
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
@@ -41,13 +43,22 @@ class ChatMessage(Request):
 
     @field_validator("content")
     @classmethod
-    def _text_only(cls, value):
-        """Content parts are joined into one text; only text parts are understood."""
-        if not isinstance(value, list):
-            return value
-        if any(part.get("type") != "text" or not isinstance(part.get("text"), str) for part in value):
-            raise ValueError("only text content parts ({'type': 'text', 'text': ...}) are supported")
-        return "".join(part["text"] for part in value)
+    def _known_parts(cls, value):
+        """Content parts: text, and images as base64 data URLs (the server reads no file paths and downloads
+        nothing). The engine reads the parts (chat/vision_inputs.py)."""
+        for part in value if isinstance(value, list) else []:
+            kind = part.get("type")
+            if kind == "text":
+                if not isinstance(part.get("text"), str):
+                    raise ValueError("a text part needs a string 'text'")
+            elif kind == "image_url":
+                image = part.get("image_url")
+                url = image.get("url") if isinstance(image, dict) else image
+                if not isinstance(url, str) or not url.startswith("data:image/"):
+                    raise ValueError(f"an image_url part's url must be a base64 data URL ({IMAGE_URL_FORM})")
+            else:
+                raise ValueError(f"content part type {kind!r} is not supported: send text and image_url parts")
+        return value
 
     def to_engine(self) -> dict:
         out: dict[str, Any] = {"role": self.role, "content": self.content or ""}

@@ -1,4 +1,9 @@
-"""The Hugging Face chat engine: the training template renders the prompt, tokens stream as they come."""
+"""The Hugging Face chat engine: the training template renders the prompt, tokens stream as they come.
+
+Messages are OpenAI-style dicts. A message's `content` is a string, or a list of OpenAI content parts:
+`{"type": "text", "text": ...}` and `{"type": "image_url", "image_url": {"url": ...}}` whose url is a file path or a
+base64 data URL (`data:image/png;base64,...`). Images go to a vision-language model (chat/vision_inputs.py); a
+text-only model refuses them in one line."""
 
 from __future__ import annotations
 
@@ -17,13 +22,16 @@ from tuneforge.chat.reasoning import (
     thought_tags,
 )
 from tuneforge.chat.stops import StopFilter
+from tuneforge.chat.vision_inputs import VisionPrompts, message_content, refuse_images, to_model
 from tuneforge.data.conversation import Conversation, Message
+from tuneforge.data.media import check_placeholders
 from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.model.param_status import print_param_status
+from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.logging import get_logger
 from tuneforge.utils.run_folder import template_from_run
@@ -57,7 +65,8 @@ def to_conversation(
     """OpenAI-style messages → a Conversation. An assistant message with `tool_calls` becomes a function turn;
     tool results in a row become one observation turn. The last message must be a prompt (user or tool), or with
     `reply=True` the assistant's reply (for scoring). An assistant's `reasoning_content` becomes its reasoning (the
-    template keeps or drops it, as it does in training)."""
+    template keeps or drops it, as it does in training). A `content` list of OpenAI parts becomes its text with an
+    `<image>` placeholder where each image_url part stands, and the images (paths / data URLs) in `images`."""
     roles = {
         "user": "user",
         "assistant": "assistant",
@@ -65,15 +74,18 @@ def to_conversation(
         "observation": "observation",
         "function": "function",
     }
-    turns = []
+    turns, images = [], []
     for i, message in enumerate(messages):
         role = message.get("role")
+        content, pictures = message_content(message.get("content"), f"message {i}")
         if role in ("system", "developer"):
-            system = message.get("content") or ""
+            if pictures:
+                raise UserError("a system message holds images", where=f"message {i}", fix="send them in a user turn")
+            system = content
             continue
         if role not in roles:
             raise UserError(f"message {i} has unknown role {role!r}", fix="use user, assistant, tool or system")
-        content = message.get("content") or ""
+        images += pictures
         if role == "assistant" and message.get("tool_calls"):
             turns.append(Message("function", _tool_call_json(message["tool_calls"])))
         elif roles[role] == "observation" and turns and turns[-1].role == "observation":
@@ -86,7 +98,10 @@ def to_conversation(
         raise UserError("the last message must be the assistant's reply", fix="end messages with an assistant turn")
     if not reply and (not turns or turns[-1].role not in ("user", "observation")):
         raise UserError("the last message must come from the user (or a tool)", fix="end messages with a user turn")
-    return Conversation(messages=turns, system=system or "", tools=tools or "")
+    conv = Conversation(messages=turns, system=system or "", tools=tools or "", images=images)
+    if images:
+        check_placeholders(conv)  # a typed "<image>" beside the pictures: one placeholder too many
+    return conv
 
 
 @dataclass
@@ -135,6 +150,10 @@ def _stop_when(*events: Event):
 
 
 class HuggingFaceEngine:
+    """Chat with a model (and its adapters). `stream` / `stream_parts` / `chat` / `chat_parts` take OpenAI-style
+    messages whose `content` is a string or a list of text and image_url parts (module docstring): the contract the
+    CLI, the API and the Web UI share."""
+
     def __init__(self, cfg: RunConfig):
         if cfg.model.infer_backend != "huggingface":
             raise UserError(
@@ -151,6 +170,7 @@ class HuggingFaceEngine:
         self.template.fix_tokenizer(self.tokenizer)
         model = load_model(cfg.model, resolve_dtype(cfg.model.infer_dtype, "infer_dtype"), for_training=False)
         resize_embeddings(model, self.tokenizer, cfg.model)  # as training did: new tokens, a template's stop words
+        self.vision = VisionPrompts(cfg) if is_vision_config(model.config) else None  # None: a text-only model
         if adapters:
             model = load_adapters(model, adapters, is_trainable=False)
             if cfg.model.quantization_bit is None:
@@ -188,16 +208,21 @@ class HuggingFaceEngine:
     ) -> list[int]:
         return self._prompt(messages, system, tools, enable_thinking)[0]
 
-    def _prompt(self, messages, system, tools, enable_thinking) -> tuple[list[int], ReasoningSplitter | None]:
-        """The prompt's ids, and the splitter of the reply's thinking from its answer (None: all answer)."""
+    def _prompt(self, messages, system, tools, enable_thinking) -> tuple[list[int], ReasoningSplitter | None, dict]:
+        """The prompt's ids, the splitter of the reply's thinking from its answer (None: all answer), and the image
+        inputs generate takes beside the ids (pixel_values, ...; {} without images)."""
         template = self.template_for_request(enable_thinking)
         conv = to_conversation(messages, system, tools)
         # thinking off: the template ends the prompt with the empty thought (LF's reasoning templates, or a
         # tokenizer's chat_template given enable_thinking), so the model answers at once
-        ids = template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system)
+        if self.vision is None:
+            refuse_images(conv)
+            ids, images = template.encode_prompt(self.tokenizer, conv, self.cfg.data.default_system), {}
+        else:
+            ids, images = self.vision.encode(conv, template, self.tokenizer)
         tags = thought_tags(template)
         opens = prompt_opens_thought(self.tokenizer.decode(ids[-32:], skip_special_tokens=False), tags)
-        return ids, (ReasoningSplitter(tags, in_thought=opens) if is_reasoning(template) or opens else None)
+        return ids, (ReasoningSplitter(tags, in_thought=opens) if is_reasoning(template) or opens else None), images
 
     def _generate_kwargs(self, prompt_len: int, **overrides) -> dict:
         kw = self.cfg.generation.to_generate_kwargs()
@@ -241,8 +266,8 @@ class HuggingFaceEngine:
         `stop`: strings that end the reply (left out of it). `cancel`: set it to stop generating after the current
         token. `info`: filled in with token counts and the finish reason. `enable_thinking`: switch a reasoning
         template's thinking for this request (None: as configured). Closing the iterator stops generation."""
-        ids, splitter = self._prompt(messages, system, tools, enable_thinking)
-        yield from self._generate(ids, splitter, stop, cancel, info, gen)
+        ids, splitter, images = self._prompt(messages, system, tools, enable_thinking)
+        yield from self._generate(ids, splitter, stop, cancel, info, gen, images)
 
     def stream_parts(
         self,
@@ -258,8 +283,27 @@ class HuggingFaceEngine:
     ) -> Iterator[tuple[str, str]]:
         """Like `stream`, as ("reasoning" | "content", text): a reasoning template's thinking apart from the
         answer (chat/reasoning.py); any other template's reply is all content."""
-        ids, splitter = self._prompt(messages, system, tools, enable_thinking)
-        yield from split_pieces(self._generate(ids, splitter, stop, cancel, info, gen), splitter)
+        ids, splitter, images = self._prompt(messages, system, tools, enable_thinking)
+        yield from split_pieces(self._generate(ids, splitter, stop, cancel, info, gen, images), splitter)
+
+    def model_inputs(
+        self,
+        messages: list[dict],
+        system: str | None = None,
+        tools: str | None = None,
+        *,
+        enable_thinking: bool | None = None,
+    ) -> dict:
+        """The tensors `generate` reads for these messages: input_ids, attention_mask, and a vision model's image
+        inputs (pixel_values, image_grid_thw, ...)."""
+        ids, _, images = self._prompt(messages, system, tools, enable_thinking)
+        return self._inputs(ids, images)
+
+    def _inputs(self, ids: list[int], images: dict) -> dict:
+        import torch
+
+        input_ids = torch.tensor([ids], device=self.device)
+        return {"input_ids": input_ids, "attention_mask": torch.ones_like(input_ids), **to_model(images, self.model)}
 
     def _special_thought_words(self, splitter: ReasoningSplitter | None) -> bool:
         """Whether a thought word holds a special token (gpt-oss' <|channel|>, Gemma 4's <|channel>), which
@@ -269,25 +313,17 @@ class HuggingFaceEngine:
         specials = [t.content for t in self.tokenizer.added_tokens_decoder.values() if t.special]
         return any(s in tag for tag in (splitter.opening, splitter.closing) for s in specials)
 
-    def _generate(self, ids: list[int], splitter, stop, cancel, info, gen: dict) -> Iterator[str]:
-        import torch
-
+    def _generate(self, ids: list[int], splitter, stop, cancel, info, gen: dict, images: dict) -> Iterator[str]:
         kwargs = self._generate_kwargs(len(ids), **gen)
         info = info if info is not None else GenerationInfo()
         info.prompt_tokens = len(ids)
-        input_ids = torch.tensor([ids], device=self.device)
         skip_special = self.cfg.generation.skip_special_tokens
         hidden: frozenset[int] = frozenset()
         if skip_special and self._special_thought_words(splitter):
             skip_special, hidden = False, frozenset(kwargs["eos_token_id"])
         streamer = _counting_streamer(self.tokenizer, hidden, skip_prompt=True, skip_special_tokens=skip_special)
         done, stops = Event(), StopFilter(stop)
-        kwargs.update(
-            input_ids=input_ids,
-            attention_mask=input_ids.new_ones(input_ids.shape),
-            streamer=streamer,
-            stopping_criteria=[_stop_when(done, cancel)],
-        )
+        kwargs.update(self._inputs(ids, images), streamer=streamer, stopping_criteria=[_stop_when(done, cancel)])
         errors: list[BaseException] = []
 
         def work():

@@ -1,13 +1,17 @@
 """`tuneforge chat`: an interactive terminal chat, or answers to --query / piped lines. A reasoning model's thinking
-is shown apart from its answer: on a "Thinking: " line (dim on a terminal), then "Assistant: " and the answer."""
+is shown apart from its answer: on a "Thinking: " line (dim on a terminal), then "Assistant: " and the answer.
+Pictures (--image, or '/image PATH' typed in the chat) go with the next message, as OpenAI image_url parts."""
 
 from __future__ import annotations
 
 import sys
 
+from tuneforge.chat.vision_inputs import image_part
+from tuneforge.errors import UserError
+
 HELP = (
     "Type a message and press Enter. 'clear' forgets the history, '/think on' or '/think off' switches a reasoning "
-    "model's thinking, 'exit' quits."
+    "model's thinking, '/image PATH' attaches a picture to your next message, 'exit' quits."
 )
 DIM, PLAIN = "\033[2m", "\033[0m"
 
@@ -37,8 +41,11 @@ class _Reply:
         self.out.flush()
 
 
-def _answer(engine, history: list[dict], query: str, out, enable_thinking: bool | None = None) -> None:
-    history.append({"role": "user", "content": query})
+def _answer(
+    engine, history: list[dict], query: str, out, enable_thinking: bool | None = None, images: list[dict] = ()
+) -> None:
+    """`images`: image_url parts that go before the text of this message (LLaMA-Factory puts pictures first)."""
+    history.append({"role": "user", "content": [*images, {"type": "text", "text": query}] if images else query})
     reply, parts = _Reply(out), {"reasoning": [], "content": []}
     for kind, text in engine.stream_parts(history, enable_thinking=enable_thinking):
         parts[kind].append(text)
@@ -59,16 +66,24 @@ def _think_command(query: str) -> bool:
 
 
 def run_chat(
-    engine, queries: list[str] | None = None, stream_in=None, out=None, enable_thinking: bool | None = None
+    engine,
+    queries: list[str] | None = None,
+    stream_in=None,
+    out=None,
+    enable_thinking: bool | None = None,
+    images: list[str] | None = None,
 ) -> None:
     """Each --query is answered on its own; otherwise lines are one conversation, as typed. `enable_thinking`:
-    a reasoning model thinks or not (None: as the config's enable_thinking says); '/think on|off' switches it."""
+    a reasoning model thinks or not (None: as the config's enable_thinking says); '/think on|off' switches it.
+    `images` (file paths): the pictures of the first query, or of the first message typed."""
     stream_in = stream_in or sys.stdin
     out = out or sys.stdout
+    pending = [image_part(path) for path in images or []]
     if queries:
         for query in queries:
             out.write(f"User: {query}\n")
-            _answer(engine, [], query, out, enable_thinking)
+            _answer(engine, [], query, out, enable_thinking, pending)
+            pending = []
         return
     interactive = stream_in.isatty()
     if interactive:
@@ -90,8 +105,18 @@ def run_chat(
         if query == "exit":
             break
         if query == "clear":
-            history = []
+            history, pending = [], []
             out.write("History cleared.\n")
+            continue
+        if query == "/image" or query.startswith("/image "):
+            path = query[len("/image") :].strip()
+            try:
+                if not path:
+                    raise UserError("no picture given", where="/image", fix="type '/image PATH'")
+                pending.append(image_part(path, "/image"))
+                out.write(f"Image attached to your next message: {path}\n")
+            except UserError as exc:
+                out.write(f"{exc.one_line()}\n")
             continue
         if query == "/think" or query.startswith("/think "):
             try:
@@ -102,4 +127,9 @@ def run_chat(
             continue
         if not interactive:
             out.write(f"User: {query}\n")
-        _answer(engine, history, query, out, enable_thinking)
+        try:
+            _answer(engine, history, query, out, enable_thinking, pending)
+        except UserError as exc:  # e.g. a picture for a text-only model: say why, forget the message, go on
+            history.pop()
+            out.write(f"{exc.one_line()}\n")
+        pending = []

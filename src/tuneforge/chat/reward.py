@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tuneforge.chat.engine import to_conversation
+from tuneforge.chat.vision_inputs import refuse_images
 from tuneforge.data.template import template_for
 from tuneforge.errors import UserError
 from tuneforge.model.adapters import split_names
@@ -55,6 +56,7 @@ class RewardEngine:
         if isinstance(item, str):
             return self.tokenizer.encode(item, add_special_tokens=False)
         conv = to_conversation(item, reply=True)
+        refuse_images(conv)  # a reward model scores text
         pairs = self.template.encode_multiturn(self.tokenizer, conv, self.cfg.data.default_system)
         eos = [self.tokenizer.eos_token_id] if self.template.efficient_eos else []
         return [i for prompt, response in pairs for i in (*prompt, *response)] + eos

@@ -49,6 +49,9 @@ class StageRecord:
     token_columns: tuple[tuple[str, int], ...] = ()
     # per-row columns the data kind "prompts" keeps beside input_ids, for the stage's rewards (None where absent)
     row_columns: tuple[str, ...] = ()
+    # rows may show images (a vision-language model; data/stage_sets.py with_vision): the encoders keep their image
+    # references, the collator adds the pixels
+    vision: bool = False
     ui_fields: tuple[str, ...] = ()  # the Web UI's stage box: exactly these fields, in this order
     # our own training loop, no HF Trainer: no Trainer callbacks (trackers, early stopping, profiler), no optimizer
     # plug-ins; those keys are refused (config/trainer_keys.py, config/tracking_checks.py)
@@ -105,6 +108,7 @@ RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
         reference="use_asft_loss",  # ASFT's anchor
         group_by_length=True,
         packing=True,
+        vision=True,
         token_columns=(("input_ids", 1),),
     ),
     StageRecord(
@@ -131,6 +135,7 @@ RECORDS: tuple[StageRecord, ...] = (  # the order the Web UI offers them in
         **_PREFERENCE,
         preference_logits=True,
         group_by_length=True,
+        vision=True,
         token_columns=(("prompt_ids", 2), ("chosen_ids", 1), ("rejected_ids", 1)),
         ui_fields=("pref_beta", "pref_ftx", "pref_loss"),
     ),

@@ -10,6 +10,7 @@ from tuneforge.config.eval_loss_keys import check_eval_and_pad_keys
 from tuneforge.config.hub_checks import check_hub_keys
 from tuneforge.config.method_keys import FREEZE_KEYS, LORA_KEYS, check_method_keys
 from tuneforge.config.model_load_checks import check_model_loading
+from tuneforge.config.multimodal_args import check_video_keys
 from tuneforge.config.preference_checks import check_preference_terms, check_reward_model
 from tuneforge.config.ranges import check_ranges
 from tuneforge.config.ray_keys import check_ray
@@ -61,6 +62,7 @@ def validate(cfg: RunConfig) -> None:
     _check_sft_losses(cfg)
     check_trainer_keys(cfg)  # Muon, Adam-mini, early stopping, effective tokens/s
     check_eval_and_pad_keys(cfg)  # eval_on_each_dataset, ignore_pad_token_for_loss
+    check_video_keys(cfg.given, cfg.where)  # video_max_pixels & co.: a warning, video rows are refused
 
 
 def check_stage(cfg: RunConfig) -> None:

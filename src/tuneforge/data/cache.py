@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.vision_conversation import bound_vision
 from tuneforge.errors import UserError
 from tuneforge.utils.logging import get_logger, is_main_process
 
@@ -95,6 +96,8 @@ def fingerprint(stage: str, args: DataArguments, template, tokenizer, seed: int)
         "data settings": _digest({k: getattr(args, k, None) for k in DATA_KEYS}),
         "data files": _digest(_files_state(args)),
         "seed": str(seed),
+        # a vision model's image settings and processor decide how many tokens each picture takes
+        "images": _digest(vision.settings()) if (vision := bound_vision(template)) is not None else "none",
     }
 
 

@@ -67,6 +67,12 @@ def parts_text(parts: list, source: str) -> str:
     return "".join(out)
 
 
+def part_urls(parts: list, media: str, source: str) -> list[str]:
+    """The URLs of the content parts of one media kind ("image" / "video"), in order (call `parts_text` first: it
+    checks the parts' structure)."""
+    return [_part_url(p, p["type"], source) for p in parts if PART_KINDS.get(p.get("type")) == media]
+
+
 def _part_url(part: dict, kind: str, source: str) -> str:
     value = part.get(kind)
     url = value.get("url") if isinstance(value, dict) else value  # some clients write the URL itself
@@ -184,16 +190,21 @@ def check_placeholders(conv: Conversation) -> None:
                 )
 
 
-def refuse_vision(conv: Conversation, doing: str = "training") -> None:
-    """One line naming the row when it has images or videos: vision `doing` is not wired in this version."""
+def refuse_vision(
+    conv: Conversation,
+    doing: str = "training",
+    reason: str | None = None,
+    fix: str = "use a dataset without images or videos for now",
+) -> None:
+    """One line naming the row when it has images or videos: `reason`, or vision `doing` is not wired yet."""
     if conv.images or conv.videos:
         what = " and ".join(
             f"{len(items)} {kind}(s)" for kind, items in (("image", conv.images), ("video", conv.videos)) if items
         )
         raise UserError(
-            f"the row has {what}: vision {doing} is not available yet in this version",
+            f"the row has {what}: {reason or f'vision {doing} is not available yet in this version'}",
             where=conv.source or None,
-            fix="use a dataset without images or videos for now",
+            fix=fix,
         )
 
 

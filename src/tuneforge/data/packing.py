@@ -15,6 +15,7 @@ from bisect import bisect_left, insort
 
 from tuneforge.data.eval_sets import each_eval_set
 from tuneforge.data.sft import IGNORE_INDEX
+from tuneforge.data.vision_conversation import IMAGES_COLUMN
 from tuneforge.errors import UserError
 
 
@@ -90,6 +91,12 @@ def pack_sft_sets(args, train, eval_set):
     """(train, eval) packed when the data arguments ask for `packing` or `neat_packing`, else unchanged."""
     if not (args.packing or args.neat_packing):
         return train, eval_set
+    if train is not None and IMAGES_COLUMN in (train.column_names or []):
+        raise UserError(
+            "packing puts several rows in one sequence, and a vision model's rows carry their pictures apart",
+            where="neat_packing" if args.neat_packing else "packing",
+            fix="set packing: false for a vision-language model",
+        )
     neat = bool(args.neat_packing)
     pack = lambda ds: pack_dataset(ds, args.cutoff_len, neat) if ds is not None else None  # noqa: E731
     return pack(train), each_eval_set(eval_set, pack)  # eval_on_each_dataset: each set packed alone

@@ -7,12 +7,13 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from tuneforge.config.stages import stage_record
+from tuneforge.config.stages import stage_record, stages_where
 from tuneforge.data.media import refuse_vision
 from tuneforge.data.pairwise import encode_kto_example, encode_pairwise_example
 from tuneforge.data.pretrain import encode_document, pack_documents
 from tuneforge.data.prompts import encode_prompt_example, prompt_conversation
 from tuneforge.data.sft import IGNORE_INDEX, encode_sft_example
+from tuneforge.data.vision_conversation import IMAGES_COLUMN, bound_vision, image_token_count, with_image_tokens
 from tuneforge.errors import UserError
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def check_dataset_for_stage(stage: str, attr: DatasetAttr, field: str = "dataset
 
 
 def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple[dict[str, list], Counter]:
-    """(columns, dropped) for SFT: input_ids / attention_mask / labels, loss on the responses."""
+    """(columns, dropped) for SFT: input_ids / attention_mask / labels, loss on the responses; with a vision model,
+    `images` too (data/vision_conversation.py: the rows' image references, their tokens already in the ids)."""
     columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
     dropped: Counter = Counter()
     for conv in conversations:
@@ -63,9 +65,47 @@ def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple
         if all(label == IGNORE_INDEX for label in example["labels"]):
             dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
             continue
-        for key in columns:
-            columns[key].append(example[key])
+        if cut_image(conv, template, tokenizer, example["input_ids"]):
+            dropped[f"cutoff_len={args.cutoff_len} cuts through its image tokens"] += 1
+            continue
+        if bound_vision(template) is not None:
+            example[IMAGES_COLUMN] = conv.images
+        for key in ("input_ids", "attention_mask", "labels", IMAGES_COLUMN):
+            if key in example:
+                columns.setdefault(key, []).append(example[key])
     return columns, dropped
+
+
+def cut_image(conv, template, tokenizer, ids: list[int]) -> bool:
+    """Whether the encoded ids lost some of the row's image tokens to cutoff_len (the model would fail on them)."""
+    if not conv.images:
+        return False
+    token_id = tokenizer.convert_tokens_to_ids(template.mm_plugin["image_token"])
+    return sum(1 for i in ids if i == token_id) != image_token_count(conv, template)
+
+
+def with_vision(conv, template, stage: str):
+    """The conversation with its image tokens in place, ready for the text encoders; one line naming the row when
+    its images cannot be trained here (a stage without images, a text model, videos)."""
+    if not conv.images and not conv.videos:
+        return conv
+    vision = bound_vision(template)
+    if conv.videos:  # transformers' video processors need torchvision, which does not load beside the CPU torch
+        refuse_vision(
+            conv,
+            reason="training on videos is not supported yet",
+            fix="remove the videos",
+        )
+    if not stage_record(stage).vision:
+        takes = " and ".join(stages_where(lambda r: r.vision))
+        refuse_vision(conv, reason=f"stage {stage} does not train on images", fix=f"use stage {takes}")
+    if vision is None:
+        refuse_vision(
+            conv,
+            reason="the model is a text model",
+            fix="set model_name_or_path to a vision-language model (e.g. Qwen2-VL) and its template (e.g. qwen2_vl)",
+        )
+    return with_image_tokens(conv, template, vision.processor, vision.mm)[0]
 
 
 def row_columns(conv, names: tuple[str, ...]) -> dict:
@@ -83,10 +123,9 @@ def encode_batch(stage: str, conversations: list, template, tokenizer, args: Dat
 
 
 def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataArguments):
-    """(columns, dropped) for any stage, by its data kind (config/stages.py). A row with images or videos stops
-    here in one line: they are read (data/media.py) but no stage trains on them yet."""
-    for conv in conversations:
-        refuse_vision(conv, f"training (stage {stage})")
+    """(columns, dropped) for any stage, by its data kind (config/stages.py). Rows with images get their image
+    tokens first (`with_vision`), where the stage and the model take images."""
+    conversations = [with_vision(conv, template, stage) for conv in conversations]
     kind = stage_record(stage).data
     if kind == "supervised":
         return encode_sft(conversations, template, tokenizer, args)
@@ -100,6 +139,11 @@ def encode_for_stage(stage: str, conversations, template, tokenizer, args: DataA
             if not example["chosen_ids"] or not example["rejected_ids"]:
                 dropped[f"no response token left within cutoff_len={args.cutoff_len}"] += 1
                 continue
+            if cut_image(conv, template, tokenizer, example["prompt_ids"] + example["chosen_ids"]):
+                dropped[f"cutoff_len={args.cutoff_len} cuts through its image tokens"] += 1
+                continue
+            if stage_record(stage).vision and bound_vision(template) is not None:
+                example[IMAGES_COLUMN] = conv.images
             if stage == "rm":  # a reward model scores whole sequences
                 prompt = example.pop("prompt_ids")
                 example = {

@@ -7,15 +7,49 @@ turns them into pixel values with the same processor."""
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.conversation import Conversation
 from tuneforge.data.image_tokens import expand_images, image_token_counts
 from tuneforge.data.media import load_images
 from tuneforge.errors import UserError
 
+# A vision row's image references (paths or data URLs), loaded per batch by the collator. Not "images": TRL's
+# trainers take a column of that name for pictures they process themselves.
+IMAGES_COLUMN = "image_refs"
+
 if TYPE_CHECKING:
     from tuneforge.config.multimodal_args import MultimodalArguments
+
+
+@dataclass
+class VisionEncoding:
+    """What encoding rows with images needs beyond the template: the vision-language model's processor and the image
+    settings (image_max_pixels, ...). A recipe binds it to the template when the model is a VLM (`bind_vision`); the
+    stage encoders (data/stage_sets.py) read it, in this process or a worker's (it travels with the template)."""
+
+    processor: Any
+    mm: MultimodalArguments
+
+    def settings(self) -> dict:
+        """What decides the encoding besides the template and tokenizer (the tokenized-data cache's fingerprint)."""
+        return {"mm": dataclasses.asdict(self.mm), "image_processor": self.processor.image_processor.to_dict()}
+
+
+def bind_vision(template, encoding: VisionEncoding) -> None:
+    template.vision = encoding
+
+
+def bound_vision(template) -> VisionEncoding | None:
+    return getattr(template, "vision", None)
+
+
+def image_token_count(conv: Conversation, template) -> int:
+    """How many image tokens the expanded conversation holds (its prompt, with pairwise data): the encoded ids must
+    hold as many, or cutoff_len cut through a picture."""
+    token = template.mm_plugin["image_token"]
+    return sum(m.content.count(token) for m in conv.messages)
 
 
 def with_image_tokens(conv: Conversation, template, processor, mm: MultimodalArguments) -> tuple[Conversation, list]:

@@ -3,7 +3,7 @@ and every LoRA adapter merged in and verified."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.template import template_for
@@ -12,6 +12,8 @@ from tuneforge.export.verify import merge_and_verify
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import check_model_path, load_config, load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
+from tuneforge.model.vision_parts import is_vision_config
+from tuneforge.model.vlm_files import processor_files, vision_chat_template
 from tuneforge.utils.devices import has_cuda
 from tuneforge.utils.logging import get_logger
 from tuneforge.utils.run_folder import template_from_run
@@ -30,6 +32,7 @@ class Exportable:
     template: Any
     template_name: str
     adapters: list[str]
+    processor_files: dict[str, str] = field(default_factory=dict)  # a VLM's: name -> local path
 
 
 def export_dtype(cfg: RunConfig):
@@ -78,4 +81,8 @@ def load_exportable(cfg: RunConfig) -> Exportable:
     model = model.to("cpu").eval()
     model.config.use_cache = True
     tokenizer.chat_template = template.to_jinja()  # plain apply_chat_template renders what training saw
-    return Exportable(model, tokenizer, template, template.name, adapters)
+    files = {}
+    if is_vision_config(model.config):  # its processor goes with it; the template also reads image parts
+        files = processor_files(cfg.model)
+        tokenizer.chat_template = vision_chat_template(tokenizer.chat_template, getattr(template, "mm_plugin", None))
+    return Exportable(model, tokenizer, template, template.name, adapters, files)

@@ -14,6 +14,7 @@ from tuneforge.export.merge import check_mergeable, load_exportable
 from tuneforge.export.ollama import modelfile
 from tuneforge.export.quantize import check_quantization, quantize
 from tuneforge.export.target import check_export_dir, staged_folder
+from tuneforge.export.vision import check_vision_export, is_vision_export
 from tuneforge.model.hubs import resolve_model_source
 from tuneforge.model.loader import check_model_path, load_config
 from tuneforge.utils.logging import get_logger
@@ -34,6 +35,8 @@ def check_export(cfg: RunConfig) -> Path:
     if m.export_size <= 0:
         raise UserError("export_size must be above 0 (GB)", where=cfg.where("export_size"))
     check_mergeable(cfg)
+    if is_vision_export(cfg):  # before the text-model checks: a VLM refuses GPTQ and GGUF for its own reasons
+        check_vision_export(cfg)
     check_quantization(cfg)
     if m.export_format == "gguf":
         check_gguf_arch(load_config(m), where=cfg.where("export_format"))

@@ -1,10 +1,13 @@
-"""Write a merged model as a Hugging Face folder: safetensors shards, tokenizer with the training chat_template, and a
-generation_config whose eos_token_id lists the template's stop tokens."""
+"""Write a merged model as a Hugging Face folder: safetensors shards, tokenizer with the training chat_template, a
+generation_config whose eos_token_id lists the template's stop tokens, and a vision-language model's processor."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tuneforge.export.vision import check_processor
+from tuneforge.model.vlm_files import write_processor_files
 
 if TYPE_CHECKING:
     from tuneforge.export.merge import Exportable
@@ -28,6 +31,9 @@ def save_hf(item: Exportable, folder: Path, export_size_gb: float) -> None:
     apply_generation_config(item)
     item.model.save_pretrained(folder, max_shard_size=shard_bytes(export_size_gb))
     item.tokenizer.save_pretrained(folder)
+    if item.processor_files:  # a VLM: its processor beside the tokenizer, loading with the training template
+        write_processor_files(item.processor_files, folder)
+        check_processor(folder, item.tokenizer.chat_template)
     stray = [p.name for p in folder.iterdir() if p.suffix in (".bin", ".pt", ".pth")]
     if stray:  # safetensors only: never ship pickles
         raise RuntimeError(f"unexpected pickle files written: {stray}")

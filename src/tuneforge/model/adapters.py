@@ -13,11 +13,19 @@ from tuneforge.model.llama_pro import expanded_layer_ids
 from tuneforge.model.new_tokens import keeps_tied_vocab, vocab_module_names
 from tuneforge.model.oft_dropout import enable_module_dropout
 from tuneforge.model.quantize import is_quantized, prepare_for_kbit_training
+from tuneforge.model.vision_parts import (
+    freeze_parts,
+    is_vision_config,
+    lora_short_names,
+    lora_targets,
+    projector_modules,
+)
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
     from tuneforge.config.finetuning_args import FinetuningArguments
     from tuneforge.config.model_args import ModelArguments
+    from tuneforge.config.multimodal_args import MultimodalArguments
 
 logger = get_logger(__name__)
 _LAYER = re.compile(r"\.(\d+)\.")
@@ -53,7 +61,7 @@ def setup_full(model) -> None:
 
 
 def setup_freeze(model, args: FinetuningArguments) -> None:
-    n_layers = model.config.num_hidden_layers
+    n_layers = model.config.get_text_config().num_hidden_layers  # a VLM's: its language model's
     k = args.freeze_trainable_layers
     if k == 0 or abs(k) > n_layers:
         raise UserError(
@@ -131,7 +139,7 @@ def load_adapters(model, adapter_paths: list[str], is_trainable: bool):
     return model
 
 
-def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
+def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str], mm: MultimodalArguments | None = None):
     from peft import LoraConfig, get_peft_model
 
     if is_quantized(model):
@@ -150,8 +158,8 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
         r=args.lora_rank,
         lora_alpha=args.effective_lora_alpha,
         lora_dropout=args.lora_dropout,
-        target_modules=_targets(model, args.lora_target, "lora_target"),
-        modules_to_save=split_names(args.additional_target) or vocab_module_names(model) or None,
+        target_modules=_targets(model, args.lora_target, "lora_target", mm),
+        modules_to_save=_modules_to_save(model, args, mm),
         ensure_weight_tying=keeps_tied_vocab(model),  # a tied embedding + head stay one trained matrix
         use_rslora=args.use_rslora,
         use_dora=args.use_dora,
@@ -161,7 +169,7 @@ def setup_lora(model, args: FinetuningArguments, adapter_paths: list[str]):
     return get_peft_model(model, config)
 
 
-def setup_oft(model, args: FinetuningArguments, adapter_paths: list[str]):
+def setup_oft(model, args: FinetuningArguments, adapter_paths: list[str], mm: MultimodalArguments | None = None):
     """OFT (Qiu et al. 2023): each target layer's input is rotated by a trained block-diagonal orthogonal matrix
     (peft's OFTConfig with LLaMA-Factory's arguments: r = oft_rank or blocks of oft_block_size, module_dropout)."""
     from peft import OFTConfig, get_peft_model
@@ -177,8 +185,8 @@ def setup_oft(model, args: FinetuningArguments, adapter_paths: list[str]):
         r=args.oft_rank,
         oft_block_size=args.oft_block_size,
         module_dropout=args.module_dropout,
-        target_modules=_targets(model, args.oft_target, "oft_target"),
-        modules_to_save=split_names(args.additional_target) or vocab_module_names(model) or None,
+        target_modules=_targets(model, args.oft_target, "oft_target", mm),
+        modules_to_save=_modules_to_save(model, args, mm),
         **_llama_pro_layers(model, args),
     )
     model = get_peft_model(model, config)
@@ -212,12 +220,14 @@ def _check_adapter_kind(path: str, method: str) -> None:
         )
 
 
-def _targets(model, value: str, key: str) -> list[str]:
-    """The short module names `value` (lora_target / oft_target) names; all: every linear layer but the head."""
-    available = linear_module_names(model)
+def _targets(model, value: str, key: str, mm: MultimodalArguments | None = None) -> list[str]:
+    """The short module names `value` (lora_target / oft_target) names; all: every linear layer but the head. On a
+    vision-language model: the full names of those layers outside its frozen parts (model/vision_parts.py)."""
+    vision = mm is not None and is_vision_config(model.config)
+    available = lora_short_names(model, mm) if vision else linear_module_names(model)
     targets = split_names(value)
     if targets == ["all"]:
-        return available
+        targets = available
     unknown = [t for t in targets if t not in available]
     if unknown:
         raise UserError(
@@ -225,7 +235,16 @@ def _targets(model, value: str, key: str) -> list[str]:
             where=key,
             fix=f"use all, or some of: {', '.join(available)}",
         )
-    return targets
+    return lora_targets(model, mm, targets) if vision else targets
+
+
+def _modules_to_save(model, args: FinetuningArguments, mm: MultimodalArguments | None) -> list[str] | None:
+    """Whole modules trained and saved beside the adapter: additional_target, else the resized vocabulary's; plus a
+    VLM's unfrozen projector."""
+    names = split_names(args.additional_target) or vocab_module_names(model)
+    if mm is not None and is_vision_config(model.config):
+        names = [*names, *projector_modules(model, mm)]
+    return names or None
 
 
 def _task_type(model) -> str:
@@ -248,15 +267,21 @@ def _lora_init(args: FinetuningArguments):
     return "pissa" if args.pissa_iter == -1 else f"pissa_niter_{args.pissa_iter}"  # fast SVD with n iterations
 
 
-def prepare_trainable(model, args: FinetuningArguments, adapter_paths: list[str]):
+def prepare_trainable(
+    model, args: FinetuningArguments, adapter_paths: list[str], mm: MultimodalArguments | None = None
+):
+    """`mm`: a vision-language model's freeze switches (freeze_vision_tower, ...), which full and freeze tuning
+    apply after the language model's setting and LoRA reads for its targets."""
     if args.finetuning_type == "full":
         setup_full(model)
     elif args.finetuning_type == "freeze":
         setup_freeze(model, args)
     elif args.finetuning_type == "oft":
-        model = setup_oft(model, args, adapter_paths)
+        model = setup_oft(model, args, adapter_paths, mm)
     else:
-        model = setup_lora(model, args, adapter_paths)
+        model = setup_lora(model, args, adapter_paths, mm)
+    if args.finetuning_type in ("full", "freeze") and mm is not None and is_vision_config(model.config):
+        freeze_parts(model, mm)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
     total = sum(p.numel() for p in model.parameters())
     logger.info("trainable params: %s / %s (%.2f%%)", f"{trainable:,}", f"{total:,}", 100 * trainable / total)

@@ -4,7 +4,8 @@ Everything comes from the model's config.json and the run config. Parameter coun
 intermediate, layers, heads, vocab); quantised weights at their bits per parameter; LoRA parameters from the rank
 and the target shapes; gradients and AdamW states for what is trained; activations from batch x seq x
 (hidden x layers x a per-layer factor + vocab x a logits factor), with and without gradient checkpointing; plus
-the framework (Python, torch, transformers, peft: measured on a CPU with `benchmarks/harness.py`).
+the framework (Python, torch, transformers, peft: measured on a CPU with `benchmarks/harness.py`). A vision-language
+model adds its vision tower and projector, and each sample's image tokens (model/vlm_estimate.py).
 
 The factors were calibrated on a 2-core CPU with fp32 and sdpa attention (see docs/benchmarks.md); on CUDA the
 same counts hold, with the CUDA context in place of the Python framework.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
+from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import has_cuda
 
 if TYPE_CHECKING:
@@ -59,7 +61,10 @@ def read_model_config(path: str | None) -> dict[str, Any]:
             fix="download the model first (its config.json is enough) or point model_name_or_path at the folder",
         )
     config = json.loads(file.read_text(encoding="utf-8"))
-    config = config.get("text_config", config)  # multimodal wrappers keep the language model here
+    if isinstance(config.get("vision_config"), dict):  # a VLM: its language model, with the defaults filled in
+        config = text_config(path)
+    else:
+        config = config.get("text_config", config)  # other multimodal wrappers keep the language model here
     for key in ("hidden_size", "num_hidden_layers", "vocab_size"):
         if not isinstance(config.get(key), int):
             raise UserError(f"config.json has no {key}", where=str(file), fix="use a decoder-only causal LM")
@@ -183,8 +188,12 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     if cuda is None:
         cuda = has_cuda()
     config = read_model_config(cfg.model.model_name_or_path)
+    vision = estimate_vision(cfg) if is_vision_folder(cfg.model.model_name_or_path) else None
     ft = cfg.finetuning
-    counts = param_counts(config)
+    if vision is None:
+        counts = param_counts(config)
+    else:  # exact counts by part; "linear" is what QLoRA quantises
+        counts = {"linear": vision.linear, "other": sum(vision.parts.values()) - vision.linear}
     total_params = sum(counts.values())
     wb = _compute_bytes(cfg, cuda)
     bits = cfg.model.quantization_bit
@@ -192,7 +201,7 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
         weights = counts["linear"] * QUANT_BYTES[int(bits)] + (total_params - counts["linear"]) * wb
     else:
         weights = total_params * wb
-    trainable = trainable_params(config, ft, counts)
+    trainable = trainable_params(config, ft, counts) if vision is None else vision.trainable
     grad_bytes = 4 if ft.uses_adapter else wb  # peft keeps adapters in fp32
     adapter_weights = trainable * 4 if ft.uses_adapter else 0
     gradients = trainable * grad_bytes
@@ -205,6 +214,8 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
         value = cfg.training.get("gradient_checkpointing", "auto")
         gradient_checkpointing = needs_checkpointing(cfg, cuda) if value == "auto" else bool(value)
     rows, seq = _batch_tokens(cfg)
+    if vision is not None:
+        seq += vision.image_tokens  # one image per sample, its tokens on top of the text
     h, i = config["hidden_size"], config.get("intermediate_size") or 4 * config["hidden_size"]
     per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else ACT_H * h + ACT_I * i
     n_layers = config["num_hidden_layers"]
@@ -222,6 +233,8 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     activations = (
         rows * seq * ((layers_act + logits) * wb + _lora_input_copies(cfg, config, wb, gradient_checkpointing))
     )
+    if vision is not None:
+        activations += rows * _tower_activations(vision, gradient_checkpointing) * wb
     framework = (FRAMEWORK_MIB_CUDA if cuda else FRAMEWORK_MIB_CPU) * MIB
     if stage.trl_overhead:
         framework += TRL_MIB * MIB
@@ -242,7 +255,24 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
         gradient_checkpointing=bool(gradient_checkpointing),
         device="cuda" if cuda else "cpu",
     )
+    if vision is not None:
+        out.update(
+            {f"{part}_params": n for part, n in vision.parts.items()},
+            image_tokens=vision.image_tokens,
+            images=vision.assumption,
+        )
     return out
+
+
+def _tower_activations(vision: VisionEstimate, checkpointed: bool) -> float:
+    """Values per image the vision tower keeps for backward: none while it is frozen (nothing before it needs a
+    gradient), else as the language layers, per patch."""
+    if not vision.tower_trained:
+        return 0.0
+    h, i, layers = vision.tower["hidden"], vision.tower["intermediate"], vision.tower["layers"]
+    full = ACT_H * h + ACT_I * i
+    per_patch = (ACT_H_CHECKPOINTED * h * layers + full) if checkpointed else full * layers
+    return vision.patches * per_patch
 
 
 def available_memory_mib(cuda: bool) -> float | None:
@@ -283,4 +313,9 @@ def format_estimate(est: dict) -> str:
     lines = [f"Estimated peak memory ({est['device']}): {est['total']:,.0f} MiB"]
     lines += [f"  {key:<12}{est[key]:>10,.1f} MiB  {text}" for key, text in rows]
     lines.append(f"  parameters {est['params']:,}, trained {est['trainable_params']:,}")
+    if "images" in est:
+        lines.append(
+            f"  vision tower {est['vision_params']:,}, projector {est['projector_params']:,}, "
+            f"language model {est['language_params']:,} parameters; images: {est['images']}"
+        )
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from tuneforge.model.hubs import resolve_model_source
 from tuneforge.model.new_tokens import add_new_tokens, set_model_max_length
 from tuneforge.model.quantize import check_quantization, quantization_config, quantize_hqq
 from tuneforge.model.upcast import apply_upcasts
+from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -156,12 +157,15 @@ def _is_bad_weights(exc: Exception) -> bool:
 def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_training: bool = True, head: str = "lm"):
     """The base model, unquantized or quantized (QLoRA), with no adapter yet. `head="score"` loads it with a
     one-output sequence-classification head (a reward model, stage rm) instead of the LM head."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoModelForSequenceClassification
 
-    auto = AutoModelForSequenceClassification if head == "score" else AutoModelForCausalLM
     check_quantization(args)
     boosters.check_booster(args)
     config = load_config(args, cutoff_len)
+    if head == "score":
+        auto = AutoModelForSequenceClassification
+    else:  # a vision-language model loads whole (vision tower, projector, language model) as its own class
+        auto = AutoModelForImageTextToText if is_vision_config(config) else AutoModelForCausalLM
     if head == "score":
         config.num_labels = 1
     configure_moe(config, args, for_training)  # moe_aux_loss_coef

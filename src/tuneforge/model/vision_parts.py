@@ -20,6 +20,12 @@ class VisionParts:
     projector: tuple[str, ...]
     language: tuple[str, ...]
 
+    def trained_whole(self, mm: MultimodalArguments) -> tuple[str, ...]:
+        """The vision-side prefixes (tower, projector) whose weights train in full with full / freeze tuning."""
+        return (() if mm.freeze_vision_tower else self.vision) + (
+            () if mm.freeze_multi_modal_projector else self.projector
+        )
+
     def frozen(self, mm: MultimodalArguments) -> tuple[str, ...]:
         """The prefixes whose weights stay as they are."""
         return (
@@ -48,6 +54,11 @@ PARTS = {
 }
 
 
+def is_vision_config(config) -> bool:
+    """A vision-language model's config (Qwen2-VL / Qwen3-VL, LLaVA, Gemma 3, ...): it nests a vision_config."""
+    return getattr(config, "vision_config", None) is not None
+
+
 def vision_parts(model_type: str) -> VisionParts:
     if model_type not in PARTS:
         raise UserError(
@@ -59,23 +70,68 @@ def vision_parts(model_type: str) -> VisionParts:
 
 
 def freeze_parts(model, mm: MultimodalArguments) -> list[str]:
-    """Freeze what `mm` says (for full fine-tuning); the names of the parameters it froze."""
-    frozen = vision_parts(model.config.model_type).frozen(mm)
+    """After full or freeze tuning set the language model's weights: the frozen parts stay as they are, the vision
+    tower / projector train whole where their switch is off. The names of the parameters it froze."""
+    parts = vision_parts(model.config.model_type)
+    frozen, whole = parts.frozen(mm), parts.trained_whole(mm)
     names = []
     for name, param in model.named_parameters():
         if name.startswith(frozen):
             param.requires_grad_(False)
             names.append(name)
+        elif name.startswith(whole):
+            param.requires_grad_(True)
+    if not any(param.requires_grad for param in model.parameters()):
+        raise UserError(
+            "the freeze switches leave no weight trainable",
+            where="freeze_language_model",
+            fix="set freeze_language_model: false, or unfreeze the vision tower / projector",
+        )
     return names
 
 
 def lora_module_names(model, mm: MultimodalArguments) -> list[str]:
-    """The linear layers LoRA may target ("all"): those outside the frozen parts, the output head excepted."""
+    """The linear layers LoRA may target ("all"): those of the language model and of an unfrozen vision tower. Not
+    the output head, and not the projector: an unfrozen projector trains whole (`projector_modules`)."""
     import torch  # heavy: only a run that builds adapters needs it
 
-    frozen = vision_parts(model.config.model_type).frozen(mm)
+    parts = vision_parts(model.config.model_type)
+    skip = parts.frozen(mm) + parts.projector + ("lm_head",)
     return [
         name
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and not name.startswith(frozen) and not name.startswith("lm_head")
+        if isinstance(module, torch.nn.Linear) and not name.startswith(skip)
     ]
+
+
+def projector_modules(model, mm: MultimodalArguments) -> list[str]:
+    """With LoRA, an unfrozen projector (freeze_multi_modal_projector: false) trains whole and is saved with the
+    adapter (peft's modules_to_save): it is small, and it is what maps the pictures into the text. A module list
+    (Qwen3-VL's deepstack mergers) is given by its items, which peft can wrap."""
+    import torch
+
+    if mm.freeze_multi_modal_projector:
+        return []
+    names = []
+    for prefix in vision_parts(model.config.model_type).projector:
+        try:
+            module = model.get_submodule(prefix)
+        except AttributeError:  # Qwen2-VL has no deepstack mergers
+            continue
+        if isinstance(module, torch.nn.ModuleList):
+            names += [f"{prefix}.{i}" for i in range(len(module))]
+        else:
+            names.append(prefix)
+    return names
+
+
+def lora_short_names(model, mm: MultimodalArguments) -> list[str]:
+    """The short names (q_proj, qkv, linear_1, ...) of the linear layers LoRA may target on this VLM."""
+    return sorted({name.split(".")[-1] for name in lora_module_names(model, mm)})
+
+
+def lora_targets(model, mm: MultimodalArguments, names: list[str]) -> list[str]:
+    """peft's `target_modules` for a VLM: the full names of the linear layers called `names` outside the frozen
+    parts (a CLIP tower has q_proj / v_proj too, and a frozen tower must get no adapter; short names alone would
+    also catch a Qwen merger's `0` in every `layers.0`)."""
+    return [name for name in lora_module_names(model, mm) if name.split(".")[-1] in names]

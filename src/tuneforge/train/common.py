@@ -12,10 +12,14 @@ from transformers import set_seed
 
 from tuneforge.data.loader import get_stage_datasets
 from tuneforge.data.template import template_for
+from tuneforge.data.vision_conversation import VisionEncoding, bind_vision, bound_vision
 from tuneforge.model.adapters import adapter_paths, prepare_trainable
-from tuneforge.model.loader import load_model, load_tokenizer
+from tuneforge.model.loader import load_config, load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.model.param_status import print_param_status
+from tuneforge.model.vision_parts import is_vision_config
+from tuneforge.model.vlm_files import processor_files, vision_chat_template, write_processor_files
+from tuneforge.model.vlm_processor import load_processor
 from tuneforge.train.apollo_front import apollo_callbacks
 from tuneforge.train.arguments import compute_dtype
 from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal, early_stopping_callbacks
@@ -37,9 +41,13 @@ logger = get_logger(__name__)
 
 
 def load_tokenizer_and_template(cfg: RunConfig):
+    """The tokenizer and template; for a vision-language model, the template also carries the model's processor
+    (its rows' images are encoded with it: data/vision_conversation.py)."""
     tokenizer = load_tokenizer(cfg.model, cfg.data.cutoff_len)
     template = template_for(cfg.data, tokenizer)
     template.fix_tokenizer(tokenizer)
+    if is_vision_config(load_config(cfg.model)) and getattr(template, "mm_plugin", None):
+        bind_vision(template, VisionEncoding(load_processor(cfg.model.model_name_or_path), cfg.multimodal))
     return tokenizer, template
 
 
@@ -56,7 +64,7 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     ft = cfg.finetuning
     if head == "score":
         model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
-    model = prepare_trainable(model, ft, adapter_paths(cfg.model))  # LoRA: SEQ_CLS, score saved
+    model = prepare_trainable(model, ft, adapter_paths(cfg.model), cfg.multimodal)  # LoRA: SEQ_CLS, score saved
     if head == "score" and not ft.uses_adapter:
         for param in model.score.parameters():
             param.requires_grad_(True)
@@ -116,9 +124,14 @@ def train_and_save(
         logger.info("resuming from %s", plan.resume_from)
     result = trainer.train(resume_from_checkpoint=plan.resume_from)
     tokenizer.chat_template = template.to_jinja()  # plain transformers then renders what training saw
+    vision = bound_vision(template)
+    if vision is not None:  # a VLM's template also reads content parts with images (model/vlm_files.py)
+        tokenizer.chat_template = vision_chat_template(tokenizer.chat_template, template.mm_plugin)
     trainer.save_model()
     if trainer.processing_class is not tokenizer:  # TRL trainers keep their own reference
         tokenizer.save_pretrained(plan.path)
+    if vision is not None and trainer.is_world_process_zero():  # the folder then loads with AutoProcessor too
+        write_processor_files(processor_files(cfg.model), plan.path)
     trainer.save_state()
     if eval_set is not None:
         trainer.save_metrics("eval", trainer.evaluate())

@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from tuneforge.data.vision_collate import with_image_batches
+from tuneforge.data.vision_conversation import bound_vision
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import load_stage_inputs, train_stage
 from tuneforge.train.dpo_terms import BCOLoss, sequence_logps
@@ -141,6 +143,19 @@ def _trainer_class():
     return PreferenceTrainer
 
 
+def image_pair_collator(inputs, args):
+    """A vision model's pairs: TRL's preference collator (all chosen rows, then all rejected rows) plus each row's
+    pictures, twice in that order; None (TRL's own collator) for a text model."""
+    from trl.trainer.dpo_trainer import DataCollatorForPreference
+
+    if bound_vision(inputs.template) is None:
+        return None
+    text = DataCollatorForPreference(
+        pad_token_id=inputs.tokenizer.pad_token_id, max_length=None, pad_to_multiple_of=args.pad_to_multiple_of
+    )
+    return with_image_batches(text, inputs.template, copies=2)
+
+
 def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     from trl import DPOConfig
 
@@ -154,4 +169,5 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
         "pref_ftx": ft.pref_ftx,
         "bco_weight": ft.pref_bco_weight,
     }
-    return train_stage(_trainer_class(), cfg, plan, inputs, args, ref_model=ref_model, **losses)
+    collator = image_pair_collator(inputs, args)
+    return train_stage(_trainer_class(), cfg, plan, inputs, args, ref_model=ref_model, data_collator=collator, **losses)

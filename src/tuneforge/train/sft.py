@@ -11,6 +11,7 @@ from transformers import Trainer
 from tuneforge.data.collate import needs_whole_logits, sft_collator, supports_trained_logits
 from tuneforge.data.loader import get_sft_datasets
 from tuneforge.data.packing import pack_sft_sets
+from tuneforge.data.vision_collate import with_image_batches
 from tuneforge.evaluate.accuracy import accuracy_kwargs
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
@@ -43,6 +44,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     slim = all(supports_trained_logits(m) for m in (model, anchor) if m is not None) and not needs_whole_logits(cfg)
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
+    collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
     losses = {} if loss is None else {"sft_loss": loss, "anchor": anchor}
     trainer_cls = Trainer if loss is None else sft_loss_trainer_class()
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,

@@ -1,6 +1,7 @@
 """The Chat tab: load / unload the base model with the chosen adapter, then a streaming chat. A reasoning model's
 thinking is shown above its answer in a fold (open while it thinks), as LLaMA-Factory's chat does; a checkbox
-switches thinking per message."""
+switches thinking per message. A picture uploaded beside the message goes with it (webui/chat_messages.py) and shows
+as a thumbnail in the history; a text-only model answers that with the engine's one-line error in the status box."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from tuneforge.config import load_config
 from tuneforge.config.finetuning_args import ADAPTER_METHODS
 from tuneforge.errors import UserError
 from tuneforge.webui import form, i18n
+from tuneforge.webui.chat_messages import engine_messages, user_turn
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.jobs_view import error_text
 from tuneforge.webui.paths import confine_config
@@ -51,6 +53,17 @@ def build(ui: UIContext) -> None:
             ui.control("chatbot", gr.Chatbot, height=420)
             with gr.Row():
                 ui.control("query", gr.Textbox, how="field", lines=2, scale=5)
+                # image_mode=None: the file as uploaded (no re-encoding); the engine loads and resizes it
+                ui.control(
+                    "chat_image",
+                    gr.Image,
+                    type="filepath",
+                    image_mode=None,
+                    sources=["upload"],
+                    height=150,
+                    scale=2,
+                    min_width=240,
+                )
                 ui.control("submit_btn", gr.Button, how="value", variant="primary", scale=1)
             ui.control("clear_btn", gr.Button, how="value")
         with gr.Column(scale=2):
@@ -75,13 +88,6 @@ def render_reply(reasoning: str | None, answer: str, lang: str, done: bool = Fal
         f"<details{'' if done else ' open'}><summary class='tf-thinking-summary'>{summary}</summary>\n\n"
         f"<div class='tf-thinking'>\n{html.escape(reasoning, quote=False)}\n</div>\n</details>\n\n{answer}"
     )
-
-
-def answer_of(content: str) -> str:
-    """A bubble's answer, for the next turn's history: the thinking fold left out (the template drops it too)."""
-    if content.startswith("<details") and "</details>" in content:
-        return content.split("</details>", 1)[1].removeprefix("\n\n")
-    return content
 
 
 def _wire(ui: UIContext) -> None:
@@ -114,14 +120,14 @@ def _wire(ui: UIContext) -> None:
     e["load_model_btn"].click(load, [lang_in, *model_inputs], e["chat_status"])
     e["unload_model_btn"].click(unload, lang_in, e["chat_status"])
 
-    def respond(lang, query, history, system, max_new_tokens, top_p, temperature, do_sample, thinking):
+    def respond(lang, query, history, system, max_new_tokens, top_p, temperature, do_sample, thinking, image=None):
         history = list(history or [])
         if ui.engine is None:
-            yield history, query, i18n.label("msg_load_first", lang)
+            yield history, query, i18n.label("msg_load_first", lang), gr.update()
             return
-        messages = [{"role": m["role"], "content": answer_of(_text(m["content"]))} for m in history]
-        messages.append({"role": "user", "content": query})
-        history = history + [{"role": "user", "content": query}, {"role": "assistant", "content": ""}]
+        asked, shown = user_turn(query, image)
+        messages = [*engine_messages(history), asked]
+        history = history + [shown, {"role": "assistant", "content": ""}]
         gen = {
             "max_new_tokens": int(max_new_tokens or 0) or None,
             "top_p": top_p,
@@ -136,14 +142,16 @@ def _wire(ui: UIContext) -> None:
                 parts[kind].append(text)
                 reasoning = "".join(parts["reasoning"]) if parts["reasoning"] else None
                 history[-1]["content"] = render_reply(reasoning, "".join(parts["content"]), lang)
-                yield history, "", gr.update()
+                yield history, "", gr.update(), None  # the picture went with this message
             if parts["reasoning"]:  # the fold closes once the reply is complete
                 history[-1]["content"] = render_reply(
                     "".join(parts["reasoning"]), "".join(parts["content"]), lang, True
                 )
-                yield history, "", gr.update()
-        except UserError as exc:
-            yield history[:-2], query, error_text(exc)
+                yield history, "", gr.update(), None
+            if not parts["content"] and not parts["reasoning"]:  # an empty reply: the question is still asked
+                yield history, "", gr.update(), None
+        except UserError as exc:  # e.g. a picture for a text-only model: the message and picture stay to edit
+            yield history[:-2], query, error_text(exc), gr.update()
 
     chat_inputs = [
         lang_in,
@@ -155,15 +163,8 @@ def _wire(ui: UIContext) -> None:
         e["temperature"],
         e["do_sample"],
         e["chat_thinking"],
+        e["chat_image"],
     ]
     for trigger in (e["submit_btn"].click, e["query"].submit):
-        trigger(respond, chat_inputs, [e["chatbot"], e["query"], e["chat_status"]])
+        trigger(respond, chat_inputs, [e["chatbot"], e["query"], e["chat_status"], e["chat_image"]])
     e["clear_btn"].click(lambda: [], None, e["chatbot"])
-
-
-def _text(content) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # gradio may hand back [{"type": "text", "text": ...}]
-        return "".join(part.get("text", "") if isinstance(part, dict) else str(part) for part in content)
-    return str(content)

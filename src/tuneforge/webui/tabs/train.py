@@ -8,7 +8,7 @@ import yaml
 
 from tuneforge.config.loader import read_config_file
 from tuneforge.errors import UserError
-from tuneforge.train.preview import preview
+from tuneforge.train.preview import preview_blocks
 from tuneforge.utils.run_folder import config_path
 from tuneforge.utils.run_folder import read_config as read_run_config
 from tuneforge.webui import form, i18n
@@ -26,7 +26,7 @@ from tuneforge.webui.jobs_view import (
     queue_run,
 )
 from tuneforge.webui.paths import confine_config
-from tuneforge.webui.render import preview_html
+from tuneforge.webui.preview_images import preview_blocks_html
 from tuneforge.webui.tabs.top import checkpoint_value
 
 FORM_KEYS = form.TRAIN_FORM + [form.REWARD_FILE, "checkpoint_path", "extra_args"]
@@ -182,7 +182,8 @@ def _wire(ui: UIContext, method_boxes, stage_box) -> None:
             raw = config_from(ui, values_of(args))
             confine_config(raw, ui.policy)  # the preview reads the dataset and the tokenizer
             cfg = form.validate(raw, stage_check=False)
-            return gr.update(value=preview_html(preview(cfg, count=2, color=False)), visible=True), ""
+            html = preview_blocks_html(preview_blocks(cfg, count=2, color=False))  # images: thumbnails beside
+            return gr.update(value=html, visible=True), ""
         except UserError as exc:
             return gr.update(visible=False), error_text(exc)
 
