@@ -246,12 +246,3 @@ def test_the_refusal_is_the_same_line_from_workers_and_the_stream(tiny_tokenizer
     err = error_of(lambda: get_stage_datasets("sft", args, get_template("qwen", tiny_tokenizer), tiny_tokenizer))
     assert err.where == f"{LF_DEMO / 'mllm_demo.json'}:2"
     assert err.message == "the row has 2 image(s): the model is a text model"
-
-
-def test_predict_stops_at_rows_with_images_too():
-    """It does not generate from the text around images as if they were not there (the preview shows them:
-    tests/unit/test_preview_with_images.py)."""
-    from tuneforge.evaluate.predict import split_samples
-
-    convs = load(LF_DEMO, None, {}, name="mllm_demo")
-    assert "vision prediction is not available yet" in error_of(lambda: split_samples(convs)).message

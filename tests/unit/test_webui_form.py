@@ -210,3 +210,16 @@ def test_long_curves_are_thinned_for_the_browser_but_keep_both_ends():
     assert len(kept) <= MAX_POINTS + 1 and kept[0] == points[0] and kept[-1] == points[-1]
     assert [s for s, _ in kept] == sorted({s for s, _ in kept})
     assert thin(points[:10]) == points[:10]
+
+
+def test_the_multimodal_box_writes_the_switches_it_changes():
+    """LF's multimodal box: unticking "freeze projector" and a smaller image size reach the config; the defaults
+    (tower frozen, projector frozen, language model trained) write nothing."""
+    values = {"model_name_or_path": "m", "finetuning_type": "lora", "stage": "sft", "dataset": ["shapes_demo"]}
+    defaults = {"freeze_vision_tower": True, "freeze_multi_modal_projector": True, "freeze_language_model": False}
+    cfg = form.build_config({**values, **defaults, "image_max_pixels": 768 * 768})
+    assert not set(form.MULTIMODAL) & set(cfg)
+    cfg = form.build_config({**values, **defaults, "freeze_multi_modal_projector": False, "image_max_pixels": 12544})
+    assert (cfg["freeze_multi_modal_projector"], cfg["image_max_pixels"]) == (False, 12544)
+    form.validate(cfg)
+    assert set(form.MULTIMODAL) <= set(form.TRAIN_FORM)

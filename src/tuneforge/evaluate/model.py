@@ -7,10 +7,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.template import template_for
+from tuneforge.data.vision_conversation import VisionEncoding, bind_vision
 from tuneforge.model.adapters import adapter_paths, load_adapters
 from tuneforge.model.loader import load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.model.param_status import print_param_status
+from tuneforge.model.vision_parts import is_vision_config
+from tuneforge.model.vlm_processor import load_processor
 from tuneforge.utils.devices import has_cuda, resolve_dtype
 from tuneforge.utils.run_folder import template_from_run
 
@@ -43,6 +46,8 @@ def load_for_inference(cfg: RunConfig) -> Loaded:
     if cfg.model.quantization_bit is None:  # a quantized model stays where it loaded (quantization_device_map)
         model = model.to(device)
     print_param_status(model, cfg.model.print_param_status)
+    if is_vision_config(model.config) and getattr(template, "mm_plugin", None):  # its rows' pictures: as in training
+        bind_vision(template, VisionEncoding(load_processor(cfg.model.model_name_or_path), cfg.multimodal))
     return Loaded(model=model.eval(), tokenizer=tokenizer, template=template, device=device)
 
 

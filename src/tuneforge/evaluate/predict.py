@@ -16,6 +16,8 @@ from tuneforge.data.conversation import PROMPT_ROLES, Conversation
 from tuneforge.data.formats import load_conversations
 from tuneforge.data.media import refuse_vision
 from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.vision_collate import with_image_batches
+from tuneforge.data.vision_conversation import IMAGES_COLUMN, bound_vision, with_image_tokens
 from tuneforge.errors import UserError
 from tuneforge.evaluate.metrics import generation_metrics
 from tuneforge.evaluate.model import forward_kwargs, left_pad, load_for_inference
@@ -40,7 +42,6 @@ def split_samples(conversations: list[Conversation]) -> list[Sample]:
     """The last reply of each conversation becomes the label; the turns before it are the prompt."""
     samples = []
     for conv in conversations:
-        refuse_vision(conv, "prediction")  # generating from images comes with vision training
         messages, label = list(conv.messages), ""
         if messages and messages[-1].role not in PROMPT_ROLES:
             label = messages.pop().content
@@ -65,19 +66,28 @@ def load_samples(cfg: RunConfig) -> tuple[str, list[Sample]]:
     return field, samples
 
 
-def generate(loaded, prompts: list[list[int]], gen_kwargs: dict, batch_size: int, progress=None) -> list[str]:
-    """Replies for the prompts, in order; batches of similar length, padded on the left."""
+def generate(
+    loaded, prompts: list[list[int]], gen_kwargs: dict, batch_size: int, progress=None, images: list | None = None
+) -> list[str]:
+    """Replies for the prompts, in order; batches of similar length, padded on the left. `images`: each prompt's
+    picture references (a vision model), whose pixel values join the batch as in training."""
     import torch  # heavy: only a process that generates imports it
 
     tokenizer = loaded.tokenizer
     names = forward_kwargs(loaded.model) - {"position_ids"}  # generate() derives positions from the mask
+    collate = with_image_batches(
+        lambda rows: left_pad([r["input_ids"] for r in rows], tokenizer.pad_token_id, "cpu", names), loaded.template
+    )
+    images = images or [[] for _ in prompts]
+    dtype = loaded.model.dtype
     order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
     replies = [""] * len(prompts)
     skip = gen_kwargs.pop("skip_special_tokens", True)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            batch = left_pad([prompts[i] for i in chunk], tokenizer.pad_token_id, loaded.device, names)
+            batch = collate([{"input_ids": prompts[i], IMAGES_COLUMN: images[i]} for i in chunk])
+            batch = {k: v.to(loaded.device, dtype if v.is_floating_point() else None) for k, v in batch.items()}
             out = loaded.model.generate(**batch, **gen_kwargs)
             new = out[:, batch["input_ids"].shape[1] :]
             for i, text in zip(chunk, tokenizer.batch_decode(new, skip_special_tokens=skip), strict=True):
@@ -85,6 +95,21 @@ def generate(loaded, prompts: list[list[int]], gen_kwargs: dict, batch_size: int
             if progress is not None:
                 progress(min(start + batch_size, len(order)), len(order))
     return replies
+
+
+def with_pictures(conv: Conversation, template) -> Conversation:
+    """A prompt with pictures, their image tokens in place (a vision model); one line for a text model. A prompt
+    with pictures is never cut to cutoff_len: its image tokens must stay whole."""
+    if not conv.images and not conv.videos:
+        return conv
+    vision = bound_vision(template)
+    if vision is None or conv.videos:
+        refuse_vision(
+            conv,
+            reason="the model is a text model" if vision is None else "prediction on videos is not supported yet",
+            fix="predict with a vision-language model and its template (e.g. qwen2_vl)",
+        )
+    return with_image_tokens(conv, template, vision.processor, vision.mm)[0]
 
 
 def generate_kwargs(cfg: RunConfig, loaded) -> dict:
@@ -112,8 +137,9 @@ def run_predict(cfg: RunConfig, progress: Progress | None = None, output_dir: st
     prompts, truncated = [], 0
     limit = cfg.data.cutoff_len
     for s in samples:
-        ids = loaded.template.encode_prompt(loaded.tokenizer, s.conversation, cfg.data.default_system)
-        if len(ids) > limit:  # keep the end: it holds the question and the start of the reply
+        conv = with_pictures(s.conversation, loaded.template)
+        ids = loaded.template.encode_prompt(loaded.tokenizer, conv, cfg.data.default_system)
+        if len(ids) > limit and not conv.images:  # keep the end: it holds the question and the start of the reply
             ids, truncated = ids[-limit:], truncated + 1
         prompts.append(ids)
     if truncated:
@@ -121,7 +147,8 @@ def run_predict(cfg: RunConfig, progress: Progress | None = None, output_dir: st
             "%d of %d prompts were longer than cutoff_len=%d and lost their start", truncated, len(samples), limit
         )
     set_seed(int(cfg.training.get("seed", 42)))
-    replies = generate(loaded, prompts, generate_kwargs(cfg, loaded), batch_size, progress)
+    images = [s.conversation.images for s in samples]
+    replies = generate(loaded, prompts, generate_kwargs(cfg, loaded), batch_size, progress, images)
     runtime = time.monotonic() - start
     labels = [s.label for s in samples]
     metrics = generation_metrics(replies, labels)

@@ -74,7 +74,17 @@ SWITCHES = [
 ]
 OPTIM = ["use_muon", "use_adam_mini", "use_galore", "use_apollo", "use_badam"]  # the optimizer box
 SWANLAB = ["use_swanlab", "swanlab_project", "swanlab_run_name", "swanlab_workspace", "swanlab_api_key", "swanlab_mode"]
-TRAIN_FORM = TOP + TRAIN + LORA + FREEZE + OFT + STAGE_FIELDS + OTHER + SWITCHES + OPTIM + SWANLAB + ["output_dir"]
+# the multimodal box: a vision-language model's freeze switches and image sizes (LLaMA-Factory's "Multimodal" box)
+MULTIMODAL = [
+    "freeze_vision_tower",
+    "freeze_multi_modal_projector",
+    "freeze_language_model",
+    "image_max_pixels",
+    "image_min_pixels",
+]
+TRAIN_FORM = (
+    TOP + TRAIN + LORA + FREEZE + OFT + STAGE_FIELDS + OTHER + SWITCHES + OPTIM + MULTIMODAL + SWANLAB + ["output_dir"]
+)
 EVAL = ["task", "task_dir", "n_shot", "lang", "batch_size", "eval_dataset", "max_samples", "save_dir"]
 LIST_KEYS = ("dataset", "eval_dataset")  # comma-separated names, shown as a multi-select
 EXPORT = ["export_dir", "export_size", "export_quantization_bit", "export_quantization_dataset", "export_device"]

@@ -120,6 +120,9 @@ def build(ui: UIContext) -> None:
     with ui.control("acc_optim", gr.Accordion, open=False), gr.Row():
         for key in form.OPTIM:
             ui.field(key)
+    with ui.control("acc_mm", gr.Accordion, open=False), gr.Row():
+        for key in form.MULTIMODAL:
+            ui.field(key)
     with ui.control("acc_swanlab", gr.Accordion, open=False), gr.Row():
         for key in form.SWANLAB:
             ui.field(key, **({"type": "password"} if key == "swanlab_api_key" else {}))
