@@ -205,3 +205,22 @@ def test_video_keys_warn_and_video_rows_stop_in_one_line(tiny_vlm_dir, tmp_path,
     err = capsys.readouterr().err.strip().splitlines()
     assert "video_fps has no effect: video rows are not supported" in caplog.text
     assert err[-1].endswith("the row has 1 video(s): training on videos is not supported yet — remove the videos")
+
+
+@pytest.mark.parametrize("method", ["bnb", "hqq"])
+def test_qlora_quantizes_the_language_model_and_keeps_the_vision_parts_whole(tiny_vlm_dir, tmp_path, method):
+    """QLoRA on a VLM (LLaMA-Factory's rule): the language model's linear layers are quantized, the vision tower and
+    projector stay in full precision, so an unfrozen projector trains whole; the run saves an adapter."""
+    from tuneforge.config.loader import load_config
+    from tuneforge.model.loader import load_model
+
+    base_dir = tiny_vlm_dir("qwen2_vl")
+    settings = {"quantization_bit": 4, "quantization_method": method, "freeze_multi_modal_projector": "false"}
+    out = tmp_path / method
+    assert main(["train", *overrides(base_dir, out, finetuning_type="lora", **settings)]) == 0
+    assert (out / "adapter_model.safetensors").is_file()
+    cfg = load_config(None, {"model_name_or_path": str(base_dir), **settings})
+    model = load_model(cfg.model, torch.float32)
+    kinds = {name: type(module).__name__ for name, module in model.named_modules()}
+    assert kinds["model.visual.blocks.0.attn.qkv"] == kinds["model.visual.merger.mlp.0"] == "Linear"
+    assert kinds["model.language_model.layers.0.self_attn.q_proj"] in ("Linear4bit", "HQQLinear")

@@ -16,7 +16,7 @@ from tuneforge.model.hubs import resolve_model_source
 from tuneforge.model.new_tokens import add_new_tokens, set_model_max_length
 from tuneforge.model.quantize import check_quantization, quantization_config, quantize_hqq
 from tuneforge.model.upcast import apply_upcasts
-from tuneforge.model.vision_parts import is_vision_config
+from tuneforge.model.vision_parts import is_vision_config, unquantized_parts
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -177,7 +177,8 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
         **_hub_kwargs(args),
         **device_map_kwargs(args, for_training),  # quantization_device_map: auto + offload_folder
     }
-    qconfig = quantization_config(args, dtype) if args.quantization_bit is not None else None
+    keep = unquantized_parts(config)  # a VLM's vision tower and projector stay in full precision
+    qconfig = quantization_config(args, dtype, keep) if args.quantization_bit is not None else None
     if qconfig is not None:  # None: unquantized, or hqq (it quantizes after loading)
         kwargs["quantization_config"] = qconfig
     fix = "check that the folder holds complete weights (*.safetensors) for its config.json"
@@ -187,7 +188,7 @@ def load_model(args: ModelArguments, dtype, cutoff_len: int | None = None, for_t
         else:
             model = auto.from_pretrained(args.model_name_or_path, **kwargs)
     if args.quantization_bit is not None and args.quantization_method == "hqq":
-        model = quantize_hqq(model, args.quantization_bit, dtype)
+        model = quantize_hqq(model, args.quantization_bit, dtype, keep)
     configure_kv_cache(model, args, for_training)  # use_kv_cache (never in training)
     if for_training:
         apply_upcasts(model, args)  # upcast_layernorm / upcast_lmhead_output

@@ -55,8 +55,9 @@ def _needs(module: str, package: str) -> None:
         )
 
 
-def quantization_config(args: ModelArguments, dtype):
-    """The transformers `quantization_config` for from_pretrained, or None when we quantize after loading (hqq)."""
+def quantization_config(args: ModelArguments, dtype, keep: tuple[str, ...] = ()):
+    """The transformers `quantization_config` for from_pretrained, or None when we quantize after loading (hqq).
+    `keep`: module prefixes left unquantized (a VLM's vision tower and projector, as LLaMA-Factory does)."""
     check_quantization(args)
     if args.quantization_method != "bnb":
         return None
@@ -65,9 +66,11 @@ def quantization_config(args: ModelArguments, dtype):
 
     # bitsandbytes' int8 matmul warns on every call that fp32 inputs are cast to fp16: true, known, and noisy
     warnings.filterwarnings("ignore", message="MatMul8bitLt: inputs will be cast")
+    skip = {"llm_int8_skip_modules": [*keep, "lm_head"]} if keep else {}
     if args.quantization_bit == 8:
-        return BitsAndBytesConfig(load_in_8bit=True)
+        return BitsAndBytesConfig(load_in_8bit=True, **skip)
     return BitsAndBytesConfig(
+        **skip,
         load_in_4bit=True,
         bnb_4bit_compute_dtype=dtype,
         bnb_4bit_use_double_quant=args.double_quantization,
@@ -75,8 +78,9 @@ def quantization_config(args: ModelArguments, dtype):
     )
 
 
-def quantize_hqq(model, bits: int, dtype):
-    """Replace every linear layer inside the transformer blocks (not the heads) by hqq's HQQLinear."""
+def quantize_hqq(model, bits: int, dtype, keep: tuple[str, ...] = ()):
+    """Replace every linear layer inside the transformer blocks (not the heads, nor under the `keep` prefixes) by
+    hqq's HQQLinear."""
     import torch
     from hqq.core.quantize import BaseQuantizeConfig, HQQLinear
 
@@ -87,7 +91,8 @@ def quantize_hqq(model, bits: int, dtype):
     for parent_name, parent in list(model.named_modules()):
         for name, child in list(parent.named_children()):
             in_block = re.search(r"\.\d+(\.|$)", f"{parent_name}.{name}")
-            if not isinstance(child, torch.nn.Linear) or child is output or not in_block:
+            kept = f"{parent_name}.{name}".startswith(keep) if keep else False
+            if not isinstance(child, torch.nn.Linear) or child is output or not in_block or kept:
                 continue
             if child.weight.numel() % HQQ_GROUP_SIZE:
                 raise UserError(

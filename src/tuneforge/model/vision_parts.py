@@ -69,6 +69,15 @@ def vision_parts(model_type: str) -> VisionParts:
     return PARTS[model_type]
 
 
+def unquantized_parts(config) -> tuple[str, ...]:
+    """What QLoRA leaves in full precision: a VLM's vision tower and projector (small, and an unfrozen projector trains
+    whole), as LLaMA-Factory does; nothing for a text model."""
+    if not is_vision_config(config):
+        return ()
+    parts = vision_parts(config.model_type)
+    return parts.vision + parts.projector
+
+
 def freeze_parts(model, mm: MultimodalArguments) -> list[str]:
     """After full or freeze tuning set the language model's weights: the frozen parts stay as they are, the vision
     tower / projector train whole where their switch is off. The names of the parameters it froze."""
@@ -100,7 +109,7 @@ def lora_module_names(model, mm: MultimodalArguments) -> list[str]:
     return [
         name
         for name, module in model.named_modules()
-        if isinstance(module, torch.nn.Linear) and not name.startswith(skip)
+        if (isinstance(module, torch.nn.Linear) or type(module).__name__ == "HQQLinear") and not name.startswith(skip)
     ]
 
 
