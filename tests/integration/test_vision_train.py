@@ -224,3 +224,40 @@ def test_qlora_quantizes_the_language_model_and_keeps_the_vision_parts_whole(tin
     kinds = {name: type(module).__name__ for name, module in model.named_modules()}
     assert kinds["model.visual.blocks.0.attn.qkv"] == kinds["model.visual.merger.mlp.0"] == "Linear"
     assert kinds["model.language_model.layers.0.self_attn.q_proj"] in ("Linear4bit", "HQQLinear")
+
+
+def test_an_interrupted_vision_run_resumes_to_the_same_curve_and_weights(tiny_vlm_dir, tmp_path, monkeypatch):
+    """LoRA with the projector trained whole and pictures in every batch: killed after step 5, the same command picks
+    up checkpoint-3 and ends where an uninterrupted run ends (loss per step, adapter and projector weights)."""
+    from tuneforge.config import load_config
+    from tuneforge.train import callbacks
+    from tuneforge.train.run import run_training
+
+    def cfg(out: Path) -> dict:
+        argv = overrides(tiny_vlm_dir("qwen2_vl"), out, finetuning_type="lora", max_steps=6, save_steps=3)
+        argv += ["freeze_multi_modal_projector=false", "logging_steps=1", "lora_dropout=0.1", "learning_rate=0.005"]
+        return dict(arg.split("=", 1) for arg in argv)
+
+    def curve(out: Path) -> list[tuple[int, float]]:
+        rows = [json.loads(line) for line in (out / "trainer_log.jsonl").read_text().splitlines()]
+        return [(row["step"], row["loss"]) for row in rows if row.get("loss") is not None]
+
+    straight = run_training(load_config(None, cfg(tmp_path / "a")))
+    original = callbacks.JsonlLogCallback.on_step_end
+
+    def crash_after_step_5(self, args, state, control, **kwargs):
+        if state.global_step == 5:
+            raise KeyboardInterrupt
+        return original(self, args, state, control, **kwargs)
+
+    monkeypatch.setattr(callbacks.JsonlLogCallback, "on_step_end", crash_after_step_5, raising=False)
+    with pytest.raises(KeyboardInterrupt):
+        run_training(load_config(None, cfg(tmp_path / "b")))
+    monkeypatch.undo()
+    resumed = run_training(load_config(None, cfg(tmp_path / "b")))
+    assert [s for s, _ in curve(resumed)] == [s for s, _ in curve(straight)] == list(range(1, 7))
+    assert [v for _, v in curve(resumed)] == pytest.approx([v for _, v in curve(straight)], rel=1e-5)
+    a, b = load_file(straight / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
+    assert a.keys() == b.keys() and any(".merger." in key for key in a)
+    for key in a:
+        assert (a[key] - b[key]).abs().max().item() < 1e-6, key
