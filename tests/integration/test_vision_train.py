@@ -261,3 +261,25 @@ def test_an_interrupted_vision_run_resumes_to_the_same_curve_and_weights(tiny_vl
     assert a.keys() == b.keys() and any(".merger." in key for key in a)
     for key in a:
         assert (a[key] - b[key]).abs().max().item() < 1e-6, key
+
+
+@pytest.mark.parametrize("extra", [{"streaming": "true"}, {"preprocessing_num_workers": 2}])
+def test_pictures_train_from_a_stream_and_from_worker_processes(tiny_vlm_dir, tmp_path, extra):
+    """A stream's batches keep their pixel values whole (accelerate must not slice them by rows); worker processes
+    encode with the processor the template carries."""
+    out = tmp_path / "out"
+    assert main(["train", *overrides(tiny_vlm_dir("qwen2_vl"), out, finetuning_type="lora", **extra)]) == 0
+    assert (out / "adapter_model.safetensors").is_file()
+
+
+def test_a_tokenized_cache_knows_the_image_settings(tiny_vlm_dir, tmp_path, capsys):
+    """tokenized_path: the same settings reuse the cache; another image_max_pixels (other image tokens per picture)
+    is refused in one line naming what changed."""
+    cache = tmp_path / "tokens"
+    base = overrides(tiny_vlm_dir("qwen2_vl"), tmp_path / "a", finetuning_type="lora", tokenized_path=cache)
+    assert main(["train", *base]) == 0
+    assert main(["train", *base, f"output_dir={tmp_path / 'b'}"]) == 0
+    capsys.readouterr()
+    assert main(["train", *base, f"output_dir={tmp_path / 'c'}", "image_max_pixels=4096"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "changed: images" in err[0]

@@ -11,6 +11,8 @@ from tuneforge.config.stages import stage_record
 from tuneforge.config.training import DEFAULTS
 from tuneforge.errors import UserError
 from tuneforge.model.estimate import needs_checkpointing
+from tuneforge.model.loader import load_config
+from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.train.engines import prepare_engines
 from tuneforge.train.optim import optimizer_training_args
 from tuneforge.train.swanlab_report import without_swanlab
@@ -114,6 +116,9 @@ def build_training_arguments(cfg: RunConfig, output_dir: str, cls=None, **extra)
     prepare_engines(kwargs)  # DeepSpeed alone needs a process group; FSDP needs several processes
     if cfg.finetuning.uses_adapter:
         kwargs.setdefault("ddp_find_unused_parameters", False)
+    if cfg.data.streaming and is_vision_config(load_config(cfg.model)):
+        # a batch's pixel values are per patch, not per row: accelerate must not slice a streamed batch by rows
+        kwargs.setdefault("accelerator_config", {"dispatch_batches": False})
     kwargs.setdefault("include_num_input_tokens_seen", "non_padding")
     if groups_by_length(cfg):
         kwargs.setdefault("train_sampling_strategy", "group_by_length")
