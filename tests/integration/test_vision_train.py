@@ -283,3 +283,33 @@ def test_a_tokenized_cache_knows_the_image_settings(tiny_vlm_dir, tmp_path, caps
     assert main(["train", *base, f"output_dir={tmp_path / 'c'}", "image_max_pixels=4096"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "changed: images" in err[0]
+
+
+@pytest.mark.parametrize("arch", ["qwen2_vl", "qwen3_vl", "llava", "gemma3"])
+def test_a_training_batch_holds_what_the_processor_gives_the_model(tiny_vlm_dir, arch):
+    """Each family's batch holds the inputs its processor names (Qwen's image_grid_thw and mm_token_type_ids, Gemma 3's
+    token_type_ids, LLaVA neither; no Gemma num_crops), the token types mark exactly the image tokens, and the model
+    trains on it."""
+    from tuneforge.config.loader import load_config
+    from tuneforge.data.collate import sft_collator
+    from tuneforge.data.loader import get_sft_datasets
+    from tuneforge.data.vision_collate import with_image_batches
+    from tuneforge.model.loader import load_model
+    from tuneforge.train.common import load_tokenizer_and_template
+
+    model_dir = tiny_vlm_dir(arch)
+    settings = {"model_name_or_path": str(model_dir), "template": arch, "dataset": "shapes_demo"}
+    cfg = load_config(None, {**settings, "dataset_dir": str(ROOT / "data"), "max_samples": 2, "cutoff_len": 1024})
+    tokenizer, template = load_tokenizer_and_template(cfg)
+    train, _ = get_sft_datasets(cfg.data, template, tokenizer)
+    collate = with_image_batches(sft_collator(tokenizer, cfg.data, "sdpa", use_cpu=True), template)
+    batch = collate([train[0], train[1]])
+    processor = load_processor(model_dir)
+    assert set(batch) == {*processor.model_input_names, "labels"}
+    types = {"mm_token_type_ids", "token_type_ids"} & set(batch)
+    image_id = tokenizer.convert_tokens_to_ids(template.mm_plugin["image_token"])
+    for key in types:
+        assert torch.equal(batch[key] == 1, batch["input_ids"] == image_id), key
+    assert len(types) == (arch != "llava")
+    model = load_model(cfg.model, torch.float32)
+    assert torch.isfinite(model(**batch).loss)

@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from tuneforge.data.media import WEB_URL, check_placeholders, part_urls, parts_text, resolve
+from tuneforge.data.vision_collate import image_inputs
 from tuneforge.data.vision_conversation import with_image_tokens
 from tuneforge.errors import UserError
 from tuneforge.model.vlm_processor import load_processor
@@ -93,23 +94,7 @@ class VisionPrompts:
         processor = self.processor
         conv, images = with_image_tokens(conv, template, processor, self.cfg.multimodal)
         ids = template.encode_prompt(tokenizer, conv, self.cfg.data.default_system)
-        return ids, image_inputs(processor, ids, images)
-
-
-def image_inputs(processor, ids: list[int], images: list) -> dict:
-    """What the processor's `__call__` adds to input_ids / attention_mask for one prompt: its image processor's
-    outputs (less the ones the model does not take, e.g. Gemma 3's num_crops) and, where the processor returns them,
-    the token types (Qwen-VL's `mm_token_type_ids` for M-RoPE; Gemma 3 names them `token_type_ids`)."""
-    import torch  # heavy: only a process that generates imports it
-
-    out = dict(processor.image_processor(images=images, return_tensors="pt"))
-    for name in getattr(processor, "unused_input_names", None) or ():
-        out.pop(name, None)
-    if getattr(processor, "return_mm_token_type_ids", False):
-        names = processor.model_input_names
-        key = "mm_token_type_ids" if "mm_token_type_ids" in names else "token_type_ids"
-        out[key] = torch.tensor(processor.create_mm_token_type_ids([ids]), dtype=torch.long)
-    return out
+        return ids, image_inputs(processor, [ids], images)
 
 
 def to_model(inputs: dict, model) -> dict:

@@ -29,16 +29,26 @@ class VisionCollator:
         text_rows = [{k: v for k, v in f.items() if k != IMAGES_COLUMN} for f in features]
         batch = self.text_collator(text_rows)
         refs = [ref for f in features for ref in (f.get(IMAGES_COLUMN) or [])] * self.copies
-        if refs:
-            mm = self.mm
-            images = [load_image(ref, mm.image_max_pixels, mm.image_min_pixels, self.plugin) for ref in refs]
-            batch.update(self.processor.image_processor(images=images, return_tensors="pt"))
-        if hasattr(self.processor, "create_mm_token_type_ids"):  # which ids are image tokens (Qwen's M-RoPE needs it)
-            import torch  # heavy: the process that batches imports it, not `import`
-
-            types = self.processor.create_mm_token_type_ids(batch["input_ids"].tolist())
-            batch["mm_token_type_ids"] = torch.tensor(types, dtype=torch.long)
+        mm = self.mm
+        images = [load_image(ref, mm.image_max_pixels, mm.image_min_pixels, self.plugin) for ref in refs]
+        batch.update(image_inputs(self.processor, batch["input_ids"].tolist(), images))
         return batch
+
+
+def image_inputs(processor, ids: list[list[int]], images: list) -> dict:
+    """What the processor's `__call__` adds to these rows' input_ids / attention_mask: its image processor's outputs
+    for the pictures, in row order (less what the model does not take, e.g. Gemma 3's num_crops), and, where the
+    processor returns them, the token types (Qwen-VL's `mm_token_type_ids` for M-RoPE; Gemma 3's `token_type_ids`
+    for its bidirectional attention over a picture's tokens). Also the chat engine's (chat/vision_inputs.py)."""
+    import torch  # heavy: the process that batches imports it, not `import`
+
+    out = dict(processor.image_processor(images=images, return_tensors="pt")) if images else {}
+    for name in getattr(processor, "unused_input_names", None) or ():
+        out.pop(name, None)
+    if getattr(processor, "return_mm_token_type_ids", False):
+        key = "mm_token_type_ids" if "mm_token_type_ids" in processor.model_input_names else "token_type_ids"
+        out[key] = torch.tensor(processor.create_mm_token_type_ids(ids), dtype=torch.long)
+    return out
 
 
 def with_image_batches(collator, template, copies: int = 1):
