@@ -23,6 +23,8 @@ TEMPLATES = {
     "qwen3_vl": "qwen3_vl",
     "llava": "llava",
     "gemma3": "gemma3",
+    "llava_next": "llava_next",
+    "glm4v": "glm4v",
 }
 
 
@@ -85,7 +87,8 @@ def test_merged_vlm_loads_with_its_processor_and_matches_base_plus_adapter(arch,
 
     with torch.no_grad():
         got, want, plain = (m(**inputs).logits for m in (merged, reference, base))
-    assert (got - want).abs().max().item() < 1e-5
+    # float32 round-off of the merged weights: relative to the logits' scale (the Qwen models' final norm is 2)
+    assert (got - want).abs().max().item() < 1e-5 * max(1.0, want.abs().max().item())
     assert (got - plain).abs().max().item() > 1e-3  # the adapter matters: the check above is not trivially true
     greedy = {"max_new_tokens": 8, "do_sample": False, "eos_token_id": None}
     with torch.no_grad():

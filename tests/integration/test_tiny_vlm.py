@@ -17,13 +17,16 @@ CHAT = [
     {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "What colour is the shape?"}]},
     {"role": "assistant", "content": [{"type": "text", "text": "red"}]},
 ]
-IMAGE_TOKENS = {"qwen2_vl": 4, "qwen2_5_vl": 4, "qwen3_vl": 4, "llava": 4, "gemma3": 4}  # per 64x64 picture
+# per 64x64 picture (LLaVA-NeXT: the 28x28 base crop 2x2 + its 56x56 tiling 4x4 + a newline per row of 4)
+IMAGE_TOKENS = {"qwen2_vl": 4, "qwen2_5_vl": 4, "qwen3_vl": 4, "llava": 4, "gemma3": 4, "llava_next": 24, "glm4v": 4}
 MODEL_CLASS = {
     "qwen2_vl": "Qwen2VLForConditionalGeneration",
     "qwen2_5_vl": "Qwen2_5_VLForConditionalGeneration",
     "qwen3_vl": "Qwen3VLForConditionalGeneration",
     "llava": "LlavaForConditionalGeneration",
     "gemma3": "Gemma3ForConditionalGeneration",
+    "llava_next": "LlavaNextForConditionalGeneration",
+    "glm4v": "Glm4vForConditionalGeneration",
 }
 
 
@@ -50,7 +53,7 @@ def test_loads_with_auto_classes_trains_and_generates(arch, tiny_vlm_dir):
     tokenizer = processor.tokenizer
     config = model.config
     assert config.image_token_id == tokenizer.convert_tokens_to_ids(tokenizer.image_token)
-    saved = {"processor_config.json"} if arch in ("llava", "gemma3") else {"preprocessor_config.json"}
+    saved = {"processor_config.json"} if arch in ("llava", "gemma3", "llava_next") else {"preprocessor_config.json"}
     assert saved | {"config.json", "model.safetensors", "tokenizer.json", "chat_template.jinja"} <= {
         p.name for p in folder.iterdir()
     }

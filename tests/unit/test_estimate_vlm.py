@@ -17,7 +17,7 @@ from tuneforge.model.estimate import estimate_memory, format_estimate
 from tuneforge.model.vision_parts import freeze_parts, lora_module_names, vision_parts
 from tuneforge.model.vlm_processor import load_processor
 
-ARCHS = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "gemma3"]
+ARCHS = ["qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "gemma3", "llava_next", "glm4v"]
 SWITCHES = ("freeze_vision_tower", "freeze_multi_modal_projector", "freeze_language_model")
 
 
@@ -128,3 +128,16 @@ def test_a_trained_vision_tower_keeps_its_activations(tiny_vlm_dir):
     )
     assert trained["activations"] > frozen["activations"]
     assert trained["trainable_params"] - frozen["trainable_params"] == trained["vision_params"]
+
+
+def test_glm4v_and_llava_next_count_the_processors_tokens(tiny_vlm_dir):
+    """GLM-4.1V: Qwen's grid rule (a 112 x 112 picture at image_max_pixels=12544); LLaVA-NeXT: at most its largest
+    tiling, which a square picture fills."""
+    from PIL import Image
+
+    for arch, picture, keys in (("glm4v", (112, 112), {"image_max_pixels": 12544}), ("llava_next", (300, 300), {})):
+        folder = tiny_vlm_dir(arch)
+        processor = load_processor(folder)
+        plugin = get_template(arch, processor.tokenizer).mm_plugin
+        est = estimate_memory(run_config(folder, arch, **keys), cuda=False)
+        assert [est["image_tokens"]] == image_token_counts(plugin, processor, [Image.new("RGB", picture)]), arch

@@ -20,6 +20,8 @@ CASES = {
     "qwen2_5_vl": ("qwen2_vl", "<|vision_start|><|image_pad|><|vision_end|>"),
     "qwen3_vl": ("qwen3_vl", "<|vision_start|><|image_pad|><|vision_end|>"),
     "llava": ("llava", "<image>"),
+    "llava_next": ("llava_next", "<image>"),
+    "glm4v": ("glm4v", "<|begin_of_image|><|image|><|end_of_image|>"),
     "gemma3": ("gemma3", "<start_of_image>"),
 }
 
@@ -27,7 +29,7 @@ CASES = {
 def pictures() -> list:
     folder = ROOT / "data" / "shapes_demo"
     small = Image.open(sorted(folder.glob("*.png"))[0]).convert("RGB")
-    return [small, small.resize((96, 160))]  # two sizes: Qwen's grid differs per image, the others resize
+    return [small, small.resize((96, 160))]  # two sizes: Qwen's grid and LLaVA-NeXT's crops differ per image
 
 
 @pytest.mark.parametrize("arch", list(CASES))
@@ -42,8 +44,8 @@ def test_expanded_text_is_what_the_processor_writes(tiny_vlm_dir, arch):
     theirs_text = [c.replace("<image>", native) for c in contents]
     theirs = processor(text=["".join(theirs_text)], images=images, return_tensors="np")["input_ids"][0].tolist()
     assert processor.tokenizer("".join(ours), add_special_tokens=False)["input_ids"] == theirs
-    if arch.startswith("qwen"):
-        assert counts[0] != counts[1]  # the count follows the picture's size
+    if arch.startswith("qwen") or arch in ("llava_next", "glm4v"):
+        assert counts[0] != counts[1]  # the count follows the picture's size (LLaVA-NeXT: its anyres crops)
 
 
 def test_counts_must_match_the_placeholders():

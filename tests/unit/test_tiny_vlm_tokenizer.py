@@ -24,6 +24,10 @@ RENDERED = {
     "qwen3_vl": "<|im_start|>user\n<|vision_start|><|image_pad|><|vision_end|>What colour is the shape?<|im_end|>\n"
     "<|im_start|>assistant\n<think>\n\n</think>\n\nred<|im_end|>\n",
     "llava": "USER: <image>\nWhat colour is the shape? ASSISTANT: red ",
+    "llava_next": "USER: <image>\nWhat colour is the shape? ASSISTANT: red ",
+    # GLM-4.1V's template reads a reply as a string only (a list of parts is printed as it is)
+    "glm4v": "[gMASK]<sop><|user|>\n<|begin_of_image|><|image|><|end_of_image|>What colour is the shape?<|assistant|>\n"
+    "[{'type': 'text', 'text': 'red'}]",
     "gemma3": "<bos><start_of_turn>user\n<start_of_image>What colour is the shape?<end_of_turn>\n"
     "<start_of_turn>model\nred<end_of_turn>\n",
 }
@@ -32,6 +36,8 @@ GENERATION_PROMPT = {
     "qwen2_5_vl": "<|im_start|>assistant\n",
     "qwen3_vl": "<|im_start|>assistant\n<think>\n",
     "llava": "ASSISTANT:",
+    "llava_next": "ASSISTANT:",
+    "glm4v": "<|assistant|>\n",
     "gemma3": "<start_of_turn>model\n",
 }
 

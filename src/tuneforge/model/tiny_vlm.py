@@ -1,11 +1,12 @@
 """Offline tiny vision-language models: our trained tokenizer + the family's special tokens and official chat
 template, the family's PIL image processor, a random model with a tiny vision tower. A few MB, deterministic.
 
-Families: qwen2_vl, qwen2_5_vl, qwen3_vl, llava, gemma3. llava and gemma3 save a full processor, so plain
-`AutoProcessor.from_pretrained` loads them. The three Qwen families save the same files their official repos ship
-(preprocessor_config.json, tokenizer, chat template), but transformers 5.25 without torchvision cannot build their
-processor: `Qwen2VLProcessor` always has a `video_processor` slot, and `AutoProcessor` loads a
-`Qwen2VLVideoProcessor`, which requires torchvision. `model.vlm_processor.load_processor` loads them image-only.
+Families: qwen2_vl, qwen2_5_vl, qwen3_vl, llava, gemma3, llava_next and glm4v (the last two in tiny_vlm_families.py).
+llava, gemma3 and llava_next save a full processor, so plain `AutoProcessor.from_pretrained` loads them. The three Qwen
+families and glm4v save the same files their official repos ship (preprocessor_config.json, tokenizer, chat template),
+but transformers 5.25 without torchvision cannot build their processor: `Qwen2VLProcessor` (and `Glm4vProcessor`) always
+has a `video_processor` slot, and `AutoProcessor` loads a `Qwen2VLVideoProcessor`, which requires torchvision.
+`model.vlm_processor.load_processor` loads them image-only.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from importlib import resources
 
 from tuneforge.errors import UserError
 from tuneforge.model.tiny import build_tokenizer
+from tuneforge.model.tiny_vlm_families import BUILDERS, GLM4V_TOKENS
 
-VLM_ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "gemma3")
+VLM_ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "gemma3", "llava_next", "glm4v")
 QWEN_VL_ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
 
 # Text tower shape, the same for every family: small enough for a CPU step in milliseconds.
@@ -26,6 +28,13 @@ HEAD_DIM = HIDDEN // HEADS
 # Wider than the usual 0.02 (as tiny.py's models): a random tiny model has some structure to adapt, and a picture
 # changes the text's logits visibly.
 INIT_STD = HIDDEN**-0.5
+# Final RMSNorm weight of the Qwen families, so that the logits can reach a trained model's range: at 1, a random
+# 64-wide head caps them near 8 against ~4k others and LoRA on the demo set stalls at a loss of ~1.9; at 2 it reaches
+# 0.3-0.45 in 1000-1500 steps (measured).
+QWEN_FINAL_NORM = 2.0
+# Std of the projector's output layer: its image features come out with the text embeddings' norm (~1; transformers'
+# 0.02 default gives ~0.2, too faint beside the text for LoRA to learn to read the pictures).
+PROJECTOR_OUT_STD = 0.015
 MROPE_SECTION = [2, 3, 3]  # temporal / height / width rotary halves of a Qwen head: sums to HEAD_DIM // 2
 # Vision tower shape.
 VISION_HIDDEN, VISION_HEADS, VISION_LAYERS, VISION_INTERMEDIATE = 32, 2, 2, 64
@@ -75,6 +84,17 @@ SPECS = {
     "llava": VlmSpec("llava", "llava.jinja", ("<image>",), {"image_token": "<image>"}, "<s>", "</s>"),
     "gemma3": VlmSpec(
         "gemma3", "gemma3.jinja", ("<bos>", "<eos>", *GEMMA3_NAMED.values()), GEMMA3_NAMED, "<bos>", "<eos>"
+    ),
+    # llava-hf/llava-v1.6-vicuna's template is llava-1.5's (USER: / ASSISTANT:).
+    "llava_next": VlmSpec("llava_next", "llava.jinja", ("<image>",), {"image_token": "<image>"}, "<s>", "</s>"),
+    # GLM-4.1V-9B-Thinking's template; its eos (and pad) is <|endoftext|>, already in our vocabulary
+    "glm4v": VlmSpec(
+        "glm4v",
+        "glm4v.jinja",
+        GLM4V_TOKENS,
+        {"image_token": "<|image|>", "video_token": "<|video|>"},
+        None,
+        "<|endoftext|>",
     ),
 }
 
@@ -181,6 +201,23 @@ def _qwen_vl(arch: str, tokenizer):
     return transformers.Qwen3VLForConditionalGeneration(config), _qwen_image_processor(arch, 16)
 
 
+def _trained_like_qwen(model) -> None:
+    """A final norm and projectors scaled as in a trained Qwen-VL (QWEN_FINAL_NORM, PROJECTOR_OUT_STD), so that a
+    minute of LoRA training on the demo set learns to read the pictures (tests/integration/test_vision_learning.py)."""
+    import torch
+
+    model.model.language_model.norm.weight.data.fill_(QWEN_FINAL_NORM)
+    visual = model.model.visual
+    mergers = [visual.merger, *getattr(visual, "deepstack_merger_list", [])]
+    for merger in mergers:
+        first, last = [m for m in merger.modules() if isinstance(m, torch.nn.Linear)]
+        # LeCun init: the normalised patches keep unit scale (and their differences) through the hidden layer.
+        torch.nn.init.normal_(first.weight, std=first.in_features**-0.5)
+        torch.nn.init.normal_(last.weight, std=PROJECTOR_OUT_STD)
+        torch.nn.init.zeros_(first.bias)
+        torch.nn.init.zeros_(last.bias)
+
+
 def _llava(tokenizer):
     """(model, processor): a CLIP tower on 28x28 pictures, 2x2 patches of 14 -> 4 image tokens (CLS dropped)."""
     import transformers
@@ -267,13 +304,26 @@ def create_tiny_vlm(out_dir, arch: str = "qwen2_vl", seed: int = 0, vocab_size: 
         torch.manual_seed(seed)
         if arch in QWEN_VL_ARCHS:
             model, image_processor = _qwen_vl(arch, tokenizer)
+            _trained_like_qwen(model)
             processor = None
+        elif arch in BUILDERS:
+            vision = {
+                "hidden_size": VISION_HIDDEN,
+                "intermediate_size": VISION_INTERMEDIATE,
+                "num_hidden_layers": VISION_LAYERS,
+                "num_attention_heads": VISION_HEADS,
+            }
+            model, processor = BUILDERS[arch](tokenizer, _text_kwargs(tokenizer), vision)
+            if not hasattr(processor, "tokenizer"):  # an image processor only (GLM-4.1V: see vlm_processor)
+                processor, image_processor = None, processor
         else:
             model, processor = _llava(tokenizer) if arch == "llava" else _gemma3(tokenizer)
     model = model.to(torch.float32)
     eos = [tokenizer.eos_token_id]
     if arch == "gemma3":  # Gemma's chat turns end with <end_of_turn>
         eos.append(tokenizer.convert_tokens_to_ids("<end_of_turn>"))
+    if arch == "glm4v":  # GLM-4.1V's generation_config stops at the next turn's tag too
+        eos += tokenizer.convert_tokens_to_ids(["<|user|>", "<|observation|>"])
     model.generation_config = GenerationConfig(
         bos_token_id=model.config.get_text_config().bos_token_id,
         eos_token_id=eos if len(eos) > 1 else eos[0],

@@ -45,12 +45,35 @@ TOWER_AND_PROJECTOR = VisionParts(
     projector=("model.multi_modal_projector",),
     language=("model.language_model", "lm_head"),
 )
+# GLM-4.1V: LF names the patch embedding and blocks the tower and the merger the projector; the rest of its tower
+# (learned positions, the norms) goes with the tower, and the conv that merges 2x2 patches into the text width with the
+# projector, so that the freeze switches cover every weight.
+GLM4V = VisionParts(
+    vision=(
+        "model.visual.patch_embed",
+        "model.visual.embeddings",
+        "model.visual.post_conv_layernorm",
+        "model.visual.blocks",
+        "model.visual.post_layernorm",
+    ),
+    projector=("model.visual.downsample", "model.visual.merger"),
+    language=("model.language_model", "lm_head"),
+)
+# LLaVA-NeXT's learned row separator (`image_newline`) lays out the projected features: a projector weight. It is a
+# bare parameter, so under LoRA it stays frozen even with the projector unfrozen (peft saves modules whole), as in LF.
+LLAVA_NEXT = VisionParts(
+    vision=("model.vision_tower",),
+    projector=("model.multi_modal_projector", "model.image_newline"),
+    language=("model.language_model", "lm_head"),
+)
 PARTS = {
     "qwen2_vl": QWEN_VL,
     "qwen2_5_vl": QWEN_VL,
     "qwen3_vl": QWEN_VL,
     "llava": TOWER_AND_PROJECTOR,
     "gemma3": TOWER_AND_PROJECTOR,
+    "llava_next": LLAVA_NEXT,
+    "glm4v": GLM4V,
 }
 
 
@@ -125,7 +148,7 @@ def projector_modules(model, mm: MultimodalArguments) -> list[str]:
     for prefix in vision_parts(model.config.model_type).projector:
         try:
             module = model.get_submodule(prefix)
-        except AttributeError:  # Qwen2-VL has no deepstack mergers
+        except AttributeError:  # Qwen2-VL has no deepstack mergers; LLaVA-NeXT's image_newline is no module
             continue
         if isinstance(module, torch.nn.ModuleList):
             names += [f"{prefix}.{i}" for i in range(len(module))]

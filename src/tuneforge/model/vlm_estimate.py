@@ -101,7 +101,11 @@ def image_tokens(config: dict[str, Any], image_max_pixels: int, cap: int | None 
     """(tokens one image adds to the sequence, patches the vision tower sees, the rule used). `cap`: the
     processor's own largest picture (Qwen), which a larger image_max_pixels does not pass."""
     vision, model_type = config["vision_config"], config.get("model_type")
-    if model_type in QWEN_VL:
+    if model_type == "llava_next":
+        return _tiled_tokens(config)
+    if model_type in (*QWEN_VL, "glm4v"):
+        if model_type == "glm4v" and cap:
+            cap //= 2  # GLM-4.1V's longest_edge counts a still picture's two time frames
         patch, merge = int(vision.get("patch_size", 14)), int(vision.get("spatial_merge_size", 2))
         pixels = min(image_max_pixels, cap or image_max_pixels)
         tokens = max(1, pixels // (patch * merge) ** 2)
@@ -117,6 +121,19 @@ def image_tokens(config: dict[str, Any], image_max_pixels: int, cap: int | None 
         tokens = int(config.get("image_seq_length") or patches + full)
         patches += 1  # CLIP's CLS token
     return tokens, patches, f"1 image/sample, a fixed {tokens} tokens per image ({model_type})"
+
+
+def _tiled_tokens(config: dict[str, Any]) -> tuple[int, int, str]:
+    """LLaVA-NeXT: the picture at the tower's size plus its tiles at the largest image_grid_pinpoints (an upper bound:
+    a picture of another shape pads fewer tiles), one newline token per tiled row."""
+    vision = config["vision_config"]
+    size, patch = int(vision.get("image_size", 336)), int(vision.get("patch_size", 14))
+    side = size // patch
+    height, width = max(config.get("image_grid_pinpoints") or [[size, size]], key=lambda hw: hw[0] * hw[1])
+    rows, cols = height // size * side, width // size * side
+    tokens = side * side + rows * cols + rows
+    patches = (side * side + 1) * (1 + (height // size) * (width // size))
+    return tokens, patches, f"1 image/sample, at most {tokens} tokens per image (llava_next, the largest tiling)"
 
 
 def tower_shape(config: dict[str, Any]) -> dict[str, int]:

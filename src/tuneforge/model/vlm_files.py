@@ -7,11 +7,11 @@ torchvision the Qwen processors load image-only and would drop the video process
 the one exception: the training template (tokenizer.chat_template, saved as chat_template.jinja) must win, so a
 template kept in the base's processor_config.json or legacy chat_template.json is not carried over.
 
-The training template renders text content; `processor.apply_chat_template` is usually called with OpenAI-style
-content parts ({"type": "image"}, {"type": "text", ...}). `vision_chat_template` puts a prelude before the training
-template that joins each message's parts into one text, an image part becoming the placeholder the family's processor
-expands (Qwen: <|vision_start|><|image_pad|><|vision_end|>; LLaVA: <image>; Gemma 3: <start_of_image>), so the
-processor's ids are the ids training encoded.
+The training template renders text content; `processor.apply_chat_template` is usually called with OpenAI-style content
+parts ({"type": "image"}, {"type": "text", ...}). `vision_chat_template` puts a prelude before the training template
+that joins each message's parts into one text, an image part becoming the placeholder the family's processor expands
+(Qwen: <|vision_start|><|image_pad|><|vision_end|>; GLM-4.1V: <|begin_of_image|><|image|><|end_of_image|>; LLaVA,
+LLaVA-NeXT: <image>; Gemma 3: <start_of_image>), so the processor's ids are the ids training encoded.
 """
 
 from __future__ import annotations
@@ -53,8 +53,10 @@ def image_placeholder(plugin: dict | None) -> str | None:
     name = (plugin or {}).get("name")
     if name in ("qwen2_vl", "qwen3_vl"):
         return plugin["vision_bos_token"] + plugin["image_token"] + plugin["vision_eos_token"]
-    if name == "llava":
+    if name in ("llava", "llava_next"):
         return plugin["image_token"]
+    if name == "glm4v":  # the markers GLM-4.1V's own template writes around its image token
+        return f"<|begin_of_image|>{plugin['image_token']}<|end_of_image|>"
     if name == "gemma3":
         return GEMMA3_BOI
     return None

@@ -10,11 +10,12 @@ below has no video slot, so it loads from the same files and processes text + im
 
 from __future__ import annotations
 
-# model_type -> the processor class its official repos name (all three share Qwen2-VL's image processor)
+# model_type -> the processor class its official repos name (the Qwen ones share Qwen2-VL's image processor)
 VIDEO_SLOT_PROCESSORS = {
     "qwen2_vl": "Qwen2VLProcessor",
     "qwen2_5_vl": "Qwen2_5_VLProcessor",
     "qwen3_vl": "Qwen3VLProcessor",
+    "glm4v": "Glm4vProcessor",  # GLM-4.1V: Qwen2-VL's image processing, its own video processor
 }
 
 
