@@ -133,3 +133,39 @@ def test_vlm_without_image_processor_is_refused(tiny_vlm_dir, tmp_path, capsys):
     code, err = export(capsys, model_name_or_path=folder, template="qwen2_vl", export_dir=tmp_path / "x")
     assert code == 2 and "has no image processor" in err and err.count("\n") == 0, err
     assert not (tmp_path / "x").exists()
+
+
+def test_a_trained_adapter_with_its_whole_projector_merges_into_the_base(tiny_vlm_dir, tmp_path, capsys):
+    """The user's path: `tuneforge train` (LoRA, freeze_multi_modal_projector: false, so the projector trains whole)
+    then `tuneforge export` of the run folder: the merged model carries the trained projector and answers a picture
+    question as base + adapter."""
+    import torch
+    from peft import PeftModel
+    from PIL import Image
+    from transformers import AutoModelForImageTextToText
+
+    base_dir = tiny_vlm_dir("qwen2_vl")
+    run = tmp_path / "run"
+    data = Path(__file__).resolve().parents[2] / "data"
+    train = {"model_name_or_path": base_dir, "template": "qwen2_vl", "dataset": "shapes_demo", "dataset_dir": data}
+    train |= {"max_samples": 8, "max_steps": 2, "learning_rate": 1e-2, "output_dir": run, "lora_target": "all"}
+    train |= {"freeze_multi_modal_projector": "false", "report_to": "none", "disable_tqdm": "true"}
+    assert main(["train", *[f"{k}={v}" for k, v in train.items()]]) == 0
+    out = tmp_path / "merged"
+    code, err = export(capsys, model_name_or_path=base_dir, adapter_name_or_path=run, export_dir=out)
+    assert code == 0, err
+    merged = AutoModelForImageTextToText.from_pretrained(out).eval()
+    base = AutoModelForImageTextToText.from_pretrained(base_dir).eval()
+    reference = PeftModel.from_pretrained(AutoModelForImageTextToText.from_pretrained(base_dir), run).eval()
+    trained = reference.get_base_model().model.visual.merger.modules_to_save["default"].mlp[0].weight
+    assert torch.equal(merged.model.visual.merger.mlp[0].weight, trained)
+    assert not torch.equal(trained, base.model.visual.merger.mlp[0].weight)
+    processor = load_processor(out)
+    text = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": QUESTION}]}],
+        add_generation_prompt=True,
+    )
+    inputs = processor(text=[text], images=[Image.open(PICTURE).convert("RGB")], return_tensors="pt")
+    with torch.no_grad():
+        got, want = merged(**inputs).logits, reference(**inputs).logits
+    assert (got - want).abs().max().item() < 1e-5 * max(1.0, want.abs().max().item())
