@@ -157,6 +157,7 @@ def test_pairs_get_their_pictures_twice_chosen_rows_first(tiny_vlm_dir):
 )
 def test_what_cannot_train_on_pictures_stops_in_one_line(tiny_vlm_dir, tmp_path, capsys, extra, message):
     argv = overrides(tiny_vlm_dir("qwen2_vl"), tmp_path / "out", finetuning_type="lora", **extra)
+    capsys.readouterr()  # the tiny model's build, when this test comes first
     assert main(["train", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
@@ -313,3 +314,11 @@ def test_a_training_batch_holds_what_the_processor_gives_the_model(tiny_vlm_dir,
     assert len(types) == (arch != "llava")
     model = load_model(cfg.model, torch.float32)
     assert torch.isfinite(model(**batch).loss)
+
+
+def test_lora_with_nothing_left_to_adapt_stops_in_one_line(tiny_vlm_dir, tmp_path, capsys):
+    argv = overrides(tiny_vlm_dir("qwen2_vl"), tmp_path / "out", finetuning_type="lora", freeze_language_model="true")
+    capsys.readouterr()  # the tiny model's build, when this test comes first
+    assert main(["train", *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "leave lora_target no layer to adapt" in err[0]

@@ -52,7 +52,7 @@ def check_dataset_for_stage(stage: str, attr: DatasetAttr, field: str = "dataset
 
 def encode_sft(conversations, template, tokenizer, args: DataArguments) -> tuple[dict[str, list], Counter]:
     """(columns, dropped) for SFT: input_ids / attention_mask / labels, loss on the responses; with a vision model,
-    `images` too (data/vision_conversation.py: the rows' image references, their tokens already in the ids)."""
+    `image_refs` too (data/vision_conversation.py: the rows' image references, their tokens already in the ids)."""
     columns: dict[str, list] = {"input_ids": [], "attention_mask": [], "labels": []}
     dropped: Counter = Counter()
     for conv in conversations:

@@ -34,7 +34,8 @@ class VisionEncoding:
 
     def settings(self) -> dict:
         """What decides the encoding besides the template and tokenizer (the tokenized-data cache's fingerprint)."""
-        return {"mm": dataclasses.asdict(self.mm), "image_processor": self.processor.image_processor.to_dict()}
+        sizes = {"image_max_pixels": self.mm.image_max_pixels, "image_min_pixels": self.mm.image_min_pixels}
+        return {**sizes, "image_processor": self.processor.image_processor.to_dict()}
 
 
 def bind_vision(template, encoding: VisionEncoding) -> None:

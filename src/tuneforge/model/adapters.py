@@ -225,6 +225,12 @@ def _targets(model, value: str, key: str, mm: MultimodalArguments | None = None)
     vision-language model: the full names of those layers outside its frozen parts (model/vision_parts.py)."""
     vision = mm is not None and is_vision_config(model.config)
     available = lora_short_names(model, mm) if vision else linear_module_names(model)
+    if vision and not available:
+        raise UserError(
+            f"the freeze switches leave {key} no layer to adapt (language model and vision tower frozen)",
+            where="freeze_language_model",
+            fix="set freeze_language_model: false or freeze_vision_tower: false",
+        )
     targets = split_names(value)
     if targets == ["all"]:
         targets = available
