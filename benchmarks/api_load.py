@@ -2,6 +2,7 @@
 clients (each with its own prompt). One JSON line per round, then a summary line.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/api_load.py --clients 32 --rounds 10 --max-tokens 16
+    ... --set infer_batch_size=1    # the server as before batching: one request at a time
 
 Per round: `requests_per_s` (requests ÷ the round's wall time), `tokens_per_s` (completion tokens from each
 stream's usage chunk ÷ wall time), `p50_ms` / `p95_ms` (request sent → `data: [DONE]`), `ttft_p50_ms` /
@@ -220,6 +221,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-tokens", type=int, default=16, help="max_tokens of each request")
     parser.add_argument("--model", default="tiny", help="'tiny' (generated offline) or a model folder")
     parser.add_argument("--work", help="keeps the generated model and the server log (default: a temp folder)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a config key for the server, e.g. infer_batch_size=1 (one request at a time); repeatable",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     sys.path.insert(0, str(HERE))
@@ -235,10 +243,11 @@ def main(argv: list[str] | None = None) -> int:
                 model = build_model("tiny", work)
         else:
             model = Path(args.model)
-        proc, base = start_server(model, work / "api-server.log")
+        proc, base = start_server(model, work / "api-server.log", extra=args.set)
         try:
             rss_start = rss_mib(proc.pid)
-            print(json.dumps({"event": "start", "model": str(model), "rss_mib": round(rss_start, 1)}), flush=True)
+            start = {"event": "start", "model": str(model), "server_keys": args.set, "rss_mib": round(rss_start, 1)}
+            print(json.dumps(start), flush=True)
             rounds = []
             for n in range(1, args.rounds + 1):
                 pressure = cpu_pressure()

@@ -58,6 +58,14 @@ def resident_mib() -> float | None:
     return None
 
 
+def precision(args, model) -> str:
+    """What the run trains in: bf16 / fp16 autocast (the Trainer's switches), else the model's dtype (pure_bf16)."""
+    if args.bf16 or args.fp16:
+        return "bf16" if args.bf16 else "fp16"
+    dtype = str(getattr(model, "dtype", "torch.float32"))
+    return {"torch.bfloat16": "pure_bf16", "torch.float16": "pure_fp16"}.get(dtype, "fp32")
+
+
 def install_timer() -> dict:
     """A callback on every Trainer (ours, TRL's, the baseline's): train begin, first step end, train end."""
     from transformers import TrainerCallback, trainer
@@ -69,13 +77,14 @@ def install_timer() -> dict:
             marks["train_begin"] = time.time() - T0
             marks["sched_begin"] = runqueue_wait()
             marks["rss_at_train_begin_mib"] = resident_mib()  # imports, model and data: before any step
+            marks["precision"] = precision(args, kwargs.get("model"))
 
         def on_step_end(self, args, state, control, **kwargs):
             marks["steps"] += 1
             marks.setdefault("first_step", time.time() - T0)
 
         def on_log(self, args, state, control, logs=None, **kwargs):  # GRPO: the work a run did, besides its time
-            for key in ("reward", "completions/mean_length", "kl"):
+            for key in ("loss", "reward", "completions/mean_length", "kl"):
                 if key in (logs or {}):
                     marks.setdefault("logged", {}).setdefault(key, []).append(logs[key])
 

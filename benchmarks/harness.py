@@ -12,7 +12,9 @@ harness measures at the same thread count, `tuneforge estimate`'s prediction nex
 pressure (/proc/pressure/cpu "some avg10") before and after, and the share of the training time this run's threads
 spent waiting for a core (/proc/self/task/*/schedstat); runs above --max-wait are marked contended and left out of
 the medians (unless every repeat was). Then one summary line per model x row with medians and the
-ratios to the baseline.
+ratios to the baseline. Precision: the second line says what `compute_type: auto` picks here and why (bf16 on a CPU
+with AMX / AVX512-BF16 for the LoRA rows); `lora` (auto) and `lora_bf16` are compared with `lora_fp32`: tokens/s
+and the largest loss gap (`--set logging_steps=1` for a loss at every step).
 """
 
 from __future__ import annotations
@@ -34,16 +36,31 @@ sys.path.insert(0, str(HERE))
 from bench_data import build_model, real_tokens, write_dataset  # noqa: E402
 from machine import cpu_pressure  # noqa: E402
 
-ROWS = ("lora", "baseline", "lora_neat", "lora_random", "lora_bf16", "full", "freeze", "qlora", "dpo", "dpo_baseline")
+ROWS = (
+    "lora",
+    "baseline",
+    "lora_neat",
+    "lora_random",
+    "lora_bf16",
+    "lora_fp32",
+    "full",
+    "freeze",
+    "qlora",
+    "dpo",
+    "dpo_baseline",
+)
 # Each row is compared with the plain-library run of the same stage.
 BASELINE_OF = {"dpo": "dpo_baseline", "dpo_baseline": "dpo_baseline"}
 # Variants of LoRA SFT: neat packing instead of the default length grouping; the plain shuffle (the old default);
-# bf16 instead of fp32.
+# bf16 or fp32 instead of compute_type auto (bf16 on a CPU with AMX / AVX512-BF16, fp32 on others).
 VARIANTS = {
     "lora_neat": {"neat_packing": True},
     "lora_random": {"train_sampling_strategy": "random"},
     "lora_bf16": {"compute_type": "bf16"},  # bf16 autocast: fast on a CPU with AMX / AVX512-BF16, crawls without
+    "lora_fp32": {"compute_type": "fp32"},  # what `lora` (auto) is compared with: speed and loss curve
 }
+# Rows compared with lora_fp32 when it ran: tokens/s ratio and the largest relative gap between their logged losses.
+VS_FP32 = ("lora", "lora_bf16")
 # What a baseline runs with, in our config's keys, so `tuneforge estimate` predicts the run that is measured:
 # TRL's DPOConfig turns gradient checkpointing on by default, and the baseline keeps TRL's defaults.
 BASELINE_SETTINGS = {"dpo_baseline": {"gradient_checkpointing": True}}
@@ -171,6 +188,8 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
         "cpu_pressure": [before, after],
         "runqueue_wait_share": round(wait_share, 3),
         "contended": wait_share > opts.max_wait,
+        **({"precision": res["precision"]} if "precision" in res else {}),
+        **({"losses": res["logged"]["loss"]} if "loss" in res.get("logged", {}) else {}),
     }
 
 
@@ -215,7 +234,31 @@ def summarise(runs: list[dict], peak_gflops: float) -> list[dict]:
             s["tokens_per_s_vs_baseline"] = round(s["tokens_per_s"] / base["tokens_per_s"], 2)
             s["tokens_per_cpu_s_vs_baseline"] = round(s["tokens_per_cpu_s"] / base["tokens_per_cpu_s"], 2)
             s["peak_rss_vs_baseline"] = round(s["peak_rss_mib"] / base["peak_rss_mib"], 2)
+    compare_with_fp32(out, runs)
     return out
+
+
+def loss_gap(losses: list[float], reference: list[float]) -> float | None:
+    """The largest |loss - reference| / reference over the logging steps both runs logged."""
+    pairs = list(zip(losses, reference, strict=False))
+    return round(max(abs(a - b) / abs(b) for a, b in pairs), 4) if pairs else None
+
+
+def compare_with_fp32(summaries: list[dict], runs: list[dict]) -> None:
+    """`lora` (compute_type auto) and `lora_bf16` against `lora_fp32` of the same model: the tokens/s ratio, and
+    the loss gap between their first runs' curves (the same seed and data: only the precision differs)."""
+    first = {}
+    for r in runs:
+        first.setdefault((r["model"], r["row"]), r)
+    for s in summaries:
+        fp32 = next((f for f in summaries if f["model"] == s["model"] and f["row"] == "lora_fp32"), None)
+        if s["row"] not in VS_FP32 or fp32 is None:
+            continue
+        s["precision"] = first[(s["model"], s["row"])].get("precision")
+        s["tokens_per_s_vs_fp32"] = round(s["tokens_per_s"] / fp32["tokens_per_s"], 2)
+        s["tokens_per_cpu_s_vs_fp32"] = round(s["tokens_per_cpu_s"] / fp32["tokens_per_cpu_s"], 2)
+        reference = first[(s["model"], "lora_fp32")].get("losses", [])
+        s["loss_gap_vs_fp32"] = loss_gap(first[(s["model"], s["row"])].get("losses", []), reference)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             return best
 
         measure_peak()
+        from tuneforge.utils.devices import auto_compute_type
+
+        chosen, why = auto_compute_type()  # what the `lora` row (and every row without compute_type) trains in
+        print(json.dumps({"compute_type_auto": chosen, "why": why}), file=out, flush=True)
         runs = []
         for model_name in opts.models:
             model_dir = build_model(model_name, work)

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -35,6 +37,7 @@ from tuneforge.chat.tools import call_marker, split_tool_calls
 from tuneforge.errors import UserError
 
 logger = logging.getLogger("tuneforge.api")
+_DONE = object()
 
 
 def generate_kwargs(req: ChatCompletionRequest) -> dict:
@@ -60,11 +63,13 @@ def tools_json(req: ChatCompletionRequest) -> str | None:
 
 def produce(engine, req: ChatCompletionRequest, messages: list[dict], cancel) -> Iterator[tuple]:
     """On the worker thread: ("reasoning" | "piece", choice, text) as the model writes (its thinking, its answer),
-    then ("done", choice, GenerationInfo). An engine without `stream_parts` writes answers only."""
+    then ("done", choice, GenerationInfo). An engine without `stream_parts` writes answers only. The n choices run
+    one after another, or, on an engine that batches, as rows of one batch (their events interleaved)."""
     tools, gen = tools_json(req), generate_kwargs(req)
     if req.thinking is not None:
         gen["enable_thinking"] = req.thinking
-    for index in range(req.n):
+
+    def one(index: int) -> Iterator[tuple]:
         info = GenerationInfo()
         kwargs = dict(tools=tools, stop=req.stop_list, cancel=cancel, info=info, **gen)
         if hasattr(engine, "stream_parts"):
@@ -74,6 +79,45 @@ def produce(engine, req: ChatCompletionRequest, messages: list[dict], cancel) ->
         for kind, text in parts:
             yield ("reasoning" if kind == "reasoning" else "piece"), index, text
         yield "done", index, info
+
+    if req.n == 1 or getattr(engine, "batcher", None) is None:
+        for index in range(req.n):
+            yield from one(index)
+        return
+    yield from _together([one(index) for index in range(req.n)], cancel)
+
+
+def _together(streams: list[Iterator[tuple]], cancel) -> Iterator[tuple]:
+    """Drive each stream on a thread of its own (so their rows share the engine's batch); yield events as they
+    come. The first error ends them all (through `cancel`) and is raised here."""
+    events: queue.Queue = queue.Queue()
+
+    def drive(events_of: Iterator[tuple]):
+        try:
+            for event in events_of:
+                events.put((event, None))
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the consumer's thread)
+            events.put((None, exc))
+        finally:
+            events.put((_DONE, None))
+
+    threads = [threading.Thread(target=drive, args=(s,), daemon=True) for s in streams]
+    for thread in threads:
+        thread.start()
+    running = len(threads)
+    try:
+        while running:
+            event, error = events.get()
+            if error is not None:
+                raise error
+            if event is _DONE:
+                running -= 1
+                continue
+            yield event
+    finally:
+        cancel.set()  # done, failed or abandoned: every choice still writing stops
+        for thread in threads:
+            thread.join()
 
 
 def _tool_calls(calls: list[tuple[str, str]], with_index: bool = False) -> list[ToolCall]:

@@ -1,5 +1,7 @@
-"""One worker thread owns the model. Requests wait in a bounded queue and run one at a time; their results come
-back to the event loop through an asyncio queue, so the loop never blocks on generation."""
+"""Worker threads run the requests: one, when the engine generates one reply at a time; as many as the engine
+batches (`engine.max_batch_size`) when its scheduler decodes them together (chat/batching.py), each thread then
+feeding one request's stream. Requests wait in a bounded queue; their results come back to the event loop through
+an asyncio queue, so the loop never blocks on generation."""
 
 from __future__ import annotations
 
@@ -22,7 +24,8 @@ class EngineWorker:
         self.max_pending = max_pending
         self.pending = 0  # queued + running
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="tuneforge-engine")
+        self.threads = max(1, getattr(engine, "max_batch_size", 1) or 1)
+        self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="tuneforge-engine")
 
     async def iterate(self, produce: Callable[[threading.Event], Iterator[Any]]) -> AsyncIterator[Any]:
         """Run `produce(cancel)` on the worker thread and yield what it yields. When the consumer stops early

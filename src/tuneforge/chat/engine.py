@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import copy
 import json
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from threading import Event, Thread
 from typing import TYPE_CHECKING
 
+from tuneforge.chat.batching import Batcher, Row, can_batch
 from tuneforge.chat.reasoning import (
     ReasoningSplitter,
     is_reasoning,
@@ -179,6 +181,13 @@ class HuggingFaceEngine:
         # quantization_device_map: auto has placed the layers already
         self.model = (model if getattr(model, "hf_device_map", None) else model.to(self.device)).eval()
         print_param_status(self.model, cfg.model.print_param_status)
+        # replies decode together on one scheduler thread (chat/batching.py); 1: each reply alone through generate
+        self.max_batch_size = cfg.model.infer_batch_size
+        self.batcher = (
+            Batcher(self.model, self.max_batch_size, self.tokenizer.pad_token_id) if self.max_batch_size > 1 else None
+        )
+        if self.batcher is not None:  # an engine let go (the Web UI loads another model): its thread ends too
+            weakref.finalize(self, self.batcher.close).atexit = False  # at exit the daemon thread just stops
 
     @property
     def tool_format(self) -> str:
@@ -323,18 +332,30 @@ class HuggingFaceEngine:
             skip_special, hidden = False, frozenset(kwargs["eos_token_id"])
         streamer = _counting_streamer(self.tokenizer, hidden, skip_prompt=True, skip_special_tokens=skip_special)
         done, stops = Event(), StopFilter(stop)
-        kwargs.update(self._inputs(ids, images), streamer=streamer, stopping_criteria=[_stop_when(done, cancel)])
         errors: list[BaseException] = []
+        row = None
+        # a vision model's positions are its own (mrope): its replies run alone, as do beam searches, and replies
+        # of a model put in place after loading (the batcher decodes the one it was given)
+        batched = self.batcher is not None and self.batcher.model is self.model and self.vision is None
+        if batched and can_batch(kwargs):
+            row = Row(ids, kwargs, streamer, lambda: done.is_set() or (cancel is not None and cancel.is_set()))
+            self.batcher.submit(row)
+            finished = row.finished
+        else:
+            kwargs.update(self._inputs(ids, images), streamer=streamer, stopping_criteria=[_stop_when(done, cancel)])
 
-        def work():
-            try:
-                self.model.generate(**kwargs)
-            except BaseException as exc:  # re-raised in the caller's thread
-                errors.append(exc)
-                streamer.end()
+            def work():
+                try:
+                    self.model.generate(**kwargs)
+                except BaseException as exc:  # re-raised in the caller's thread
+                    errors.append(exc)
+                    streamer.end()
 
-        thread = Thread(target=work, daemon=True)
-        thread.start()
+            if self.batcher is not None:  # images, beams: alone, on the thread that owns the model
+                finished = self.batcher.run_alone(work)
+            else:
+                finished = Event()
+                Thread(target=lambda: (work(), finished.set()), daemon=True).start()
         try:
             for piece in streamer:
                 if text := stops.feed(piece):
@@ -345,8 +366,10 @@ class HuggingFaceEngine:
                 yield text
         finally:
             done.set()
-            thread.join()
+            finished.wait()
             info.completion_tokens = streamer.tokens
+        if row is not None and row.error is not None:
+            errors.append(row.error)
         if errors:
             raise errors[0]
         ended = stops.hit or streamer.last_token in kwargs["eos_token_id"] or (cancel is not None and cancel.is_set())

@@ -138,8 +138,10 @@ class ModelArguments:
     block_diag_attn: bool = opt(False, "LF's derived switch for attention within each packed sample: neat_packing.")
     compute_type: Dtype = opt(
         "auto",
-        "Training precision. auto: bf16 on GPUs that support it, fp16 on older GPUs, fp32 on a CPU. On a CPU with"
-        " native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 trains ~1.7x faster in less memory.",
+        "Training precision. auto: bf16 on GPUs that support it, fp16 (with loss scaling) on older GPUs; on a CPU"
+        " with native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 autocast for LoRA / OFT (~1.7x faster in"
+        " less memory), fp32 for full / freeze; fp32 on other CPUs. The first line of training says what auto chose;"
+        " TUNEFORGE_CPU_BF16=0 keeps a CPU on fp32.",
     )
     infer_dtype: Dtype = opt("auto", "Precision for chat, API and evaluation.")
     flash_attn: Literal["auto", "sdpa", "eager", "fa2", "disabled"] = opt(
@@ -158,6 +160,11 @@ class ModelArguments:
     quantization_type: Literal["nf4", "fp4"] = opt("nf4", "4-bit data type for bitsandbytes.")
     double_quantization: bool = opt(True, "Quantize the quantization constants too (bitsandbytes 4-bit).")
     infer_backend: Literal["huggingface", "vllm", "sglang"] = opt("huggingface", "Inference engine for chat and API.")
+    infer_batch_size: int = opt(
+        32,
+        "Replies the huggingface engine decodes together in one batch (the API's concurrent requests, n > 1"
+        " choices); 1: one reply at a time, each through generate.",
+    )
     print_param_status: bool = opt(
         False,
         "Print every parameter's name, dtype, device and trainable flag once the model is loaded (training: after"

@@ -44,6 +44,7 @@ NOT_NEGATIVE = at_least(0)
 RANGES: dict[str, Range] = {
     # batches and steps
     "per_device_train_batch_size": ONE_OR_MORE,
+    "infer_batch_size": ONE_OR_MORE,
     "per_device_eval_batch_size": ONE_OR_MORE,
     "gradient_accumulation_steps": ONE_OR_MORE,
     "num_train_epochs": above(0, "set a number of epochs like 3, or max_steps"),

@@ -21,7 +21,7 @@ from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
-from tuneforge.utils.devices import has_cuda
+from tuneforge.utils.devices import auto_compute_type, has_cuda
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -137,7 +137,7 @@ def _compute_bytes(cfg: RunConfig, cuda: bool) -> int:
     tr = cfg.training
     if tr.get("bf16") or tr.get("fp16") or cfg.model.compute_type in ("bf16", "pure_bf16", "fp16"):
         return 2
-    if cfg.model.compute_type == "auto" and cuda:
+    if cfg.model.compute_type == "auto" and (cuda or auto_compute_type(cfg.finetuning.uses_adapter)[0] != "fp32"):
         return 2
     return 4
 

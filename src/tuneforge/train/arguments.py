@@ -16,10 +16,13 @@ from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.train.engines import prepare_engines
 from tuneforge.train.optim import optimizer_training_args
 from tuneforge.train.swanlab_report import without_swanlab
-from tuneforge.utils.devices import has_cuda, resolve_dtype
+from tuneforge.utils.devices import auto_compute_type, has_cuda, resolve_dtype
+from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
+
+logger = get_logger(__name__)
 
 
 def default_output_dir(cfg: RunConfig) -> str:
@@ -27,13 +30,30 @@ def default_output_dir(cfg: RunConfig) -> str:
     return str(Path("saves") / model / cfg.finetuning.finetuning_type / cfg.finetuning.stage)
 
 
-def compute_dtype(cfg: RunConfig):
+def training_precision(cfg: RunConfig) -> tuple[str, str]:
+    """(precision, the key that chose it): `bf16: true` / `fp16: true`, else compute_type; `auto` resolved for this
+    machine (auto_compute_type: bf16 / fp16 on CUDA; on a CPU with native bf16, bf16 for adapters; else fp32)."""
     tr = cfg.training
     if tr.get("bf16"):
-        return resolve_dtype("bf16", "bf16")
+        return "bf16", "bf16"
     if tr.get("fp16"):
-        return resolve_dtype("fp16", "fp16")
-    return resolve_dtype(cfg.model.compute_type)
+        return "fp16", "fp16"
+    if cfg.model.compute_type == "auto":
+        return auto_compute_type(cfg.finetuning.uses_adapter)[0], "compute_type"
+    return cfg.model.compute_type, "compute_type"
+
+
+def compute_dtype(cfg: RunConfig):
+    """The dtype the model trains in (loads in): see training_precision."""
+    return resolve_dtype(*training_precision(cfg))
+
+
+def log_precision(cfg: RunConfig) -> None:
+    """One line at the start of training when compute_type auto chose: what, and why."""
+    tr = cfg.training
+    if cfg.model.compute_type == "auto" and not tr.get("bf16") and not tr.get("fp16"):
+        chosen, why = auto_compute_type(cfg.finetuning.uses_adapter)
+        logger.info("compute_type auto: %s (%s)", chosen, why)
 
 
 def resolve_checkpointing(cfg: RunConfig, value) -> bool:

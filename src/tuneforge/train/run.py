@@ -11,7 +11,7 @@ from tuneforge.config.stages import stage_record
 from tuneforge.config.validate import check_stage
 from tuneforge.errors import UserError
 from tuneforge.evaluate.predict import predict_after_training, predict_only
-from tuneforge.train.arguments import default_output_dir
+from tuneforge.train.arguments import default_output_dir, log_precision
 from tuneforge.train.launch import in_distributed_child
 from tuneforge.train.output_dir import plan_output_dir
 
@@ -40,6 +40,7 @@ def run_training(cfg: RunConfig) -> Path:
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
     cfg.training["output_dir"] = output_dir
     plan = plan_output_dir(output_dir, cfg.given, cfg.training.get("resume_from_checkpoint"))
+    log_precision(cfg)  # compute_type auto: what this machine trains in, and why
     # one recipe module per stage, named by its record (check_stage allowed only those); only that one is imported
     recipe = importlib.import_module(stage_record(cfg.finetuning.stage).recipe)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from functools import lru_cache
 
@@ -12,27 +13,63 @@ def has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
+# /proc/cpuinfo flag -> the name `tuneforge env` and the training log give it
+CPU_BF16_FLAGS = {"amx_bf16": "AMX-BF16", "avx512_bf16": "AVX512-BF16"}
+# Set to 0 to keep `compute_type: auto` on fp32 on a CPU that has native bf16 (the test suite does: its numeric
+# checks were made in fp32, and must not change with the CI machine's CPU).
+CPU_BF16_ENV = "TUNEFORGE_CPU_BF16"
+
+
 @lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """AVX512-BF16 or AMX: without them bf16 matmuls are emulated (~100x slower than fp32)."""
+def cpu_bf16_features() -> tuple[str, ...]:
+    """This CPU's native bf16 instructions ("AMX-BF16", "AVX512-BF16"), read from /proc/cpuinfo's flags; () without
+    them (bf16 matmuls are then emulated, 10-19x slower than fp32) or where /proc/cpuinfo is absent."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
-            flags = f.read()
+            lines = f.read().splitlines()
     except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+        return ()
+    flags = {flag for line in lines if line.startswith("flags") for flag in line.partition(":")[2].split()}
+    return tuple(name for flag, name in CPU_BF16_FLAGS.items() if flag in flags)
+
+
+def cpu_has_native_bf16() -> bool:
+    return bool(cpu_bf16_features())
 
 
 def bf16_supported() -> bool:
     import torch
 
-    if torch.cuda.is_available():
+    if has_cuda():
         return torch.cuda.is_bf16_supported()
     return cpu_has_native_bf16()
 
 
+def auto_compute_type(adapter: bool = True) -> tuple[str, str]:
+    """What `compute_type: auto` trains in on this machine, and why (for the log line). CUDA: bf16 where the GPU
+    supports it, else fp16 (the Trainer scales the loss). CPU: bf16 autocast where the CPU has native bf16 (on an
+    AMX Xeon LoRA SFT of a 100M model ran 1.69x faster than in fp32: docs/benchmarks.md), else fp32. `adapter`
+    False (full / freeze tuning): fp32 on a CPU, as the trained weights would be bf16 themselves (no fp32 master
+    copy: an update below bf16's precision, ~1/256 of the weight, is lost); peft keeps adapters in fp32."""
+    import torch
+
+    if has_cuda():
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "this GPU supports bf16"
+        return "fp16", "this GPU has no bf16; fp16 with a loss scaler"
+    features = " and ".join(cpu_bf16_features())
+    if not features:
+        return "fp32", "no native bf16 on this CPU"
+    if os.environ.get(CPU_BF16_ENV, "").strip().lower() in ("0", "false", "no", "off"):
+        return "fp32", f"{CPU_BF16_ENV}=0, though this CPU has {features}"
+    if not adapter:
+        return "fp32", f"this CPU has {features}, but full / freeze tuning would update bf16 weights"
+    return "bf16", f"this CPU has {features}"
+
+
 def resolve_dtype(compute_type: str, field: str = "compute_type"):
-    """auto → bf16 where the hardware has it, fp16 on older GPUs, fp32 on a CPU. Warns on emulated bf16."""
+    """auto → bf16 where the GPU has it, fp16 on older GPUs, fp32 on a CPU (what inference's `infer_dtype: auto`
+    means; training's auto is `auto_compute_type`). Warns on emulated bf16."""
     import torch
 
     if compute_type == "auto":
@@ -43,10 +80,8 @@ def resolve_dtype(compute_type: str, field: str = "compute_type"):
         compute_type
     ]
     if dtype == torch.bfloat16 and not bf16_supported():
-        warnings.warn(
-            f"{field}: {compute_type} on a CPU without native bf16 is emulated and very slow; use fp32 (or auto) here",
-            stacklevel=2,
-        )
+        where = "this GPU has no bf16" if has_cuda() else "a CPU without native bf16 emulates it, very slowly"
+        warnings.warn(f"{field}: {compute_type}: {where}; use auto here", stacklevel=2)
     if dtype == torch.float16 and not has_cuda():
         warnings.warn(f"{field}: fp16 on CPU is slow and unstable; use fp32 (or auto) here", stacklevel=2)
     return dtype

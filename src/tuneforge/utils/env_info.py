@@ -7,7 +7,7 @@ import os
 import platform
 
 from tuneforge import __version__
-from tuneforge.utils.devices import cpu_has_native_bf16
+from tuneforge.utils.devices import auto_compute_type, cpu_bf16_features
 
 PACKAGES = (
     "torch",
@@ -37,7 +37,8 @@ def collect() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     info["cpu cores"] = str(os.cpu_count())
-    info["cpu native bf16"] = "yes" if cpu_has_native_bf16() else "no (bf16 is emulated: use fp32)"
+    features = cpu_bf16_features()
+    info["cpu native bf16"] = f"yes ({', '.join(features)})" if features else "no (bf16 is emulated: use fp32)"
     import torch  # heavy: only `tuneforge env` reports it
 
     if torch.cuda.is_available():
@@ -47,6 +48,10 @@ def collect() -> dict[str, str]:
         info["cuda bf16"] = "yes" if torch.cuda.is_bf16_supported() else "no"
     else:
         info["cuda"] = "not available (training runs on the CPU)"
+    chosen, why = auto_compute_type()
+    info["compute_type auto"] = f"{chosen} ({why})"
+    if auto_compute_type(adapter=False)[0] != chosen:
+        info["compute_type auto"] += f"; full / freeze: {auto_compute_type(adapter=False)[0]}"
     return info
 
 
