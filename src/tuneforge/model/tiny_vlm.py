@@ -17,7 +17,7 @@ from importlib import resources
 
 from tuneforge.errors import UserError
 from tuneforge.model.tiny import build_tokenizer
-from tuneforge.model.tiny_vlm_families import BUILDERS, GLM4V_TOKENS
+from tuneforge.model.tiny_vlm_families import BUILDERS, GLM4V_TOKENS, LLAVA_PROCESSOR
 
 VLM_ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl", "llava", "gemma3", "llava_next", "glm4v")
 QWEN_VL_ARCHS = ("qwen2_vl", "qwen2_5_vl", "qwen3_vl")
@@ -243,12 +243,7 @@ def _llava(tokenizer):
     )
     image_processor = CLIPImageProcessorPil(size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28})
     processor = transformers.LlavaProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=tokenizer.chat_template,
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template, **LLAVA_PROCESSOR
     )
     return transformers.LlavaForConditionalGeneration(config), processor
 

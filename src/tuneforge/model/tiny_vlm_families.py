@@ -14,6 +14,10 @@ from __future__ import annotations
 LLAVA_NEXT_PINPOINTS = [[28, 56], [56, 28], [56, 56]]
 
 
+# What a LLaVA / LLaVA-NeXT processor needs to count a picture's tokens: 14-pixel patches, the CLS token dropped.
+LLAVA_PROCESSOR = {"patch_size": 14, "vision_feature_select_strategy": "default", "num_additional_image_tokens": 1}
+
+
 def llava_next(tokenizer, text: dict, vision: dict):
     """(model, processor): a CLIP tower on 28x28 crops of 2x2 patches of 14; a picture takes its base crop's tokens
     plus its anyres crops' (unpadded, one newline token per row), as LlavaNextProcessor counts them."""
@@ -34,12 +38,7 @@ def llava_next(tokenizer, text: dict, vision: dict):
         size={"shortest_edge": 28}, crop_size={"height": 28, "width": 28}, image_grid_pinpoints=LLAVA_NEXT_PINPOINTS
     )
     processor = transformers.LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        num_additional_image_tokens=1,
-        chat_template=tokenizer.chat_template,
+        image_processor=image_processor, tokenizer=tokenizer, chat_template=tokenizer.chat_template, **LLAVA_PROCESSOR
     )
     return transformers.LlavaNextForConditionalGeneration(config), processor
 
