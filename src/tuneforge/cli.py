@@ -20,6 +20,7 @@ from tuneforge.model.estimate import estimate_memory, format_estimate
 from tuneforge.model.llama_pro import expand_model
 from tuneforge.model.tiny import ARCHS, create_tiny_model
 from tuneforge.model.tiny_vlm import QWEN_VL_ARCHS, VLM_ARCHS, create_tiny_vlm
+from tuneforge.sweep.driver import SweepInterrupted, run_sweep
 from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
 from tuneforge.train.ray_launch import run_on_ray
@@ -54,6 +55,16 @@ def cmd_train(args) -> int:
         return code
     out = run_training(cfg)
     print(f"Done. Saved to {out}")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    quiet_libraries()
+    try:
+        run_sweep(args.train_config, args.sweep_file, args.overrides, jobs_db=args.jobs_db)
+    except SweepInterrupted as exc:
+        print(f"tuneforge: {exc}", file=sys.stderr)
+        return 130
     return 0
 
 
@@ -228,6 +239,24 @@ COMMANDS = (
                 "Multi-node: set NNODES, NODE_RANK, MASTER_ADDR, MASTER_PORT",
             ),
             arg("--no-torchrun", action="store_true", help="never relaunch under torchrun (run as one process)"),
+        ),
+    ),
+    (
+        "sweep",
+        cmd_sweep,
+        "search hyper-parameters with Optuna: each trial a train run, bad ones pruned early, resumable",
+        (
+            arg("train_config", help="the base train config (YAML/JSON) every trial starts from"),
+            arg(
+                "sweep_file", help="sweep.yaml: metric, n_trials, sampler, pruner and the params space (docs/sweep.md)"
+            ),
+            arg("overrides", nargs="*", help="key=value overrides of the train config (e.g. max_steps=50)"),
+            arg(
+                "--jobs-db",
+                default=None,
+                metavar="PATH",
+                help="the job store its trials are queued in (default: <sweep folder>/tuneforge_jobs.sqlite)",
+            ),
         ),
     ),
     (

@@ -3,7 +3,7 @@
 Layers (shared/DESIGN.md), top to bottom; a module imports its own layer or the ones below, never above:
 
     faces      cli, __main__, webui/, api/
-    workflows  train/, chat/, export/, evaluate/, jobs/
+    workflows  train/, chat/, export/, evaluate/, jobs/, sweep/
     blocks     data/, model/
     schema     config/
     base       errors.py, utils/, the package root (tuneforge/__init__.py: __version__)
@@ -26,6 +26,8 @@ Nuances the layer table leaves open, as the code has them:
 - jobs/ sits with the workflows but needs none of them: it reads run folders through utils/run_folder.py, the one
   module that names a run folder's files, which sits in base so every layer (train writes, jobs / chat / evaluate /
   export / webui read) can ask it.
+- sweep/ drives jobs/ (its trials are train jobs) and reads config/; train/sweep_report.py (the pruning callback)
+  reads sweep/study.py to find its trial, so sweep/ never imports train/.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ LAYERS = {  # top-level name under tuneforge -> rank (higher = further up)
     "export": 3,
     "evaluate": 3,
     "jobs": 3,
+    "sweep": 3,
     "data": 2,
     "model": 2,
     "config": 1,
@@ -74,6 +77,7 @@ RECIPE_MODULES = {
     "tuneforge.train.methods",
     "tuneforge.train.profiler",  # torch profiler callbacks: only train/common.py imports it
     "tuneforge.train.apollo_front",  # a TrainerCallback: only train/common.py imports it
+    "tuneforge.train.sweep_report",  # a sweep trial's pruning callback: only train/common.py imports it
     "tuneforge.train.muon",  # subclasses torch's Optimizer: train/optim.py imports it when use_muon builds one
     "tuneforge.train.ppo_core",
 }

@@ -25,13 +25,16 @@ DONE_CHECKS = {"train": run_folder.is_complete}
 
 
 def job_command(job: Job) -> list[str]:
+    if job.kind == "sweep":  # `tuneforge sweep config.yaml sweep.yaml`, its trials queued in this very store
+        base, jobs_db = job.meta["base_config"], job.meta["jobs_db"]
+        return [sys.executable, "-m", "tuneforge", "sweep", base, job.config_path, "--jobs-db", jobs_db]
     return [sys.executable, "-m", "tuneforge", job.kind, job.config_path]
 
 
 def spawn(job: Job) -> subprocess.Popen:
     """Start the job's process detached from this one, its output appended to the job's log file."""
     Path(job.log_path).parent.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **job.meta.get("env", {})}  # a sweep trial's study and number
     env.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     with open(job.log_path, "ab") as log:  # the child keeps its own copy of the descriptor
         return subprocess.Popen(

@@ -1,5 +1,7 @@
 """The scheduler: one job at a time, in queue order; it notices finished jobs, including ones it re-attached to.
 
+A driver job (a sweep, which only queues and waits for its trials) starts at once and takes no slot of max_running.
+
 `tick()` does one round and is what the tests call; `start()` runs it every second in a daemon thread of the UI
 server. A job that was running when the UI server stopped is found again by its pid: while that process lives the
 job stays `running`; when it is gone, its files tell how it ended.
@@ -11,10 +13,11 @@ import threading
 import time
 
 from tuneforge.jobs import runner
-from tuneforge.jobs.store import CANCELLED, FAILED, QUEUED, RUNNING, Job, JobStore
+from tuneforge.jobs.store import CANCELLED, DRIVER_KINDS, FAILED, KINDS, QUEUED, RUNNING, Job, JobStore
 from tuneforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
+WORKER_KINDS = tuple(kind for kind in KINDS if kind not in DRIVER_KINDS)  # the jobs max_running counts
 
 
 class Scheduler:
@@ -35,19 +38,26 @@ class Scheduler:
     def tick(self) -> None:
         with self._lock:
             running = [job for job in self.store.list(RUNNING) if not self._reap(job)]
-            while len(running) < self.max_running:
-                job = self.store.claim_next()
+            while (driver := self.store.claim_next(DRIVER_KINDS)) is not None:
+                self._start(driver)  # a sweep only drives its trials (train jobs): it never waits for a slot
+            working = [job for job in running if job.kind not in DRIVER_KINDS]
+            while len(working) < self.max_running:
+                job = self.store.claim_next(WORKER_KINDS)
                 if job is None:
                     break
-                try:
-                    proc = runner.spawn(job)
-                except OSError as exc:
-                    logger.error("job %s could not start: %s", job.id, exc)
-                    self.store.finish(job.id, FAILED)
-                    continue
-                self._children[job.id] = proc
-                self.store.set_pid(job.id, proc.pid, runner.process_start_time(proc.pid))
-                running.append(job)
+                if self._start(job):
+                    working.append(job)
+
+    def _start(self, job: Job) -> bool:
+        try:
+            proc = runner.spawn(job)
+        except OSError as exc:
+            logger.error("job %s could not start: %s", job.id, exc)
+            self.store.finish(job.id, FAILED)
+            return False
+        self._children[job.id] = proc
+        self.store.set_pid(job.id, proc.pid, runner.process_start_time(proc.pid))
+        return True
 
     def _reap(self, job: Job) -> bool:
         """Record the job's end if its process has ended; True when it did."""

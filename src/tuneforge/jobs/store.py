@@ -17,7 +17,8 @@ from typing import Any
 QUEUED, RUNNING, DONE, FAILED, ABORTED, CANCELLED = "queued", "running", "done", "failed", "aborted", "cancelled"
 ACTIVE = (QUEUED, RUNNING)
 FINAL = (DONE, FAILED, ABORTED, CANCELLED)
-KINDS = ("train", "eval", "export")
+KINDS = ("train", "eval", "export", "sweep")  # sweep: a `tuneforge sweep` driver, whose trials are train jobs
+DRIVER_KINDS = ("sweep",)  # jobs that only drive other jobs: they do not count toward the scheduler's max_running
 DB_FILE = "tuneforge_jobs.sqlite"
 
 _SCHEMA = """
@@ -140,11 +141,16 @@ class JobStore:
     def queue(self) -> list[Job]:
         return self.list(QUEUED)
 
-    def claim_next(self) -> Job | None:
-        """Take the oldest queued job and mark it running (pid not yet known); None when the queue is empty."""
+    def claim_next(self, kinds: tuple[str, ...] | None = None) -> Job | None:
+        """Take the oldest queued job (of these kinds) and mark it running (pid not yet known); None when there is
+        none."""
+        sql, args = "SELECT id FROM jobs WHERE status = ?", [QUEUED]
+        if kinds is not None:
+            sql += f" AND kind IN ({','.join('?' * len(kinds))})"
+            args += list(kinds)
         with closing(self._connect()) as db, db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT id FROM jobs WHERE status = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            row = db.execute(sql + " ORDER BY id LIMIT 1", args).fetchone()
             if row is None:
                 return None
             db.execute("UPDATE jobs SET status = ?, started = ? WHERE id = ?", (RUNNING, time.time(), row["id"]))

@@ -31,6 +31,7 @@ from tuneforge.train.plot import plot_loss
 from tuneforge.train.preference import drop_ref_adapter
 from tuneforge.train.profiler import profiler_callbacks
 from tuneforge.train.swanlab_report import swanlab_callbacks
+from tuneforge.train.sweep_report import sweep_callbacks
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -158,6 +159,7 @@ def trainer_extras(cfg: RunConfig, plan: OutputPlan, model, args) -> dict:
             *early_stopping_callbacks(cfg.finetuning.early_stopping_steps),
             *swanlab_callbacks(cfg),  # use_swanlab / report_to: swanlab
             *profiler_callbacks(cfg, plan.path),  # enable_torch_profiler, profile_modules
+            *sweep_callbacks(plan.path),  # a `tuneforge sweep` trial: report to its study, stop when pruned
         ],
         "optimizers": optimizers_for(cfg, model, args),
     }

@@ -11,6 +11,8 @@
   value_head.safetensors       PPO: the value head beside the policy (also in checkpoints)
   generated_predictions.jsonl  do_predict: a reply per sample; predict_results.json: the scores
   completions.jsonl            GRPO: sample completions and rewards per logging step     completions_path
+  <split>_results.json         the Trainer's metrics (train / eval / all)                read_metrics
+  pruned.json                  a sweep trial Optuna pruned: the step and value it stopped at   write_pruned
   <kind>_config.yaml, <kind>.log   a Web UI job's config (train: config.yaml) and its output
   .tuneforge-outputs.json      the names the runs in this folder wrote (what overwrite_output_dir may remove)
 ```
@@ -42,6 +44,7 @@ PREDICTIONS_FILE = "generated_predictions.jsonl"
 PREDICT_RESULTS_FILE = "predict_results.json"
 OUTPUTS_FILE = ".tuneforge-outputs.json"
 COMPLETIONS_FILE = "completions.jsonl"  # GRPO: sample completions with their rewards, at each logging step
+PRUNED_FILE = "pruned.json"  # a sweep trial stopped early by its pruner (train/sweep_report.py)
 # The names a run writes under our own layout (and the Trainer's results / state files): a previous run's, even
 # one that was killed before it listed its outputs, or a LLaMA-Factory run's. The model files transformers / peft
 # save are a run's only when its outputs file lists them: a user's own README.md or config.json is not ours.
@@ -58,6 +61,7 @@ RUN_FILES = (
     PREDICTIONS_FILE,
     PREDICT_RESULTS_FILE,
     COMPLETIONS_FILE,
+    PRUNED_FILE,
 )
 RUN_RECORDS = (LOG_FILE, DONE_FILE, STATE_FILE, "all_results.json")  # a folder holding one of these held a run
 MODEL_FILE_PATTERNS = (
@@ -141,6 +145,31 @@ def write_results(run_dir: str | Path, metrics: dict) -> Path:
     path = done_path(run_dir)
     path.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
     return path
+
+
+def read_metrics(run_dir: str | Path, split: str) -> dict:
+    """The Trainer's `<split>_results.json` (train / eval / all); empty when missing or unreadable."""
+    try:
+        data = json.loads((Path(run_dir) / f"{split}_results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_pruned(run_dir: str | Path, step: int, value: float) -> Path:
+    """Mark a sweep trial that its pruner stopped (the run then saves as usual, so it also looks complete)."""
+    path = Path(run_dir) / PRUNED_FILE
+    path.write_text(json.dumps({"step": step, "value": value}), encoding="utf-8")
+    return path
+
+
+def read_pruned(run_dir: str | Path) -> dict | None:
+    """The pruned marker ({"step", "value"}), or None for a trial that was not pruned."""
+    try:
+        data = json.loads((Path(run_dir) / PRUNED_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def plot_path(run_dir: str | Path) -> Path:
