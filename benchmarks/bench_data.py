@@ -24,6 +24,15 @@ MODELS = {
 }
 
 
+OPENAI_TAGS = {
+    "role_tag": "role",
+    "content_tag": "content",
+    "user_tag": "user",
+    "assistant_tag": "assistant",
+    "system_tag": "system",
+}
+
+
 def build_model(name: str, cache: Path) -> Path:
     from tuneforge.model.tiny import create_tiny_model
 
@@ -80,7 +89,13 @@ def write_dataset(folder: Path, samples: int, seed: int = 0, long_share: float =
     (folder / "bench_sft.json").write_text(json.dumps(sft), encoding="utf-8")
     (folder / "bench_dpo.json").write_text(json.dumps(dpo), encoding="utf-8")
     info = {
-        "bench_sft": {"file_name": "bench_sft.json", "formatting": "openai", "columns": {"messages": "messages"}},
+        "bench_sft": {
+            "file_name": "bench_sft.json",
+            "formatting": "openai",
+            "columns": {"messages": "messages"},
+            # LLaMA-Factory reads openai rows with sharegpt's tags (from / value) unless told (vs_llamafactory.py)
+            "tags": OPENAI_TAGS,
+        },
         "bench_dpo": {
             "file_name": "bench_dpo.json",
             "formatting": "sharegpt",

@@ -160,7 +160,15 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
         }
     before = cpu_pressure()
     res = run_child(spec, opts.timeout)
-    after = cpu_pressure()
+    return run_record(res, model_name, row, model_dir, est, ctx, [before, cpu_pressure()], opts.max_wait)
+
+
+def run_record(
+    res: dict, model_name: str, row: str, model_dir: Path, est: dict, ctx: dict, pressure: list, max_wait: float
+) -> dict:
+    """One run line from a run's marks (bench_worker's Timer: train begin / end, first step, CPU and run-queue
+    seconds, peak RSS): tokens/s over the epoch, MFU, the estimate next to the peak, contention. `row` names the
+    stage for the token count and the FLOPs (dpo*: chosen + rejected and a reference forward)."""
     tokens = ctx["tokens"]["dpo" if row.startswith("dpo") else "sft"]
     train_s = res["train_end"] - res["train_begin"]
     tps = tokens / train_s
@@ -185,9 +193,9 @@ def measure(row: str, model_name: str, model_dir: Path, data_dir: Path, work: Pa
         "mfu": round(mfu, 4),
         "matmul_peak_gflops": round(ctx["peak_gflops"], 1),
         "threads": res["threads"],
-        "cpu_pressure": [before, after],
+        "cpu_pressure": pressure,
         "runqueue_wait_share": round(wait_share, 3),
-        "contended": wait_share > opts.max_wait,
+        "contended": wait_share > max_wait,
         **({"precision": res["precision"]} if "precision" in res else {}),
         **({"losses": res["logged"]["loss"]} if "loss" in res.get("logged", {}) else {}),
     }

@@ -10,7 +10,7 @@ from tuneforge.webui import i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.jobs_view import current_job
 from tuneforge.webui.paths import PathPolicy
-from tuneforge.webui.tabs import chat, evaluate, export, runs, top, train
+from tuneforge.webui.tabs import chat, evaluate, export, runs, sweep, top, train
 
 CSS = """
 .tf-progress {padding: 6px 2px}
@@ -56,6 +56,8 @@ def create_app(
             with ui.control("tabs", gr.Tabs, how="none") as tabs:
                 with tab("train") as train_tab:
                     train.build(ui)
+                with tab("sweep") as sweep_tab:
+                    sweep.build(ui, tabs, sweep_tab)
                 with tab("evaluate"):
                     evaluate.build(ui)
                 with tab("chat"):
@@ -93,6 +95,7 @@ def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
         others = [
             gr.update(choices=ui.datasets(dataset_dir, "sft")[0]),  # eval_dataset
             *(getattr(current_job(ui, kind), "id", None) for kind in ("eval", "export")),  # re-attach those too
+            sweep.on_page_load(ui, lang),
         ]
         return [table, compare, selected, restored[0], *updates.values(), *others]
 
@@ -109,6 +112,7 @@ def _wire_page(ui: UIContext, demo, chat_only: bool) -> None:
     else:
         outputs = [e["runs_table"], e["runs_compare"], e["run_selected"], e["job_select"]]
         outputs += [*[e[k] for k in train.FORM_KEYS], e["eval_dataset"], e["eval_job"], e["export_job"]]
+        outputs += [e["sweep_select"]]
         inputs = [
             e["ui_lang"],
             e["model_name_or_path"],

@@ -17,12 +17,14 @@ from tuneforge.webui import form, i18n
 from tuneforge.webui.context import UIContext
 from tuneforge.webui.paths import confine_config
 from tuneforge.webui.render import curve_frame, progress_html, run_dir_html, series_colours
+from tuneforge.webui.sweep_view import group_sweeps, sweep_cell
 
 _QUEUEING = threading.Lock()  # the busy-folder check and the submit, as one step for the page's concurrent sessions
 RUN_COLUMNS = (
     "col_id",
     "col_status",
     "col_kind",
+    "col_sweep",
     "col_stage",
     "col_method",
     "col_dataset",
@@ -194,8 +196,9 @@ def short_dir(ui: UIContext, run_dir: str | Path) -> str:
 
 
 def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tuple[str, str]]]:
-    """The Runs table (headers, rows, dropdown choices): every job in the store, then run folders under the saves dir
-    that no job knows. Folders show relative to the saves dir, in the table and in the choices."""
+    """The Runs table (headers, rows, dropdown choices): every job in the store (a sweep's trials right after its
+    sweep job), then run folders under the saves dir that no job knows. Folders show relative to the saves dir, in
+    the table and in the choices."""
     headers = [i18n.label(k, lang) for k in RUN_COLUMNS]
     rows, choices, seen = [], [], set()
 
@@ -205,14 +208,15 @@ def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tupl
     def dir_cell(run_dir):
         return run_dir_html(short_dir(ui, run_dir), str(full_dir(ui, run_dir)))
 
-    for job in reversed(ui.store.list()):
-        cfg = read_run_config(job.run_dir) if job.kind == "train" else {}
+    for job in group_sweeps(list(reversed(ui.store.list())), lambda d: full_dir(ui, d)):
+        cfg = read_run_config(job.run_dir) if job.kind in ("train", "sweep") else {}  # a sweep's: its base config
         p = progress(job.run_dir) if job.kind == "train" else None
         rows.append(
             [
                 job.id,
                 i18n.label("status_" + job.status, lang),
                 job.kind,
+                sweep_cell(job, lang),
                 cfg.get("stage", job.meta.get("stage", "")),
                 cfg.get("finetuning_type", ""),
                 cfg.get("dataset", job.meta.get("dataset", "")) or "",
@@ -235,6 +239,7 @@ def run_rows(ui: UIContext, lang: str) -> tuple[list[str], list[list], list[tupl
                 "",
                 i18n.label("status_" + status, lang),
                 "train",
+                "",
                 cfg.get("stage", ""),
                 cfg.get("finetuning_type", ""),
                 cfg.get("dataset", ""),

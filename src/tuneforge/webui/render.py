@@ -55,13 +55,20 @@ def progress_html(p: Progress | None, status: str, lang: str, title: str = "", s
         elapsed=format_seconds(p.elapsed if p else None),
         eta=format_seconds(0 if status == "done" else (p.remaining if p else None)),
     )
+    return bar_html(status, lang, title, label if steps else "", pct, css_class="tf-progress", data={"step": step})
+
+
+def bar_html(status: str, lang: str, title: str, label: str, pct: float, css_class: str, data: dict) -> str:
+    """The bar the Train / Runs / Sweep views share: title · status on the left, `label` on the right, filled to
+    `pct` in the status's colour; `data` becomes data-* attributes (what the browser tests read)."""
     colour = {"running": "#2563eb", "done": "#16a34a", "failed": "#dc2626", "aborted": "#d97706"}.get(status, "#9ca3af")
     status_text = i18n.label(f"status_{status}", lang) if status else ""
+    attrs = "".join(f' data-{key}="{html.escape(str(value))}"' for key, value in data.items())
     return (
-        f'<div class="tf-progress" data-status="{html.escape(status)}" data-step="{step}">'
+        f'<div class="{css_class}" data-status="{html.escape(status)}"{attrs}>'
         f'<div style="display:flex;justify-content:space-between;font-size:14px">'
         f"<span><b>{html.escape(title)}</b> · <span class='tf-status'>{html.escape(status_text)}</span></span>"
-        f"<span>{html.escape(label) if steps else ''}</span></div>"
+        f"<span>{html.escape(label)}</span></div>"
         f'<div style="background:#e5e7eb;border-radius:6px;height:12px;margin-top:4px">'
         f'<div style="width:{pct:.1f}%;background:{colour};height:12px;border-radius:6px"></div></div></div>'
     )
