@@ -4,12 +4,12 @@ clients (each with its own prompt). One JSON line per round, then a summary line
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/api_load.py --clients 32 --rounds 10 --max-tokens 16
     ... --set infer_batch_size=1    # the server as before batching: one request at a time
 
-Per round: `requests_per_s` (requests ÷ the round's wall time), `tokens_per_s` (completion tokens from each
-stream's usage chunk ÷ wall time), `p50_ms` / `p95_ms` (request sent → `data: [DONE]`), `ttft_p50_ms` /
-`ttft_p95_ms` (request sent → first content chunk), `max_pending` (the most requests queued or running on the
-server, polled on /health during the round: the clients really were concurrent), `rss_mib` (the server process's
-resident memory after the round) and `rss_peak_mib` (the highest seen while polling), `errors` (status >= 400, a
-stream without `[DONE]`, an error event or no content). The summary: totals, and `rss_growth_mib` from the end of
+Per round: `requests_per_s` (requests ÷ the round's wall time), `tokens_per_s` (completion tokens from each stream's
+usage chunk ÷ wall time), `p50_ms` / `p95_ms` (request sent → `data: [DONE]`), `ttft_p50_ms` / `ttft_p95_ms` (request
+sent → first content chunk), `max_pending` (the most requests queued or running on the server during the round:
+/health's `peak_pending`, reset at the round's start; the clients really were concurrent), `rss_mib` (the server
+process's resident memory after the round) and `rss_peak_mib` (the highest seen while polling), `errors` (status >= 400,
+a stream without `[DONE]`, an error event or no content). The summary: totals, and `rss_growth_mib` from the end of
 round 2 (after the first round's one-off allocations) to the end of the last round.
 
 The model is generated offline by `tuneforge.model.tiny.create_tiny_model` (`--model tiny`: bench_data.py's `tiny`,
@@ -153,6 +153,7 @@ def run_round(base: str, proc, round_no: int, clients: int, max_tokens: int) -> 
             barrier.wait()
             return one_stream(client, base, prompt(round_no, i), max_tokens)
 
+        client.get(base + "/health", params={"reset_peak": "true"})
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         start = time.perf_counter()
@@ -161,6 +162,9 @@ def run_round(base: str, proc, round_no: int, clients: int, max_tokens: int) -> 
         wall = time.perf_counter() - start
         finished.set()
         poller.join()
+        # the server's own peak: polling every 0.1 s misses it when a batched round takes well under a second
+        peak = client.get(base + "/health").json().get("peak_pending", 0)
+        seen["max_pending"] = max(seen["max_pending"], peak)
     rss = rss_mib(proc.pid)
     return records, stats(round_no, records, wall, rss, seen)
 

@@ -1,6 +1,6 @@
-"""The API under a long load, as users run it: `python -m tuneforge api` in its own process, 10 rounds of 32
-concurrent streaming clients with their own prompts. Every stream completes with content and `[DONE]`, nothing
-gets a 5xx, the 32 really are in flight at once, the server's memory stays bounded, and it still answers after.
+"""The API under a long load, as users run it: `python -m tuneforge api` in its own process, 10 rounds of 32 concurrent
+streaming clients with their own prompts. Every stream completes with content and `[DONE]`, nothing gets a 5xx, the 32
+really are in flight at once (the server's peak count), the server's memory stays bounded, and it still answers after.
 The rounds are driven by benchmarks/api_load.py's functions (the benchmark prints the same figures as JSON)."""
 
 from __future__ import annotations
@@ -60,10 +60,11 @@ def test_10_rounds_of_32_concurrent_streams_complete_and_memory_stays_bounded(ti
     summary = bench.summary(lines, rss_loaded)
     print(summary)
     assert after.status_code == 200 and after.json()["choices"][0]["message"]["content"]
-    assert health == {"status": "ok", "pending": 0}  # nothing left queued or running
+    assert health["status"] == "ok" and health["pending"] == 0  # nothing left queued or running
     assert rss_loaded > 100  # the RSS read is the server's own (torch + the model), not a stub's
     assert summary["requests"] == CLIENTS * ROUNDS and summary["errors"] == 0
-    # /health is polled every 0.1 s: at some point (nearly) all 32 were queued on the one model worker at once
+    # the server's own peak (/health's peak_pending, reset each round): at some point (nearly) all 32 were queued
+    # or running at once
     assert max(line["max_pending"] for line in lines) >= CLIENTS - 4, lines
     assert summary["rss_growth_mib"] < GROWTH_BOUND_MIB, summary
     assert summary["rss_peak_mib"] < rss_loaded + 4 * GROWTH_BOUND_MIB, summary  # no spike while 32 wait

@@ -333,8 +333,13 @@ def test_an_engine_failure_mid_stream_arrives_as_an_error_event_and_the_server_l
             list(ask(url, stream=True))
         with pytest.raises(openai.InternalServerError):
             ask(url)
-        health = httpx.get(url.removesuffix("/v1") + "/health", timeout=30).json()
-    assert health == {"status": "ok", "pending": 0}
+        health_url = url.removesuffix("/v1") + "/health"
+        health = httpx.get(health_url, timeout=30).json()
+        ended_peak = httpx.get(health_url, params={"reset_peak": "true"}, timeout=30).json()["peak_pending"]
+        after_reset = httpx.get(health_url, timeout=30).json()
+    # one request at a time: the peak is 1; a reset ends that peak and starts from what is pending now (nothing)
+    assert health == {"status": "ok", "pending": 0, "peak_pending": 1}
+    assert ended_peak == 1 and after_reset == {"status": "ok", "pending": 0, "peak_pending": 0}
 
 
 def test_the_event_loop_answers_while_the_model_generates():

@@ -137,8 +137,11 @@ def create_app(engine, settings: ServerSettings | None = None) -> FastAPI:
             )
 
     @app.get("/health")
-    async def health():
-        return {"status": "ok", "pending": worker.pending}
+    async def health(reset_peak: bool = False):
+        """`peak_pending`: the most requests queued or running at once since the last `?reset_peak=true` (which
+        returns the peak it ends): a load test's true concurrency, which sampling `pending` can miss."""
+        peak = worker.reset_peak() if reset_peak else worker.peak_pending
+        return {"status": "ok", "pending": worker.pending, "peak_pending": peak}
 
     @app.get("/v1/models", dependencies=[Depends(check_key)])
     async def models():

@@ -23,9 +23,16 @@ class EngineWorker:
         self.engine = engine
         self.max_pending = max_pending
         self.pending = 0  # queued + running
+        self.peak_pending = 0  # the most pending at once since the last reset_peak() (what /health reports)
         self._lock = threading.Lock()
         self.threads = max(1, getattr(engine, "max_batch_size", 1) or 1)
         self._pool = ThreadPoolExecutor(max_workers=self.threads, thread_name_prefix="tuneforge-engine")
+
+    def reset_peak(self) -> int:
+        """Start a new peak from what is pending now; returns the old peak."""
+        with self._lock:
+            peak, self.peak_pending = self.peak_pending, self.pending
+        return peak
 
     async def iterate(self, produce: Callable[[threading.Event], Iterator[Any]]) -> AsyncIterator[Any]:
         """Run `produce(cancel)` on the worker thread and yield what it yields. When the consumer stops early
@@ -34,6 +41,7 @@ class EngineWorker:
             if self.pending >= self.max_pending:
                 raise Overloaded(f"{self.pending} requests are already waiting")
             self.pending += 1
+            self.peak_pending = max(self.peak_pending, self.pending)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue = asyncio.Queue()
         cancel = threading.Event()
