@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from tuneforge.config.loader import load_config
 from tuneforge.evaluate.save_dir import RESULTS_FILE
+from tuneforge.utils import run_folder
 
 
 def eval_save_dir(run_dir: str | Path, task: str) -> Path:
@@ -30,9 +30,5 @@ def eval_config(trial_config: dict, run_dir: str | Path, task: str) -> dict:
 
 def read_accuracy(run_dir: str | Path, task: str) -> float | None:
     """The benchmark's average accuracy (percent), or None when the eval wrote no results."""
-    try:
-        results = json.loads((eval_save_dir(run_dir, task) / RESULTS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = results.get("average") if isinstance(results, dict) else None
+    value = (run_folder.read_json_dict(eval_save_dir(run_dir, task) / RESULTS_FILE) or {}).get("average")
     return float(value) if value is not None else None

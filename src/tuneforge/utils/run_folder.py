@@ -147,13 +147,18 @@ def write_results(run_dir: str | Path, metrics: dict) -> Path:
     return path
 
 
+def read_json_dict(path: str | Path) -> dict | None:
+    """A JSON file holding an object, as a dict; None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
 def read_metrics(run_dir: str | Path, split: str) -> dict:
     """The Trainer's `<split>_results.json` (train / eval / all); empty when missing or unreadable."""
-    try:
-        data = json.loads((Path(run_dir) / f"{split}_results.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+    return read_json_dict(Path(run_dir) / f"{split}_results.json") or {}
 
 
 def write_pruned(run_dir: str | Path, step: int, value: float) -> Path:
@@ -165,11 +170,7 @@ def write_pruned(run_dir: str | Path, step: int, value: float) -> Path:
 
 def read_pruned(run_dir: str | Path) -> dict | None:
     """The pruned marker ({"step", "value"}), or None for a trial that was not pruned."""
-    try:
-        data = json.loads((Path(run_dir) / PRUNED_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
+    return read_json_dict(Path(run_dir) / PRUNED_FILE)
 
 
 def plot_path(run_dir: str | Path) -> Path:
