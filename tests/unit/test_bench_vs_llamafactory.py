@@ -44,6 +44,8 @@ def test_row_config_is_valid_for_both_tools(row, tmp_path):
     assert ours.model.disable_gradient_checkpointing == row.endswith("_no_gc")
     assert ours.data.template == "qwen" and ours.data.cutoff_len == 256
     training = ours.training  # the Trainer's keys, as written
+    checkpointed = row.endswith("_gc") and not row.endswith("_no_gc")  # on in both: ours reads transformers' key
+    assert training.get("gradient_checkpointing") is (True if checkpointed else None)
     assert training["gradient_accumulation_steps"] == 2 and training["logging_steps"] == 1
     assert training["report_to"] in ("none", []) and training["save_strategy"] == "no"
     assert (ours.model.quantization_bit == 4) == (base == "qlora")

@@ -16,6 +16,7 @@ from tuneforge.data.vision_collate import with_image_batches
 from tuneforge.data.vision_conversation import bound_vision
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import load_stage_inputs, train_stage
+from tuneforge.train.cpu_logprob import use_cpu_logprob_head
 from tuneforge.train.dpo_terms import BCOLoss, sequence_logps
 from tuneforge.train.preference import ftx_loss_weights, load_ref_model
 
@@ -49,6 +50,8 @@ def _trainer_class():
     import torch  # torch / trl: seconds to import; only a dpo run needs them
     import torch.nn.functional as F
     from trl import DPOTrainer
+
+    use_cpu_logprob_head()  # TRL's fused LM head, fast and slim on a CPU
 
     class PreferenceTrainer(DPOTrainer):
         """DPOTrainer on pre-tokenized (prompt_ids, chosen_ids, rejected_ids), plus reference-free ORPO / SimPO."""

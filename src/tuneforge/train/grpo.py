@@ -28,6 +28,7 @@ from tuneforge.config.grpo_checks import (
 from tuneforge.errors import UserError
 from tuneforge.train.arguments import build_training_arguments, compute_dtype
 from tuneforge.train.common import load_stage_inputs, train_stage
+from tuneforge.train.cpu_logprob import use_cpu_logprob_head
 from tuneforge.train.ppo_reward import make_scorer
 from tuneforge.train.preference import load_ref_model
 from tuneforge.train.rewards import RewardSettings, build_reward_funcs
@@ -146,6 +147,8 @@ def _trainer_class():
     import torch
     import transformers.trainer as trainer_module
     from trl import GRPOTrainer
+
+    use_cpu_logprob_head()  # TRL's fused LM head, fast and slim on a CPU
 
     class PolicyOptimisationTrainer(GRPOTrainer):
         """GRPOTrainer on our encoded prompts, with completions.jsonl and resumable generation buffers."""

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tuneforge.errors import UserError
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import load_stage_inputs, seed_of, train_stage
+from tuneforge.train.cpu_logprob import use_cpu_logprob_head
 from tuneforge.train.preference import load_ref_model
 
 if TYPE_CHECKING:
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 def _trainer_class():
     from trl import KTOTrainer  # trl: seconds to import; only a kto run needs it
+
+    use_cpu_logprob_head()  # TRL's fused LM head, fast and slim on a CPU
 
     class FeedbackTrainer(KTOTrainer):
         """KTOTrainer on pre-tokenized (prompt_ids, completion_ids, label)."""

@@ -17,6 +17,7 @@ from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
 from tuneforge.train.preference import load_ref_model
 from tuneforge.train.sft_losses import sft_loss_of, sft_loss_trainer_class
+from tuneforge.train.trained_token_loss import sliced_loss_applies, use_sliced_loss
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
     collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
+    # cross-entropy a slice of logits at a time; sharded heads (DeepSpeed ZeRO-3, FSDP) keep the model's forward
+    if slim and loss is None and not (args.deepspeed or args.fsdp) and sliced_loss_applies(model):
+        use_sliced_loss(model)
     losses = {} if loss is None else {"sft_loss": loss, "anchor": anchor}
     trainer_cls = Trainer if loss is None else sft_loss_trainer_class()
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,

@@ -1,0 +1,66 @@
+"""train/trained_token_loss.py: SFT's sliced cross-entropy is the model's own loss, with the same gradients; other
+batches and evaluation keep the model's forward; models that transform their logits are left alone."""
+
+import torch
+from transformers import AutoModelForCausalLM
+
+from tuneforge.data.collate import keep_trained_logits
+from tuneforge.train import cpu_logprob
+from tuneforge.train.trained_token_loss import sliced_loss_applies, use_sliced_loss
+
+
+def _batch():
+    torch.manual_seed(0)
+    ids = torch.randint(3, 200, (3, 12))
+    labels = ids.clone()
+    labels[:, :4] = -100  # prompts
+    labels[2, 9:] = -100  # padding
+    return {"input_ids": ids, "attention_mask": (labels[:, :1] * 0 + 1).expand(3, 12).clone(), "labels": labels}
+
+
+def _loss_and_grads(model, batch, **kwargs):
+    model.zero_grad()
+    loss = model(**batch, **kwargs).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def test_same_loss_and_gradients_as_the_models_forward(tiny_model_dir, monkeypatch):
+    monkeypatch.setattr(cpu_logprob, "TILE_BYTES", 1)  # MIN_ROWS a slice: 3 checkpointed slices for 21 rows
+    reference = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
+    assert sliced_loss_applies(model)
+    use_sliced_loss(model)
+    monkeypatch.setattr(cpu_logprob, "MIN_ROWS", 8)
+    slim = keep_trained_logits(_batch())
+    losses = []
+    for extra in ({}, {"num_items_in_batch": torch.tensor(40)}):
+        want, want_grads = _loss_and_grads(reference, slim, **extra)
+        got, got_grads = _loss_and_grads(model, slim, **extra)
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        assert got_grads.keys() == want_grads.keys()
+        for name, grad in want_grads.items():
+            torch.testing.assert_close(got_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
+        losses.append(got)
+    trained = slim["shift_labels"].numel()  # 8 + 8 + 5: the mean's divisor; num_items_in_batch divides the same sum
+    assert trained == 21
+    torch.testing.assert_close(losses[1] * 40, losses[0] * trained)
+
+
+def test_evaluation_and_whole_batches_keep_the_models_forward(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    use_sliced_loss(model)
+    batch = _batch()
+    model.train()
+    whole = model(**batch)  # no trained-logits mask: the original forward, logits and all
+    assert whole.logits.shape == (3, 12, model.config.vocab_size) and whole.loss is not None
+    model.eval()
+    with torch.no_grad():
+        slim = model(**keep_trained_logits(_batch()))
+    assert slim.logits is not None  # evaluation reads logits: the original forward
+
+
+def test_models_that_transform_their_logits_keep_their_forward(tiny_model_dir):
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    model.config.final_logit_softcapping = 30.0
+    assert not sliced_loss_applies(model)
