@@ -94,14 +94,29 @@ def test_missing_config_json_is_a_user_error(tmp_path):
 
 
 def test_sft_counts_logits_only_where_tokens_are_trained(tiny_model_dir, estimate):
-    from tuneforge.model.estimate import LOGIT_COPIES, TRAINED_SHARE
+    from tuneforge.model.estimate import LOGIT_COPIES, LOGIT_SLICE_MIB, TRAINED_SHARE
 
     vocab = read_model_config(str(tiny_model_dir))["vocab_size"]
-    slim, whole = estimate(), estimate(train_on_prompt=True)
-    rows, seq = slim["batch_rows"], slim["seq_len"]
-    dropped = rows * seq * LOGIT_COPIES * vocab * (1 - TRAINED_SHARE) * 4 / 1024**2  # fp32 on a CPU
-    assert whole["activations"] - slim["activations"] == pytest.approx(dropped, abs=0.2)
+    sliced, whole, dft = estimate(), estimate(train_on_prompt=True), estimate(use_dft_loss=True)
+    rows, seq = sliced["batch_rows"], sliced["seq_len"]
+    every_token = rows * seq * LOGIT_COPIES * vocab * 4 / 1024**2  # fp32 on a CPU
+    # the plain loss: one slice of logits at a time (train/trained_token_loss.py), whatever the batch
+    assert whole["activations"] - sliced["activations"] == pytest.approx(every_token - LOGIT_SLICE_MIB, abs=0.2)
+    # a loss variant reads whole logits, at the trained positions only
+    assert whole["activations"] - dft["activations"] == pytest.approx(every_token * (1 - TRAINED_SHARE), abs=0.2)
     assert estimate(compute_accuracy=True)["activations"] == whole["activations"]  # eval needs whole logits
+    longer = estimate(cutoff_len=512)
+    assert longer["activations"] - sliced["activations"] < every_token  # no logits per token
+
+
+def test_preference_stages_count_one_slice_of_logits(estimate):
+    from tuneforge.model.estimate import LOGIT_SLICE_MIB
+
+    short, long = estimate(stage="dpo"), estimate(stage="dpo", cutoff_len=512)
+    per_token = (long["activations"] - LOGIT_SLICE_MIB) / (long["batch_rows"] * long["seq_len"])
+    assert per_token == pytest.approx(
+        (short["activations"] - LOGIT_SLICE_MIB) / (short["batch_rows"] * short["seq_len"])
+    )
 
 
 def test_16_bit_lora_counts_the_fp32_inputs_peft_keeps_for_its_adapters(tiny_model_dir, estimate):

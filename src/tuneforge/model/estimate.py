@@ -3,7 +3,8 @@
 Everything comes from the model's config.json and the run config. Parameter counts from the shapes (hidden,
 intermediate, layers, heads, vocab); quantised weights at their bits per parameter; LoRA parameters from the rank
 and the target shapes; gradients and AdamW states for what is trained; activations from batch x seq x
-(hidden x layers x a per-layer factor + vocab x a logits factor), with and without gradient checkpointing; plus
+(hidden x layers x a per-layer factor + vocab x a logits factor, or one slice of logits where the loss is sliced),
+with and without gradient checkpointing; plus
 the framework (Python, torch, transformers, peft: measured on a CPU with `benchmarks/harness.py`). A vision-language
 model adds its vision tower and projector, and each sample's image tokens (model/vlm_estimate.py).
 
@@ -20,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
+from tuneforge.model.logit_head import plain_logit_head
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import auto_compute_type, has_cuda
 
@@ -38,9 +40,12 @@ LOGIT_COPIES = 3.0
 # SFT keeps logits only where a token is trained (data/collate.py::keep_trained_logits): a long chat row is about half
 # prompt, which then has none (measured: the 100m benchmark model, 32k vocabulary, LoRA / full / freeze).
 TRAINED_SHARE = 0.5
-# TRL's preference trainers keep more per token: the policy's logits and log-softmax, their gradients, and the
-# reference model's logits and log-softmax (calibrated with benchmarks/harness.py, DPO + LoRA on a CPU).
-PREF_LOGIT_COPIES = 10.0
+# Sliced heads keep no logits per token, only one slice at a time: SFT's cross-entropy (train/trained_token_loss.py)
+# and, on a CPU, TRL's fused head (train/cpu_logprob.py): a slice's logits, log-softmax, exp and gradient of 16 MiB.
+LOGIT_SLICE_MIB = 4 * 16.0
+# TRL's fused head on a GPU (preference stages): a tile of 4,096 tokens x up to 32,768 of the vocabulary, and its
+# gradient, in the compute dtype.
+TRL_TILE_TOKENS, TRL_TILE_VOCAB = 4096, 32768
 FRAMEWORK_MIB_CPU = 560.0  # python + torch + transformers + peft + datasets + the trainer, before any weight
 FRAMEWORK_MIB_CUDA = 600.0  # CUDA context and allocator reserve
 TRL_MIB = 90.0  # trl's imports (preference stages)
@@ -180,6 +185,16 @@ def _trained_logits_only(cfg: RunConfig) -> bool:
     return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not needs_whole_logits(cfg)
 
 
+def _sliced_sft_loss(cfg: RunConfig, config: dict, vision) -> bool:
+    """Whether SFT's cross-entropy runs a slice of logits at a time (as train/sft.py decides): the plain loss, a text
+    model whose logits are its head's matmul, a head not sharded by DeepSpeed or FSDP, no torch.compile."""
+    ft = cfg.finetuning
+    if ft.use_dft_loss or ft.use_asft_loss or ft.use_eaft_loss or vision is not None:
+        return False
+    kept_forward = ("deepspeed", "fsdp", "torch_compile")  # sharded heads, compiled models
+    return plain_logit_head(config) and not any(cfg.training.get(key) for key in kept_forward)
+
+
 def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:
     """Predicted peak memory of training `cfg`, in MiB, by part. `gradient_checkpointing` None: as configured
     (auto: on only where the run would not fit without it). Reads config.json only; loads no weights.
@@ -227,10 +242,14 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     layers_act = per_layer * saved_layers
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
-    logits = (PREF_LOGIT_COPIES if stage.preference_logits else LOGIT_COPIES) * config["vocab_size"]
+    logits, logit_slice = LOGIT_COPIES * config["vocab_size"], 0.0  # per token; one slice (bytes)
     if _trained_logits_only(cfg):
         logits *= TRAINED_SHARE
-    activations = (
+    if stage.preference_logits or (_trained_logits_only(cfg) and _sliced_sft_loss(cfg, config, vision)):
+        logits, logit_slice = 0.0, LOGIT_SLICE_MIB * MIB
+        if stage.preference_logits and cuda:
+            logit_slice = 2 * TRL_TILE_TOKENS * min(config["vocab_size"], TRL_TILE_VOCAB) * wb
+    activations = logit_slice + (
         rows * seq * ((layers_act + logits) * wb + _lora_input_copies(cfg, config, wb, gradient_checkpointing))
     )
     if vision is not None:

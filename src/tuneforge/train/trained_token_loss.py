@@ -14,16 +14,8 @@ from __future__ import annotations
 import functools
 import types
 
+from tuneforge.model.logit_head import plain_logit_head
 from tuneforge.train.cpu_logprob import token_logprobs
-
-# Config fields by which a model changes its logits after the head (soft-capping, scaling): those keep their forward
-LOGIT_TRANSFORMS = (
-    "final_logit_softcapping",
-    "logit_scale",
-    "output_multiplier",
-    "lm_head_multiplier",
-    "logits_scaling",
-)
 
 
 def sliced_loss_applies(model) -> bool:
@@ -32,9 +24,7 @@ def sliced_loss_applies(model) -> bool:
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config
-    if config.get_text_config() is not config or getattr(config, "output_router_logits", False):
-        return False
-    if any(getattr(config, name, None) is not None for name in LOGIT_TRANSFORMS):
+    if config.get_text_config() is not config or not plain_logit_head(config):
         return False
     return isinstance(base.get_output_embeddings(), torch.nn.Linear) and base.get_decoder() is not base
 
