@@ -25,9 +25,12 @@ from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
 from tuneforge.train.ray_launch import run_on_ray
 from tuneforge.train.run import run_training
+from tuneforge.utils.allocator import allocator_in_use, reexec_with_allocator
 from tuneforge.utils.env_info import format_env
-from tuneforge.utils.logging import configure_output, quiet_libraries
+from tuneforge.utils.logging import configure_output, get_logger, quiet_libraries
 from tuneforge.webui import app as webui_app
+
+logger = get_logger(__name__)
 
 CONFIG_HELP = "a YAML/JSON config file, then key=value overrides (e.g. learning_rate=5e-5 lora_rank=16)"
 DEBUG_HELP = "show full tracebacks, our debug lines and other libraries' warnings"
@@ -47,6 +50,7 @@ def _load(args):
 
 def cmd_train(args) -> int:
     cfg = _load(args)  # a bad config fails here, once, before any process starts
+    logger.info("memory allocator: %s", allocator_in_use())
     argv = [*args.config, "--debug"] if args.debug else args.config
     if ray_requested(cfg):  # USE_RAY=1 or ray_num_workers > 1: Ray actors start the processes (train/ray_launch.py)
         return run_on_ray(cfg, args.nproc)
@@ -373,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    if argv is None and args.func is cmd_train:
+        reexec_with_allocator()  # jemalloc where the system has it (utils/allocator.py): returns when in place
     configure_output(debug=args.debug)
     try:
         if argv is None:

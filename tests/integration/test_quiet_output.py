@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tuneforge.utils.allocator import allocator_to_preload
+
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("bitsandbytes", "deepspeed", "hqq")
 # `python -m tuneforge ...`, then which optional backends the process imported, into $MODULES_OUT.
@@ -111,3 +113,15 @@ def test_qlora_from_the_cli_still_imports_bitsandbytes(lora_cfg, tmp_path):
     out, modules = run_cli({**lora_cfg, "quantization_bit": 4}, tmp_path)
     assert modules == {"bitsandbytes": True, "deepspeed": False, "hqq": False}
     assert foreign_lines(out) == [], out  # bitsandbytes' own lines reach us at DEBUG too
+
+
+@pytest.mark.slow
+def test_train_runs_on_jemalloc_where_the_system_has_it(lora_cfg, tmp_path, monkeypatch):
+    """The CLI re-executes itself on jemalloc when this machine has it (utils/allocator.py), else keeps glibc;
+    TUNEFORGE_MALLOC=system keeps glibc. The run finishes either way."""
+    found = allocator_to_preload()  # this machine: jemalloc's path (Debian's libjemalloc2), or None
+    out, _ = run_cli({**lora_cfg, "max_steps": 1}, tmp_path)
+    assert f"memory allocator: {'jemalloc' if found else 'glibc'}" in out, out
+    monkeypatch.setenv("TUNEFORGE_MALLOC", "system")
+    out, _ = run_cli({**lora_cfg, "max_steps": 1, "output_dir": str(tmp_path / "out-system")}, tmp_path)
+    assert "memory allocator: glibc" in out and RESULT.search(out), out

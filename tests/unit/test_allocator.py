@@ -1,0 +1,71 @@
+"""utils/allocator.py: which malloc a training process re-executes itself on."""
+
+import pytest
+
+from tuneforge.utils import allocator
+from tuneforge.utils.allocator import allocator_to_preload
+
+
+@pytest.fixture
+def machine(tmp_path, monkeypatch):
+    """A machine whose library folders and NVIDIA driver folder are ours to fill."""
+    libs, gpus = tmp_path / "lib", tmp_path / "gpus"
+    libs.mkdir()
+    monkeypatch.setattr(allocator, "SEARCH_DIRS", (str(tmp_path / "absent"), str(libs)))
+    monkeypatch.setattr(allocator, "NVIDIA_GPUS", str(gpus))
+    monkeypatch.setattr(allocator.sys, "platform", "linux")
+    return libs, gpus
+
+
+def test_auto_finds_jemalloc_in_the_system_folders(machine):
+    libs, _ = machine
+    assert allocator_to_preload({}) is None  # not installed: the system's malloc
+    (libs / "libjemalloc.so.2").write_bytes(b"")
+    assert allocator_to_preload({}) == str(libs / "libjemalloc.so.2")
+    assert allocator_to_preload({"TUNEFORGE_MALLOC": "auto"}) == str(libs / "libjemalloc.so.2")
+
+
+def test_a_gpu_machine_an_opt_out_and_other_systems_keep_their_malloc(machine, monkeypatch):
+    libs, gpus = machine
+    (libs / "libjemalloc.so.2").write_bytes(b"")
+    assert allocator_to_preload({"TUNEFORGE_MALLOC": "system"}) is None
+    (gpus / "0000:01:00.0").mkdir(parents=True)  # the NVIDIA driver lists a GPU: activations live on it
+    assert allocator_to_preload({}) is None
+    monkeypatch.setattr(allocator.sys, "platform", "darwin")
+    assert allocator_to_preload({"TUNEFORGE_MALLOC": str(libs / "libjemalloc.so.2")}) is None
+
+
+def test_a_named_library_and_the_environments_own_lib_folder(machine, tmp_path):
+    tcmalloc = tmp_path / "libtcmalloc.so.4"
+    tcmalloc.write_bytes(b"")
+    assert allocator_to_preload({"TUNEFORGE_MALLOC": str(tcmalloc)}) == str(tcmalloc)
+    assert allocator_to_preload({"TUNEFORGE_MALLOC": str(tmp_path / "missing.so")}) is None
+    conda = tmp_path / "conda"
+    (conda / "lib").mkdir(parents=True)
+    (conda / "lib" / "libjemalloc.so.2").write_bytes(b"")
+    assert allocator_to_preload({"CONDA_PREFIX": str(conda)}) == str(conda / "lib" / "libjemalloc.so.2")
+
+
+def test_no_reexec_when_already_preloaded(machine, monkeypatch):
+    libs, _ = machine
+    (libs / "libjemalloc.so.2").write_bytes(b"")
+    monkeypatch.setenv("LD_PRELOAD", str(libs / "libjemalloc.so.2"))
+    monkeypatch.setattr(allocator.os, "execve", lambda *a: pytest.fail("re-executed a preloaded process"))
+    allocator.reexec_with_allocator()  # returns: nothing to change
+    monkeypatch.setenv("TUNEFORGE_MALLOC", "system")
+    monkeypatch.delenv("LD_PRELOAD")
+    allocator.reexec_with_allocator()
+
+
+def test_reexec_runs_the_same_command_line_with_the_library_first(machine, monkeypatch):
+    libs, _ = machine
+    (libs / "libjemalloc.so.2").write_bytes(b"")
+    monkeypatch.setenv("LD_PRELOAD", "/opt/other.so")
+    monkeypatch.delenv("TUNEFORGE_MALLOC", raising=False)
+    calls = []
+    monkeypatch.setattr(allocator.os, "execve", lambda *a: calls.append(a))
+    monkeypatch.setattr(allocator.sys, "orig_argv", ["python", "-m", "tuneforge", "train", "cfg.yaml"])
+    allocator.reexec_with_allocator()
+    ((executable, argv, env),) = calls
+    assert executable == allocator.sys.executable and argv == ["python", "-m", "tuneforge", "train", "cfg.yaml"]
+    assert env["LD_PRELOAD"] == f"{libs / 'libjemalloc.so.2'}:/opt/other.so"
