@@ -1,4 +1,19 @@
-from tuneforge.cli import main
+"""`tuneforge` and `python -m tuneforge`. A `train` command first moves its process onto jemalloc where the system
+has it (utils/allocator.py: a re-exec, cheapest before the command line's own modules load); then tuneforge.cli
+runs the command."""
+
+import sys
+
+from tuneforge.utils.allocator import reexec_with_allocator
+
+
+def main() -> int:
+    if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train":
+        reexec_with_allocator()
+    from tuneforge.cli import main as run_command  # ~0.5 s of imports: after the re-exec, not twice
+
+    return run_command()
+
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 0
     if argv is None and args.func is cmd_train:
-        reexec_with_allocator()  # jemalloc where the system has it (utils/allocator.py): returns when in place
+        reexec_with_allocator()  # done already by the entry (__main__); here for a caller of main() as a program
     configure_output(debug=args.debug)
     try:
         if argv is None:

@@ -83,6 +83,9 @@ RECIPE_MODULES = {
 }
 API_MODULES = {"tuneforge.api.app", "tuneforge.api.chat", "tuneforge.api.protocol", "tuneforge.api.server"}
 HEAVY_MODULES = RECIPE_MODULES | API_MODULES
+# Not heavy, but imported late on purpose: the entry (__main__) loads the command line (~0.5 s of our modules) only
+# after a train run has re-executed itself on its allocator (utils/allocator.py)
+ENTRY_MODULES = {"tuneforge.cli"}
 
 
 @dataclass(frozen=True)
@@ -245,8 +248,8 @@ def test_no_upward_import():
 
 def test_our_modules_are_imported_at_the_top():
     """Function-level imports are for heavy third-party packages; TuneForge's own modules load at the top, except
-    the few that load a heavy library themselves (HEAVY_MODULES)."""
-    late = [e for e in import_edges(SRC) if e.where == "function" and e.target not in HEAVY_MODULES]
+    the few that load a heavy library themselves (HEAVY_MODULES) and the command line under its entry."""
+    late = [e for e in import_edges(SRC) if e.where == "function" and e.target not in HEAVY_MODULES | ENTRY_MODULES]
     assert not late, "import these at the top of the file:\n" + "\n".join(str(e) for e in late)
 
 
