@@ -62,6 +62,7 @@ def test_reexec_runs_the_same_command_line_with_the_library_first(machine, monke
     (libs / "libjemalloc.so.2").write_bytes(b"")
     monkeypatch.setenv("LD_PRELOAD", "/opt/other.so")
     monkeypatch.delenv("TUNEFORGE_MALLOC", raising=False)
+    monkeypatch.delenv("MALLOC_CONF", raising=False)
     calls = []
     monkeypatch.setattr(allocator.os, "execve", lambda *a: calls.append(a))
     monkeypatch.setattr(allocator.sys, "orig_argv", ["python", "-m", "tuneforge", "train", "cfg.yaml"])
@@ -69,3 +70,18 @@ def test_reexec_runs_the_same_command_line_with_the_library_first(machine, monke
     ((executable, argv, env),) = calls
     assert executable == allocator.sys.executable and argv == ["python", "-m", "tuneforge", "train", "cfg.yaml"]
     assert env["LD_PRELOAD"] == f"{libs / 'libjemalloc.so.2'}:/opt/other.so"
+    assert env["MALLOC_CONF"] == allocator.JEMALLOC_CONF  # large tensors in the ordinary arenas, pages kept
+
+    calls.clear()
+    monkeypatch.setenv("MALLOC_CONF", "narenas:2")  # the user's own settings win
+    allocator.reexec_with_allocator()
+    assert calls[0][2]["MALLOC_CONF"] == "narenas:2"
+
+    calls.clear()
+    monkeypatch.delenv("MALLOC_CONF")
+    monkeypatch.delenv("LD_PRELOAD")
+    tcmalloc = libs / "libtcmalloc.so.4"
+    tcmalloc.write_bytes(b"")
+    monkeypatch.setenv("TUNEFORGE_MALLOC", str(tcmalloc))
+    allocator.reexec_with_allocator()
+    assert calls[0][2]["LD_PRELOAD"] == str(tcmalloc) and "MALLOC_CONF" not in calls[0][2]  # jemalloc's own

@@ -12,7 +12,7 @@ tcmalloc for the same reason.
 A library can only replace malloc before the process starts, so `tuneforge train` re-executes itself once, the
 same command line with LD_PRELOAD set, before it imports torch. TUNEFORGE_MALLOC picks: `auto` (the default:
 jemalloc where found, on a machine without an NVIDIA GPU, whose activations are not in host memory), `system` (never
-preload), or the path of a malloc library to preload.
+preload), or the path of a malloc library to preload. jemalloc runs with JEMALLOC_CONF unless MALLOC_CONF is set.
 """
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ SEARCH_DIRS = (
     "/usr/local/lib",
 )
 NVIDIA_GPUS = "/proc/driver/nvidia/gpus"
+# jemalloc's settings unless MALLOC_CONF says otherwise: large tensors in the ordinary arenas (its default sends
+# those over 8 MiB to one that hands pages back at once, to be faulted in again) and freed pages kept for reuse (a
+# training process's footprint is its peak anyway). Measured on the tiny LoRA epoch, 3 runs each: train time 6.35 s
+# against 6.78 s with jemalloc's defaults and 6.75 s with glibc; peak 825-842 MiB against 812 and 963-997 MiB.
+JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 
 def allocator_to_preload(environ=None) -> str | None:
@@ -57,6 +62,8 @@ def reexec_with_allocator() -> None:
     if library is None or library in preloaded.split(":") or "jemalloc" in preloaded:
         return
     env = {**os.environ, "LD_PRELOAD": ":".join(p for p in (library, preloaded) if p)}
+    if "jemalloc" in Path(library).name:
+        env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, sys.orig_argv, env)
