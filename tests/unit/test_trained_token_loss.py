@@ -1,12 +1,16 @@
 """train/trained_token_loss.py: SFT's sliced cross-entropy is the model's own loss, with the same gradients; other
 batches and evaluation keep the model's forward; models that transform their logits are left alone."""
 
+from types import SimpleNamespace
+
 import torch
 from transformers import AutoModelForCausalLM
 
 from tuneforge.data.collate import keep_trained_logits
 from tuneforge.train import cpu_logprob
 from tuneforge.train.trained_token_loss import sliced_loss_applies, use_sliced_loss
+
+PLAIN = SimpleNamespace(deepspeed=None, fsdp="", torch_compile=False)  # the TrainingArguments it reads
 
 
 def _batch():
@@ -29,7 +33,7 @@ def test_same_loss_and_gradients_as_the_models_forward(tiny_model_dir, monkeypat
     monkeypatch.setattr(cpu_logprob, "TILE_BYTES", 1)  # MIN_ROWS a slice: 3 checkpointed slices for 21 rows
     reference = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
-    assert sliced_loss_applies(model)
+    assert sliced_loss_applies(model, PLAIN)
     use_sliced_loss(model)
     monkeypatch.setattr(cpu_logprob, "MIN_ROWS", 8)
     slim = keep_trained_logits(_batch())
@@ -60,7 +64,16 @@ def test_evaluation_and_whole_batches_keep_the_models_forward(tiny_model_dir):
     assert slim.logits is not None  # evaluation reads logits: the original forward
 
 
-def test_models_that_transform_their_logits_keep_their_forward(tiny_model_dir):
+def test_transformed_logits_sharded_or_compiled_heads_keep_the_models_forward(tiny_model_dir, monkeypatch):
     model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert sliced_loss_applies(model, PLAIN)
+    for key in ("deepspeed", "fsdp", "torch_compile"):  # ZeRO-3 / FSDP shard the head's weight
+        assert not sliced_loss_applies(model, SimpleNamespace(**{**vars(PLAIN), key: "ds.json"}))
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # `accelerate launch` with a DeepSpeed config
+    assert not sliced_loss_applies(model, PLAIN)
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED")
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "1")
+    assert not sliced_loss_applies(model, PLAIN)
+    monkeypatch.delenv("ACCELERATE_USE_FSDP")
     model.config.final_logit_softcapping = 30.0
-    assert not sliced_loss_applies(model)
+    assert not sliced_loss_applies(model, PLAIN)

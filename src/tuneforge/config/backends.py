@@ -35,7 +35,7 @@ def backends_used(flat: dict[str, Any]) -> set[str]:
     optim = str(flat.get("optim") or "").lower()
     if any(part in optim for part in BNB_OPTIM_PARTS) or flat.get("use_galore") or flat.get("use_apollo"):
         used.add("bitsandbytes")  # galore_torch and apollo_torch import bitsandbytes for their 8-bit optimizers
-    if flat.get("deepspeed") or _deepspeed_from_environment():
+    if flat.get("deepspeed") or deepspeed_from_environment():
         used.add("deepspeed")
     for key in MODEL_KEYS:
         if flat.get(key) and _maybe_quantized(str(flat[key]), flat):
@@ -50,7 +50,7 @@ def hold_back_unused(path: str | Path | None, overrides: list[str] | dict[str, A
     return hold_back(name for name in OPTIONAL_BACKENDS if name not in used)
 
 
-def _deepspeed_from_environment() -> bool:
+def deepspeed_from_environment() -> bool:
     """`accelerate launch` with a DeepSpeed config tells the Trainer through the environment."""
     return os.environ.get("ACCELERATE_USE_DEEPSPEED", "").lower() in ("1", "true", "yes") or bool(
         os.environ.get("ACCELERATE_DEEPSPEED_CONFIG_FILE")

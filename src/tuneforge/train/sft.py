@@ -46,9 +46,7 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
     collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
-    # cross-entropy a slice of logits at a time; sharded heads (DeepSpeed, FSDP) and compiled models keep the forward
-    sharded_or_compiled = args.deepspeed or args.fsdp or args.torch_compile
-    if slim and loss is None and not sharded_or_compiled and sliced_loss_applies(model):
+    if slim and loss is None and sliced_loss_applies(model, args):  # cross-entropy a slice of logits at a time
         use_sliced_loss(model)
     losses = {} if loss is None else {"sft_loss": loss, "anchor": anchor}
     trainer_cls = Trainer if loss is None else sft_loss_trainer_class()

@@ -12,15 +12,23 @@ slice of logits alive. Evaluation, generation and every other batch run the orig
 from __future__ import annotations
 
 import functools
+import os
 import types
 
+from tuneforge.config.backends import deepspeed_from_environment
 from tuneforge.model.logit_head import plain_logit_head
 from tuneforge.train.cpu_logprob import token_logprobs
 
 
-def sliced_loss_applies(model) -> bool:
-    """A plain causal LM whose logits are `lm_head(hidden)`: text only, no logit transform, no router loss."""
+def sliced_loss_applies(model, args) -> bool:
+    """A plain causal LM whose logits are `lm_head(hidden)` (text only, no logit transform, no router loss), with a
+    head whose weight is whole here: not sharded by DeepSpeed or FSDP (from the config or `accelerate launch`'s
+    environment), not compiled."""
     import torch
+
+    sharded = args.deepspeed or args.fsdp or deepspeed_from_environment()
+    if sharded or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes") or args.torch_compile:
+        return False
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
     config = base.config
