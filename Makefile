@@ -47,7 +47,7 @@ demo: venv
 	$(BIN)/python scripts/demo.py
 
 # One torch thread per test process, two test processes (pytest-xdist; a file's tests stay on one, so its
-# module fixtures are built once): about 27 minutes on 2 cores (2026-12-06), most of it the browser tests and the
+# module fixtures are built once): about 30 minutes on 2 cores (2026-12-07), most of it the browser tests and the
 # multi-process runs (sweeps, GRPO resume, DeepSpeed, Ray). Includes the browser tests (tests/e2e; chromium is
 # apt-installed when missing). XDIST= runs them in one process.
 XDIST ?= -n 2 --dist loadfile
