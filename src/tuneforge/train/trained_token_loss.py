@@ -60,9 +60,8 @@ def use_sliced_loss(model) -> None:
         kwargs["use_cache"] = False
         hidden = self.get_decoder()(*args, **kwargs).last_hidden_state[logits_to_keep.to(self.device)]
         head = self.get_output_embeddings()
-        log_probs = token_logprobs(hidden, head.weight, head.bias, shift_labels.to(hidden.device), 1.0, None, 1.0, ())[
-            0
-        ]
+        targets = shift_labels.to(hidden.device)
+        log_probs = token_logprobs(hidden, head.weight, head.bias, targets, 1.0, None, 1.0, ())[0]
         count = log_probs.numel() if num_items_in_batch is None else num_items_in_batch
         if hasattr(count, "to"):
             count = count.to(log_probs.device)
