@@ -25,7 +25,7 @@ from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
 from tuneforge.train.ray_launch import run_on_ray
 from tuneforge.train.run import run_training
-from tuneforge.utils.allocator import allocator_in_use, reexec_with_allocator
+from tuneforge.utils.allocator import allocator_in_use
 from tuneforge.utils.env_info import format_env
 from tuneforge.utils.logging import configure_output, get_logger, quiet_libraries
 from tuneforge.webui import app as webui_app
@@ -377,8 +377,6 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
-    if argv is None and args.func is cmd_train:
-        reexec_with_allocator()  # done already by the entry (__main__); here for a caller of main() as a program
     configure_output(debug=args.debug)
     try:
         if argv is None:

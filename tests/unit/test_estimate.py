@@ -109,6 +109,13 @@ def test_sft_counts_logits_only_where_tokens_are_trained(tiny_model_dir, estimat
     assert longer["activations"] - sliced["activations"] < every_token  # no logits per token
 
 
+def test_a_sharded_or_compiled_head_counts_trained_logits_whole(estimate, monkeypatch):
+    dft = estimate(use_dft_loss=True)  # trained-token logits, no slicing
+    assert estimate(torch_compile=True)["activations"] == dft["activations"]
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # `accelerate launch` with DeepSpeed: a sharded head
+    assert estimate()["activations"] == dft["activations"]
+
+
 def test_preference_stages_count_one_slice_of_logits(estimate):
     from tuneforge.model.estimate import LOGIT_SLICE_MIB
 

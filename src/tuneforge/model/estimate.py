@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
-from tuneforge.model.logit_head import plain_logit_head
+from tuneforge.model.logit_head import head_kept_whole, plain_logit_head
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import auto_compute_type, has_cuda
 
@@ -187,12 +187,12 @@ def _trained_logits_only(cfg: RunConfig) -> bool:
 
 def _sliced_sft_loss(cfg: RunConfig, config: dict, vision) -> bool:
     """Whether SFT's cross-entropy runs a slice of logits at a time (as train/sft.py decides): the plain loss, a text
-    model whose logits are its head's matmul, a head not sharded by DeepSpeed or FSDP, no torch.compile."""
+    model whose logits are its head's matmul, a head neither sharded (DeepSpeed, FSDP) nor compiled."""
     ft = cfg.finetuning
     if ft.use_dft_loss or ft.use_asft_loss or ft.use_eaft_loss or vision is not None:
         return False
-    kept_forward = ("deepspeed", "fsdp", "torch_compile")  # sharded heads, compiled models
-    return plain_logit_head(config) and not any(cfg.training.get(key) for key in kept_forward)
+    whole = head_kept_whole(*(cfg.training.get(key) for key in ("deepspeed", "fsdp", "torch_compile")))
+    return plain_logit_head(config) and whole
 
 
 def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, cuda: bool | None = None) -> dict:
@@ -243,9 +243,10 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     if gradient_checkpointing:
         layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
     logits, logit_slice = LOGIT_COPIES * config["vocab_size"], 0.0  # per token; one slice (bytes)
-    if _trained_logits_only(cfg):
+    trained_only = _trained_logits_only(cfg)
+    if trained_only:
         logits *= TRAINED_SHARE
-    if stage.preference_logits or (_trained_logits_only(cfg) and _sliced_sft_loss(cfg, config, vision)):
+    if stage.preference_logits or (trained_only and _sliced_sft_loss(cfg, config, vision)):
         logits, logit_slice = 0.0, LOGIT_SLICE_MIB * MIB
         if stage.preference_logits and cuda:
             logit_slice = 2 * TRL_TILE_TOKENS * min(config["vocab_size"], TRL_TILE_VOCAB) * wb

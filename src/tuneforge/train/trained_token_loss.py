@@ -12,11 +12,9 @@ slice of logits alive. Evaluation, generation and every other batch run the orig
 from __future__ import annotations
 
 import functools
-import os
 import types
 
-from tuneforge.config.backends import deepspeed_from_environment
-from tuneforge.model.logit_head import plain_logit_head
+from tuneforge.model.logit_head import head_kept_whole, plain_logit_head
 from tuneforge.train.cpu_logprob import token_logprobs
 
 
@@ -26,8 +24,7 @@ def sliced_loss_applies(model, args) -> bool:
     environment), not compiled."""
     import torch
 
-    sharded = args.deepspeed or args.fsdp or deepspeed_from_environment()
-    if sharded or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes") or args.torch_compile:
+    if not head_kept_whole(args.deepspeed, args.fsdp, args.torch_compile):
         return False
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
