@@ -4,12 +4,17 @@ runs the command."""
 
 import sys
 
+from tuneforge.errors import UserError
 from tuneforge.utils.allocator import reexec_with_allocator
 
 
 def main() -> int:
     if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train":
-        reexec_with_allocator()
+        try:
+            reexec_with_allocator()
+        except UserError as exc:  # TUNEFORGE_MALLOC names no file: one line, as the CLI reports bad input
+            print(f"tuneforge: error: {exc.one_line()}", file=sys.stderr)
+            return exc.exit_code
     from tuneforge.cli import main as run_command  # ~0.5 s of imports: after the re-exec, not twice
 
     return run_command()

@@ -1,7 +1,11 @@
 """utils/allocator.py: which malloc a training process re-executes itself on."""
 
+import subprocess
+import sys
+
 import pytest
 
+from tuneforge.errors import UserError
 from tuneforge.utils import allocator
 from tuneforge.utils.allocator import allocator_to_preload
 
@@ -39,7 +43,8 @@ def test_a_named_library_and_the_environments_own_lib_folder(machine, tmp_path):
     tcmalloc = tmp_path / "libtcmalloc.so.4"
     tcmalloc.write_bytes(b"")
     assert allocator_to_preload({"TUNEFORGE_MALLOC": str(tcmalloc)}) == str(tcmalloc)
-    assert allocator_to_preload({"TUNEFORGE_MALLOC": str(tmp_path / "missing.so")}) is None
+    with pytest.raises(UserError, match=r"TUNEFORGE_MALLOC: .*missing.so is not a file — set it to"):
+        allocator_to_preload({"TUNEFORGE_MALLOC": str(tmp_path / "missing.so")})
     conda = tmp_path / "conda"
     (conda / "lib").mkdir(parents=True)
     (conda / "lib" / "libjemalloc.so.2").write_bytes(b"")
@@ -85,3 +90,18 @@ def test_reexec_runs_the_same_command_line_with_the_library_first(machine, monke
     monkeypatch.setenv("TUNEFORGE_MALLOC", str(tcmalloc))
     allocator.reexec_with_allocator()
     assert calls[0][2]["LD_PRELOAD"] == str(tcmalloc) and "MALLOC_CONF" not in calls[0][2]  # jemalloc's own
+
+
+def test_a_missing_named_library_is_one_line_and_exit_2(tmp_path):
+    env = {"PATH": "/usr/bin:/bin", "TUNEFORGE_MALLOC": str(tmp_path / "missing.so")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "tuneforge", "train", str(tmp_path / "cfg.yaml")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert proc.returncode == 2 and proc.stdout == "", proc
+    assert proc.stderr.strip().splitlines() == [
+        f"tuneforge: error: TUNEFORGE_MALLOC: {tmp_path / 'missing.so'} is not a file — set it to a malloc library's "
+        "path, to auto or to system"
+    ]

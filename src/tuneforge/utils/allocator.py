@@ -21,6 +21,8 @@ import os
 import sys
 from pathlib import Path
 
+from tuneforge.errors import UserError
+
 ENV = "TUNEFORGE_MALLOC"
 LIBRARY = "libjemalloc.so.2"
 # Where distributions put it (Debian / Ubuntu multiarch, Fedora / RHEL, Alpine, /usr/local), then a conda env's lib
@@ -41,13 +43,17 @@ JEMALLOC_CONF = "oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 def allocator_to_preload(environ=None) -> str | None:
     """The malloc library this training process should run on, or None: the system's (opted out, not Linux, a GPU
-    present, none found, or one already preloaded)."""
+    present, none found, or one already preloaded). A named library that is not a file is a UserError."""
     environ = os.environ if environ is None else environ
     choice = environ.get(ENV, "auto").strip() or "auto"
     if choice == "system" or not sys.platform.startswith("linux"):
         return None
     if choice != "auto":
-        return choice if Path(choice).is_file() else None
+        if not Path(choice).is_file():
+            raise UserError(
+                f"{choice} is not a file", where=ENV, fix="set it to a malloc library's path, to auto or to system"
+            )
+        return choice
     if any(Path(NVIDIA_GPUS).glob("*")):
         return None
     dirs = [*SEARCH_DIRS, *(f"{environ[k]}/lib" for k in ("CONDA_PREFIX", "VIRTUAL_ENV") if environ.get(k))]
