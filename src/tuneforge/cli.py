@@ -27,6 +27,7 @@ from tuneforge.train.ray_launch import run_on_ray
 from tuneforge.train.run import run_training
 from tuneforge.utils.allocator import allocator_in_use
 from tuneforge.utils.env_info import format_env
+from tuneforge.utils.imports import WHILE_LIBRARIES_IMPORT, hold_back
 from tuneforge.utils.logging import configure_output, get_logger, quiet_libraries
 from tuneforge.webui import app as webui_app
 
@@ -363,6 +364,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _hold_back_unused_backends(args) -> None:
     """This process runs this one command: keep the optional backends its config does not use out of it."""
+    if args.func is cmd_train:  # released once the stage's libraries are in (train/run.py)
+        hold_back(WHILE_LIBRARIES_IMPORT)
     if getattr(args, "config", None) is not None:
         hold_back_unused(*_split_config(args.config))
     elif args.func is cmd_create_tiny_model:

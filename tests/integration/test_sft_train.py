@@ -81,3 +81,23 @@ def test_lora_with_gradient_checkpointing_trains_the_same(train_overrides, tmp_p
         )
     )
     assert read_losses(ckpt) == pytest.approx(read_losses(plain), rel=1e-5)
+
+
+def test_padding_free_batches_train_as_the_padded_ones(train_overrides, tmp_path, monkeypatch):
+    """On a CPU with the default attention every batch is one row of samples (model/varlen_attention.py): the losses
+    are those of padded batches (`flash_attn: sdpa` keeps them padded)."""
+    from tuneforge.train import sft
+
+    real, switched = sft.use_varlen_attention, []
+
+    def spy(model):
+        switched.append(type(model).__name__)
+        real(model)
+
+    monkeypatch.setattr(sft, "use_varlen_attention", spy)
+    padded = run_training(load_config(None, train_overrides("full", flash_attn="sdpa", output_dir=str(tmp_path / "p"))))
+    assert not switched
+    free = run_training(load_config(None, train_overrides("full", output_dir=str(tmp_path / "f"))))
+    assert len(switched) == 1
+    torch.testing.assert_close(torch.tensor(read_losses(free)), torch.tensor(read_losses(padded)), rtol=1e-4, atol=1e-4)
+    assert "sdpa_varlen" not in (free / "config.json").read_text()

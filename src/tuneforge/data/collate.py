@@ -103,16 +103,22 @@ def supports_padding_free(attn_implementation: str | None) -> bool:
 
 
 def sft_collator(
-    tokenizer, data_args, attn_implementation: str | None, use_cpu: bool, trained_logits_only: bool = False
+    tokenizer,
+    data_args,
+    attn_implementation: str | None,
+    use_cpu: bool,
+    trained_logits_only: bool = False,
+    padding_free: bool = False,
 ) -> SftCollator:
-    """The collator for an SFT run: padding-free (flattened) batches with neat packing where the attention
+    """The collator for an SFT run: padding-free (flattened) batches where asked (`padding_free`: the model's
+    attention splits them per sample, model/varlen_attention.py) or with neat packing where the attention
     implementation runs variable-length sequences natively, padded batches otherwise. `ignore_pad_token_for_loss`
     off (LLaMA-Factory's key): the padding is labelled with the pad id, so the loss trains on it too."""
     pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     return SftCollator(
         pad_token_id=pad_token_id,
         pad_to_multiple_of=None if use_cpu else 8,
-        flatten=bool(data_args.neat_packing) and supports_padding_free(attn_implementation),
+        flatten=padding_free or (bool(data_args.neat_packing) and supports_padding_free(attn_implementation)),
         label_pad_token_id=IGNORE_INDEX if data_args.ignore_pad_token_for_loss else pad_token_id,
         trained_logits_only=trained_logits_only,
     )

@@ -14,6 +14,7 @@ from tuneforge.evaluate.predict import predict_after_training, predict_only
 from tuneforge.train.arguments import default_output_dir, log_precision
 from tuneforge.train.launch import in_distributed_child
 from tuneforge.train.output_dir import plan_output_dir
+from tuneforge.utils.imports import WHILE_LIBRARIES_IMPORT, release
 
 if TYPE_CHECKING:
     from tuneforge.config.loader import RunConfig
@@ -35,6 +36,7 @@ def run_training(cfg: RunConfig) -> Path:
             fix="run it with tuneforge train, or call tuneforge.train.ray_launch.run_on_ray(cfg)",
         )
     if predicts_only(cfg):
+        release(WHILE_LIBRARIES_IMPORT)
         return predict_only(cfg)
     check_stage(cfg)
     output_dir = cfg.training.get("output_dir") or default_output_dir(cfg)
@@ -43,6 +45,7 @@ def run_training(cfg: RunConfig) -> Path:
     log_precision(cfg)  # compute_type auto: what this machine trains in, and why
     # one recipe module per stage, named by its record (check_stage allowed only those); only that one is imported
     recipe = importlib.import_module(stage_record(cfg.finetuning.stage).recipe)
+    release(WHILE_LIBRARIES_IMPORT)  # the CLI held them back while transformers imported (utils/imports.py)
     try:
         out = recipe.run(cfg, plan)
         if cfg.training.get("do_predict"):

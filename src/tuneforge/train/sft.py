@@ -13,6 +13,8 @@ from tuneforge.data.loader import get_sft_datasets
 from tuneforge.data.packing import pack_sft_sets
 from tuneforge.data.vision_collate import with_image_batches
 from tuneforge.evaluate.accuracy import accuracy_kwargs
+from tuneforge.model.boosters import booster_name
+from tuneforge.model.varlen_attention import use_varlen_attention, varlen_attention_fits
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
 from tuneforge.train.preference import load_ref_model
@@ -43,8 +45,12 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     loss = sft_loss_of(cfg)  # DFT / ASFT / EAFT, or None: cross-entropy
     anchor = load_ref_model(cfg, inputs.tokenizer) if loss and loss.anchored else None  # None for LoRA: adapter off
     slim = all(supports_trained_logits(m) for m in (model, anchor) if m is not None) and not needs_whole_logits(cfg)
+    padding_free = slim and loss is None and padding_free_applies(cfg, model, args)
+    if padding_free:  # every batch one row of samples, each attending to itself: no pad token computed
+        use_varlen_attention(model)
+        logger.info("padding-free batches: each sample attends to itself (sdpa_varlen; flash_attn: sdpa pads them)")
     attn = model.config._attn_implementation
-    collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, trained_logits_only=slim)
+    collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, slim, padding_free)
     collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
     if slim and loss is None and sliced_loss_applies(model, args):  # cross-entropy a slice of logits at a time
         use_sliced_loss(model)
@@ -53,3 +59,15 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,
     # LoRA+ / GaLore optimizers; compute_accuracy: eval_accuracy from argmax tokens (tuneforge.evaluate.accuracy)
     return train_stage(trainer_cls, cfg, plan, inputs, args, data_collator=collator, **losses, **accuracy_kwargs(cfg))
+
+
+def padding_free_applies(cfg: RunConfig, model, args) -> bool:
+    """Padding-free batches through sdpa_varlen: on a CPU (GPUs get flash-attention), with the default attention
+    (`flash_attn: auto`, no booster), a model family it is tested on, padding that is not trained
+    (`ignore_pad_token_for_loss`), and batches that are not sliced along dim 0 (streaming) or compiled."""
+    if not args.use_cpu or cfg.model.flash_attn != "auto" or booster_name(cfg.model) != "auto":
+        return False
+    if not cfg.data.ignore_pad_token_for_loss or cfg.data.streaming or args.torch_compile:
+        return False
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return varlen_attention_fits(base.config)

@@ -16,6 +16,10 @@ import sys
 
 # Import names of the optional backends that other libraries import just because they are installed.
 OPTIONAL_BACKENDS = ("bitsandbytes", "deepspeed", "hqq")
+# Imported by transformers at start-up for its object-detection losses alone (transformers/loss/loss_for_object_
+# detection.py and kin, behind is_scipy_available()): ~0.6 s and ~35 MiB of a training process. Held back while the
+# training libraries import, then released (utils.imports.release), so that a reward function may still import it.
+WHILE_LIBRARIES_IMPORT = ("scipy",)
 
 
 def hold_back(names) -> list[str]:
@@ -28,6 +32,15 @@ def hold_back(names) -> list[str]:
         elif sys.modules[name] is None:
             held.append(name)
     return held
+
+
+def release(names) -> list[str]:
+    """Make held-back `names` importable again. A library that looked while they were held back keeps its answer
+    (transformers caches is_scipy_available()). Returns those released."""
+    released = [name for name in names if held_back(name)]
+    for name in released:
+        del sys.modules[name]
+    return released
 
 
 def held_back(name: str) -> bool:
