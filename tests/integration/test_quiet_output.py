@@ -22,15 +22,19 @@ from tuneforge.utils.allocator import allocator_to_preload
 
 ROOT = Path(__file__).resolve().parents[2]
 BACKENDS = ("bitsandbytes", "deepspeed", "hqq")
-# `python -m tuneforge ...`, then which optional backends the process imported, into $MODULES_OUT.
+# `python -m tuneforge ...`, then which optional backends (and scipy, held back while the libraries import) the
+# process imported, and whether scipy can still be imported at the end (a reward function may), into $MODULES_OUT.
 PROBE = f"""
-import json, os, runpy, sys
+import importlib.util, json, os, runpy, sys
 try:
     runpy.run_module("tuneforge", run_name="__main__", alter_sys=True)
 finally:
+    imported = {{name: sys.modules.get(name) is not None for name in {(*BACKENDS, "scipy")!r}}}
+    imported["scipy importable"] = importlib.util.find_spec("scipy") is not None
     with open(os.environ["MODULES_OUT"], "w") as f:
-        json.dump({{name: sys.modules.get(name) is not None for name in {BACKENDS!r}}}, f)
+        json.dump(imported, f)
 """
+SCIPY = {"scipy": False, "scipy importable": True}
 
 OURS = re.compile(r"\[\d\d:\d\d:\d\d\] (INFO|WARNING|ERROR|CRITICAL) tuneforge(\.\w+)*: \S")
 DEBUG = re.compile(r"\[\d\d:\d\d:\d\d\] DEBUG ([\w.]+): \S")
@@ -96,7 +100,7 @@ def test_plain_lora_prints_only_our_lines_and_imports_no_optional_backend(lora_c
     assert foreign_lines(out) == [], out
     assert any(OURS.match(line) for line in out.splitlines()), out  # the classifier sees our lines at all
     assert RESULT.search(out) and BAR.search(out) and "'loss':" in out, out
-    assert modules == dict.fromkeys(BACKENDS, False)
+    assert modules == {**dict.fromkeys(BACKENDS, False), **SCIPY}
 
     debug, _ = run_cli({**lora_cfg, "output_dir": str(tmp_path / "out-debug")}, tmp_path, "--debug")
     library = {m.group(1) for line in debug.splitlines() if (m := DEBUG.match(line))}
@@ -111,7 +115,7 @@ def _our_loggers(output: str) -> set[tuple[str, str]]:
 @pytest.mark.slow
 def test_qlora_from_the_cli_still_imports_bitsandbytes(lora_cfg, tmp_path):
     out, modules = run_cli({**lora_cfg, "quantization_bit": 4}, tmp_path)
-    assert modules == {"bitsandbytes": True, "deepspeed": False, "hqq": False}
+    assert modules == {"bitsandbytes": True, "deepspeed": False, "hqq": False, **SCIPY}
     assert foreign_lines(out) == [], out  # bitsandbytes' own lines reach us at DEBUG too
 
 

@@ -15,7 +15,7 @@ import pytest
 from tuneforge.config import load_config
 from tuneforge.config.backends import backends_used
 from tuneforge.utils import logging as tf_logging
-from tuneforge.utils.imports import OPTIONAL_BACKENDS, hold_back
+from tuneforge.utils.imports import OPTIONAL_BACKENDS, hold_back, release
 
 LIBRARY_FILE = "/somewhere/site-packages/somelib/module.py"
 
@@ -140,6 +140,19 @@ def test_hold_back_makes_a_module_unimportable_and_leaves_imported_ones():
         with pytest.raises(ModuleNotFoundError):
             __import__(name)
         assert sys.modules["json"] is json
+    finally:
+        sys.modules.pop(name, None)
+
+
+def test_release_makes_a_held_back_module_importable_again():
+    name = "wave"  # a standard-library module this process has not imported
+    assert name not in sys.modules
+    try:
+        hold_back([name])
+        with pytest.raises(ModuleNotFoundError):
+            __import__(name)
+        assert release([name, "json"]) == [name]  # json was never held back: left as it is
+        assert __import__(name).__name__ == name and sys.modules["json"] is json
     finally:
         sys.modules.pop(name, None)
 

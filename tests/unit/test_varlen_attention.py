@@ -71,6 +71,22 @@ def test_flattened_batch_matches_the_padded_batch(model_type):
         torch.testing.assert_close(got_grads[name], grad, atol=1e-5, rtol=1e-4, msg=name)
 
 
+def test_neat_packed_rows_attend_per_sample():
+    """Rows that neat packing built (samples back to back, positions restarting) keep their samples apart too."""
+    model = _model("qwen2")
+    a, b, c = _rows()
+    want, _ = _loss_and_grads(model, SftCollator(pad_token_id=0)([a, b, c]))
+    packed = {
+        "input_ids": a["input_ids"] + b["input_ids"],
+        "labels": a["labels"] + b["labels"],  # b's first label is its prompt's: untrained, as neat packing leaves it
+        "position_ids": [*range(11), *range(6)],
+    }
+    c = {**c, "position_ids": list(range(9))}
+    use_varlen_attention(model)
+    got, _ = _loss_and_grads(model, SftCollator(pad_token_id=0, flatten=True)([packed, c]))
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+
+
 def test_without_the_split_a_flattened_row_would_attend_across_samples():
     """The check above has teeth: plain sdpa on the flattened row without a mask mixes the samples."""
     model = _model("qwen2")

@@ -145,7 +145,8 @@ class ModelArguments:
     )
     infer_dtype: Dtype = opt("auto", "Precision for chat, API and evaluation.")
     flash_attn: Literal["auto", "sdpa", "eager", "fa2", "disabled"] = opt(
-        "auto", "Attention implementation: auto (sdpa), sdpa, eager, fa2."
+        "auto",
+        "Attention implementation: auto (sdpa; SFT on a CPU: padding-free batches, sdpa per sample), sdpa, eager, fa2.",
     )
     rope_scaling: Literal["linear", "dynamic", "yarn", "llama3"] | None = opt(
         None, "Extend the context: linear or dynamic RoPE scaling (factor from cutoff_len)."
