@@ -85,19 +85,24 @@ def test_lora_with_gradient_checkpointing_trains_the_same(train_overrides, tmp_p
 
 def test_padding_free_batches_train_as_the_padded_ones(train_overrides, tmp_path, monkeypatch):
     """On a CPU with the default attention every batch is one row of samples (model/varlen_attention.py): the losses
-    are those of padded batches (`flash_attn: sdpa` keeps them padded)."""
+    are those of padded batches (`flash_attn: sdpa` keeps them padded). Both runs use the lean RMSNorm / SwiGLU
+    (model/lean_activations.py), whose numbers tests/unit/test_lean_activations.py checks."""
     from tuneforge.train import sft
 
     real, switched = sft.use_varlen_attention, []
+    real_lean, lean = sft.use_lean_activations, []
 
     def spy(model):
         switched.append(type(model).__name__)
         real(model)
 
     monkeypatch.setattr(sft, "use_varlen_attention", spy)
+    monkeypatch.setattr(sft, "use_lean_activations", lambda model: lean.append(real_lean(model)) or lean[-1])
     padded = run_training(load_config(None, train_overrides("full", flash_attn="sdpa", output_dir=str(tmp_path / "p"))))
     assert not switched
     free = run_training(load_config(None, train_overrides("full", output_dir=str(tmp_path / "f"))))
     assert len(switched) == 1
+    layers = json.loads((free / "config.json").read_text())["num_hidden_layers"]
+    assert lean == [3 * layers + 1] * 2  # both runs on a CPU: 2 norms + the MLP a layer, the final norm
     torch.testing.assert_close(torch.tensor(read_losses(free)), torch.tensor(read_losses(padded)), rtol=1e-4, atol=1e-4)
     assert "sdpa_varlen" not in (free / "config.json").read_text()

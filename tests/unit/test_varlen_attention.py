@@ -6,6 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from small_models import small_causal_lm
 from tuneforge.data.collate import SftCollator
 from tuneforge.model.varlen_attention import (
     VARLEN_MODEL_TYPES,
@@ -13,27 +14,6 @@ from tuneforge.model.varlen_attention import (
     use_varlen_attention,
     varlen_attention_fits,
 )
-
-SMALL = dict(
-    vocab_size=96,
-    hidden_size=32,
-    intermediate_size=48,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=8,
-    max_position_embeddings=64,
-)
-MOE = dict(num_experts=4, num_experts_per_tok=2, moe_intermediate_size=16, shared_expert_intermediate_size=16)
-
-
-def _model(model_type: str):
-    extra = MOE if model_type.endswith("_moe") else {}
-    if model_type == "mistral":
-        extra = {"sliding_window": None}  # Mistral 7B v0.2 and later: full attention
-    config = AutoConfig.for_model(model_type, **SMALL, **extra)
-    torch.manual_seed(0)
-    return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").train()
 
 
 def _rows():
@@ -55,7 +35,7 @@ def _loss_and_grads(model, batch):
 
 @pytest.mark.parametrize("model_type", sorted(VARLEN_MODEL_TYPES))
 def test_flattened_batch_matches_the_padded_batch(model_type):
-    model = _model(model_type)
+    model = small_causal_lm(model_type)
     assert varlen_attention_fits(model.config)
     padded = SftCollator(pad_token_id=0)(_rows())
     assert (padded["attention_mask"] == 0).sum() == 7  # 5 + 2 pad tokens
@@ -73,7 +53,7 @@ def test_flattened_batch_matches_the_padded_batch(model_type):
 
 def test_neat_packed_rows_attend_per_sample():
     """Rows that neat packing built (samples back to back, positions restarting) keep their samples apart too."""
-    model = _model("qwen2")
+    model = small_causal_lm("qwen2")
     a, b, c = _rows()
     want, _ = _loss_and_grads(model, SftCollator(pad_token_id=0)([a, b, c]))
     packed = {
@@ -89,7 +69,7 @@ def test_neat_packed_rows_attend_per_sample():
 
 def test_without_the_split_a_flattened_row_would_attend_across_samples():
     """The check above has teeth: plain sdpa on the flattened row without a mask mixes the samples."""
-    model = _model("qwen2")
+    model = small_causal_lm("qwen2")
     flat = SftCollator(pad_token_id=0, flatten=True)(_rows())
     use_varlen_attention(model)
     split = model(**flat).loss
@@ -98,7 +78,7 @@ def test_without_the_split_a_flattened_row_would_attend_across_samples():
 
 
 def test_padded_batches_and_generation_keep_plain_sdpa():
-    reference, model = _model("llama").eval(), _model("llama").eval()
+    reference, model = small_causal_lm("llama").eval(), small_causal_lm("llama").eval()
     use_varlen_attention(model)
     assert model.config._attn_implementation == "sdpa_varlen"
     padded = SftCollator(pad_token_id=0)(_rows())
@@ -110,7 +90,7 @@ def test_padded_batches_and_generation_keep_plain_sdpa():
 
 
 def test_saved_config_names_no_custom_attention(tmp_path):
-    model = _model("qwen2")
+    model = small_causal_lm("qwen2")
     use_varlen_attention(model)
     model.save_pretrained(tmp_path)
     assert "sdpa_varlen" not in (tmp_path / "config.json").read_text()

@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any
 from tuneforge.config.stages import stage_record
 from tuneforge.data.collate import needs_whole_logits
 from tuneforge.errors import UserError
+from tuneforge.model.boosters import booster_name
+from tuneforge.model.lean_activations import LEAN_MODEL_TYPES, SAVED_FEWER_HIDDEN, SAVED_FEWER_INTERMEDIATE
 from tuneforge.model.logit_head import head_kept_whole, plain_logit_head
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import auto_compute_type, has_cuda
@@ -180,6 +182,12 @@ def _lora_input_copies(cfg: RunConfig, config: dict[str, Any], wb: int, checkpoi
     return per_layer * (1 if checkpointed else config["num_hidden_layers"])
 
 
+def _lean_activations(cfg: RunConfig, config: dict, cuda: bool) -> bool:
+    """Whether SFT's RMSNorm / SwiGLU keep only their inputs (model/lean_activations.py; as train/sft.py decides)."""
+    on_cpu = not cuda and booster_name(cfg.model) == "auto"
+    return on_cpu and cfg.finetuning.stage == "sft" and config.get("model_type") in LEAN_MODEL_TYPES
+
+
 def _trained_logits_only(cfg: RunConfig) -> bool:
     """Whether SFT's collator drops the logits of untrained tokens (as train/sft.py decides)."""
     return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not needs_whole_logits(cfg)
@@ -232,7 +240,10 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     if vision is not None:
         seq += vision.image_tokens  # one image per sample, its tokens on top of the text
     h, i = config["hidden_size"], config.get("intermediate_size") or 4 * config["hidden_size"]
-    per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else ACT_H * h + ACT_I * i
+    act_h, act_i = ACT_H, ACT_I
+    if _lean_activations(cfg, config, cuda):
+        act_h, act_i = ACT_H - SAVED_FEWER_HIDDEN, ACT_I - SAVED_FEWER_INTERMEDIATE
+    per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else act_h * h + act_i * i
     n_layers = config["num_hidden_layers"]
     k = int(ft.freeze_trainable_layers)
     # frozen layers below the first trained one need no gradient, so autograd keeps nothing for them
@@ -241,7 +252,7 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
         saved_layers = n_layers - (n_layers // k - 1)  # the first expanded block is layer n_layers // k - 1
     layers_act = per_layer * saved_layers
     if gradient_checkpointing:
-        layers_act += ACT_H * h + ACT_I * i  # one layer's activations, recomputed during backward
+        layers_act += act_h * h + act_i * i  # one layer's activations, recomputed during backward
     logits, logit_slice = LOGIT_COPIES * config["vocab_size"], 0.0  # per token; one slice (bytes)
     trained_only = _trained_logits_only(cfg)
     if trained_only:

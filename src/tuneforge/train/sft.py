@@ -14,6 +14,7 @@ from tuneforge.data.packing import pack_sft_sets
 from tuneforge.data.vision_collate import with_image_batches
 from tuneforge.evaluate.accuracy import accuracy_kwargs
 from tuneforge.model.boosters import booster_name
+from tuneforge.model.lean_activations import use_lean_activations
 from tuneforge.model.varlen_attention import use_varlen_attention, varlen_attention_fits
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
@@ -49,6 +50,8 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     if padding_free:  # every batch one row of samples, each attending to itself: no pad token computed
         use_varlen_attention(model)
         logger.info("padding-free batches: each sample attends to itself (sdpa_varlen; flash_attn: sdpa pads them)")
+    if args.use_cpu and booster_name(cfg.model) == "auto":  # on a GPU, Liger's kernels (booster: liger_kernel)
+        logger.debug("lean activations: %d RMSNorm / SwiGLU modules", use_lean_activations(model))
     attn = model.config._attn_implementation
     collator = sft_collator(inputs.tokenizer, cfg.data, attn, args.use_cpu, slim, padding_free)
     collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
