@@ -136,3 +136,16 @@ def test_16_bit_lora_counts_the_fp32_inputs_peft_keeps_for_its_adapters(tiny_mod
     extra = rows * seq * config["num_hidden_layers"] * others * 4 / 1024**2
     assert every["activations"] - one["activations"] == pytest.approx(extra, abs=0.2)
     assert estimate()["activations"] == estimate(lora_target="q_proj")["activations"]  # fp32: nothing is cast
+
+
+def test_sft_on_a_cpu_counts_the_lean_norms_and_swiglu(tiny_model_dir, estimate, monkeypatch):
+    from tuneforge.model import estimate as estimate_module
+
+    config = read_model_config(str(tiny_model_dir))
+    lean, dpo = estimate(), estimate(stage="dpo")
+    monkeypatch.setattr(estimate_module, "LEAN_MODEL_TYPES", frozenset())  # a family model/lean_activations skips
+    plain = estimate()
+    tokens, layers = lean["batch_rows"] * lean["seq_len"], config["num_hidden_layers"]
+    fewer = tokens * layers * (2 * config["hidden_size"] + config["intermediate_size"]) * 4 / 1024**2
+    assert plain["activations"] - lean["activations"] == pytest.approx(fewer, abs=0.2)
+    assert estimate(stage="dpo")["activations"] == dpo["activations"]  # SFT only (train/sft.py patches)
