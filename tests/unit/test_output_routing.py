@@ -144,15 +144,16 @@ def test_hold_back_makes_a_module_unimportable_and_leaves_imported_ones():
         sys.modules.pop(name, None)
 
 
-def test_release_makes_a_held_back_module_importable_again():
-    name = "wave"  # a standard-library module this process has not imported
-    assert name not in sys.modules
+def test_release_makes_a_held_back_module_importable_again(tmp_path, monkeypatch):
+    name = "tuneforge_test_release_probe"  # a module of this test's own, imported by nothing else
+    (tmp_path / f"{name}.py").write_text("VALUE = 1\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
     try:
         hold_back([name])
         with pytest.raises(ModuleNotFoundError):
             __import__(name)
         assert release([name, "json"]) == [name]  # json was never held back: left as it is
-        assert __import__(name).__name__ == name and sys.modules["json"] is json
+        assert __import__(name).VALUE == 1 and sys.modules["json"] is json
     finally:
         sys.modules.pop(name, None)
 
