@@ -1,5 +1,5 @@
-"""Randomly initialised causal LMs of a few thousand parameters, one per transformers family, for tests that
-compare a patched model with the family's own forward."""
+"""Randomly initialised causal LMs of a few thousand parameters, one per transformers family, and the loss and
+gradients of a batch: for tests that compare a patched model with the family's own forward."""
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
@@ -26,3 +26,11 @@ def small_causal_lm(model_type: str, **settings):
     config = AutoConfig.for_model(model_type, **{**SMALL, **extra, **settings})
     torch.manual_seed(0)
     return AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").train()
+
+
+def loss_and_grads(model, batch: dict, **kwargs) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The batch's loss and every parameter's gradient, from zero."""
+    model.zero_grad()
+    loss = model(**batch, **kwargs).loss
+    loss.backward()
+    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}

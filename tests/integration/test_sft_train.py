@@ -89,15 +89,13 @@ def test_padding_free_batches_train_as_the_padded_ones(train_overrides, tmp_path
     (model/lean_activations.py), whose numbers tests/unit/test_lean_activations.py checks."""
     from tuneforge.train import sft
 
-    real, switched = sft.use_varlen_attention, []
-    real_lean, lean = sft.use_lean_activations, []
+    def spy(name: str) -> list:
+        """Calls of sft.`name`, by what each returned; the real function still runs."""
+        real, returned = getattr(sft, name), []
+        monkeypatch.setattr(sft, name, lambda model: returned.append(real(model)) or returned[-1])
+        return returned
 
-    def spy(model):
-        switched.append(type(model).__name__)
-        real(model)
-
-    monkeypatch.setattr(sft, "use_varlen_attention", spy)
-    monkeypatch.setattr(sft, "use_lean_activations", lambda model: lean.append(real_lean(model)) or lean[-1])
+    switched, lean = spy("use_varlen_attention"), spy("use_lean_activations")
     padded = run_training(load_config(None, train_overrides("full", flash_attn="sdpa", output_dir=str(tmp_path / "p"))))
     assert not switched
     free = run_training(load_config(None, train_overrides("full", output_dir=str(tmp_path / "f"))))

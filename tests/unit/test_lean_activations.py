@@ -4,7 +4,7 @@ gradients for every family they are enabled for, and keep fewer activations for 
 import pytest
 import torch
 
-from small_models import small_causal_lm
+from small_models import loss_and_grads, small_causal_lm
 from tuneforge.model.lean_activations import LEAN_MODEL_TYPES, use_lean_activations
 
 
@@ -23,12 +23,9 @@ def _loss_grads_saved(model):
         saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
-    model.zero_grad()
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        loss = model(**_batch()).loss
-    loss.backward()
-    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-    return loss.detach(), grads, sum(saved.values())
+        loss, grads = loss_and_grads(model, _batch())
+    return loss, grads, sum(saved.values())
 
 
 @pytest.mark.parametrize("model_type", sorted(LEAN_MODEL_TYPES))

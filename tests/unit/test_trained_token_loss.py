@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import torch
 from transformers import AutoModelForCausalLM
 
+from small_models import loss_and_grads
 from tuneforge.data.collate import keep_trained_logits
 from tuneforge.train import cpu_logprob
 from tuneforge.train.trained_token_loss import sliced_loss_applies, use_sliced_loss
@@ -22,13 +23,6 @@ def _batch():
     return {"input_ids": ids, "attention_mask": (labels[:, :1] * 0 + 1).expand(3, 12).clone(), "labels": labels}
 
 
-def _loss_and_grads(model, batch, **kwargs):
-    model.zero_grad()
-    loss = model(**batch, **kwargs).loss
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-
 def test_same_loss_and_gradients_as_the_models_forward(tiny_model_dir, monkeypatch):
     monkeypatch.setattr(cpu_logprob, "TILE_BYTES", 1)  # MIN_ROWS a slice: 3 checkpointed slices for 21 rows
     reference = AutoModelForCausalLM.from_pretrained(tiny_model_dir).train()
@@ -39,8 +33,8 @@ def test_same_loss_and_gradients_as_the_models_forward(tiny_model_dir, monkeypat
     slim = keep_trained_logits(_batch())
     losses = []
     for extra in ({}, {"num_items_in_batch": torch.tensor(40)}):
-        want, want_grads = _loss_and_grads(reference, slim, **extra)
-        got, got_grads = _loss_and_grads(model, slim, **extra)
+        want, want_grads = loss_and_grads(reference, slim, **extra)
+        got, got_grads = loss_and_grads(model, slim, **extra)
         torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
         assert got_grads.keys() == want_grads.keys()
         for name, grad in want_grads.items():

@@ -6,7 +6,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from small_models import small_causal_lm
+from small_models import loss_and_grads, small_causal_lm
 from tuneforge.data.collate import SftCollator
 from tuneforge.model.varlen_attention import (
     VARLEN_MODEL_TYPES,
@@ -26,25 +26,18 @@ def _rows():
     return rows
 
 
-def _loss_and_grads(model, batch):
-    model.zero_grad()
-    loss = model(**batch).loss
-    loss.backward()
-    return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
-
-
 @pytest.mark.parametrize("model_type", sorted(VARLEN_MODEL_TYPES))
 def test_flattened_batch_matches_the_padded_batch(model_type):
     model = small_causal_lm(model_type)
     assert varlen_attention_fits(model.config)
     padded = SftCollator(pad_token_id=0)(_rows())
     assert (padded["attention_mask"] == 0).sum() == 7  # 5 + 2 pad tokens
-    want, want_grads = _loss_and_grads(model, padded)
+    want, want_grads = loss_and_grads(model, padded)
 
     use_varlen_attention(model)
     flat = SftCollator(pad_token_id=0, flatten=True)(_rows())
     assert flat["input_ids"].shape == (1, 26) and "attention_mask" not in flat
-    got, got_grads = _loss_and_grads(model, flat)
+    got, got_grads = loss_and_grads(model, flat)
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
     assert got_grads.keys() == want_grads.keys()
     for name, grad in want_grads.items():
@@ -55,7 +48,7 @@ def test_neat_packed_rows_attend_per_sample():
     """Rows that neat packing built (samples back to back, positions restarting) keep their samples apart too."""
     model = small_causal_lm("qwen2")
     a, b, c = _rows()
-    want, _ = _loss_and_grads(model, SftCollator(pad_token_id=0)([a, b, c]))
+    want, _ = loss_and_grads(model, SftCollator(pad_token_id=0)([a, b, c]))
     packed = {
         "input_ids": a["input_ids"] + b["input_ids"],
         "labels": a["labels"] + b["labels"],  # b's first label is its prompt's: untrained, as neat packing leaves it
@@ -63,7 +56,7 @@ def test_neat_packed_rows_attend_per_sample():
     }
     c = {**c, "position_ids": list(range(9))}
     use_varlen_attention(model)
-    got, _ = _loss_and_grads(model, SftCollator(pad_token_id=0, flatten=True)([packed, c]))
+    got, _ = loss_and_grads(model, SftCollator(pad_token_id=0, flatten=True)([packed, c]))
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 

@@ -72,5 +72,4 @@ def padding_free_applies(cfg: RunConfig, model, args) -> bool:
         return False
     if not cfg.data.ignore_pad_token_for_loss or cfg.data.streaming or args.torch_compile:
         return False
-    base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return varlen_attention_fits(base.config)
+    return varlen_attention_fits(model.config)  # a PeftModel reads its base model's config
