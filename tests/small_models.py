@@ -34,3 +34,17 @@ def loss_and_grads(model, batch: dict, **kwargs) -> tuple[torch.Tensor, dict[str
     loss = model(**batch, **kwargs).loss
     loss.backward()
     return loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+
+
+def loss_grads_saved(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
+    """loss_and_grads, and the bytes of the storages autograd keeps for the backward pass (each counted once)."""
+    saved = {}
+
+    def pack(tensor):
+        storage = tensor.untyped_storage()
+        saved[storage.data_ptr()] = storage.nbytes()
+        return tensor
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+        loss, grads = loss_and_grads(model, batch)
+    return loss, grads, sum(saved.values())

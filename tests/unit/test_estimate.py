@@ -9,6 +9,7 @@ import pytest
 from tuneforge.config import load_config
 from tuneforge.errors import UserError
 from tuneforge.model.estimate import estimate_memory, format_estimate, param_counts, read_model_config
+from tuneforge.model.lean_activations import LEAN_MODEL_TYPES
 
 
 @pytest.fixture
@@ -146,6 +147,11 @@ def test_sft_on_a_cpu_counts_the_lean_norms_and_swiglu(tiny_model_dir, estimate,
     monkeypatch.setattr(estimate_module, "LEAN_MODEL_TYPES", frozenset())  # a family model/lean_activations skips
     plain = estimate()
     tokens, layers = lean["batch_rows"] * lean["seq_len"], config["num_hidden_layers"]
-    fewer = tokens * layers * (2 * config["hidden_size"] + config["intermediate_size"]) * 4 / 1024**2
+    # the norms' normalised inputs, silu(gate), and (model/swiglu_down.py, vanilla LoRA) silu(gate) * up
+    fewer = tokens * layers * (2 * config["hidden_size"] + 2 * config["intermediate_size"]) * 4 / 1024**2
     assert plain["activations"] - lean["activations"] == pytest.approx(fewer, abs=0.2)
     assert estimate(stage="dpo")["activations"] == dpo["activations"]  # SFT only (train/sft.py patches)
+    monkeypatch.setattr(estimate_module, "LEAN_MODEL_TYPES", LEAN_MODEL_TYPES)
+    with_dropout = estimate(lora_dropout=0.05)  # peft's dropout: down_proj runs as its own module
+    product = tokens * layers * config["intermediate_size"] * 4 / 1024**2
+    assert with_dropout["activations"] - lean["activations"] == pytest.approx(product, abs=0.2)

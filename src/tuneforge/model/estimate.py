@@ -24,6 +24,7 @@ from tuneforge.errors import UserError
 from tuneforge.model.boosters import booster_name
 from tuneforge.model.lean_activations import LEAN_MODEL_TYPES, SAVED_FEWER_HIDDEN, SAVED_FEWER_INTERMEDIATE
 from tuneforge.model.logit_head import head_kept_whole, plain_logit_head
+from tuneforge.model.swiglu_down import SAVED_FEWER_FUSED
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import auto_compute_type, has_cuda
 
@@ -188,6 +189,15 @@ def _lean_activations(cfg: RunConfig, config: dict, cuda: bool) -> bool:
     return on_cpu and cfg.finetuning.stage == "sft" and config.get("model_type") in LEAN_MODEL_TYPES
 
 
+def _fused_swiglu_down(cfg: RunConfig) -> bool:
+    """Whether the lean SwiGLU runs with its down_proj (model/swiglu_down.py): a plain Linear (full, freeze) or
+    vanilla LoRA over one (no dropout, no DoRA, not quantized)."""
+    ft = cfg.finetuning
+    if ft.finetuning_type in ("full", "freeze"):
+        return True
+    return ft.finetuning_type == "lora" and not (ft.lora_dropout or ft.use_dora or cfg.model.quantization_bit)
+
+
 def _trained_logits_only(cfg: RunConfig) -> bool:
     """Whether SFT's collator drops the logits of untrained tokens (as train/sft.py decides)."""
     return cfg.finetuning.stage == "sft" and not cfg.data.train_on_prompt and not needs_whole_logits(cfg)
@@ -243,6 +253,8 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     act_h, act_i = ACT_H, ACT_I
     if _lean_activations(cfg, config, cuda):
         act_h, act_i = ACT_H - SAVED_FEWER_HIDDEN, ACT_I - SAVED_FEWER_INTERMEDIATE
+        if _fused_swiglu_down(cfg):
+            act_i -= SAVED_FEWER_FUSED
     per_layer = ACT_H_CHECKPOINTED * h if gradient_checkpointing else act_h * h + act_i * i
     n_layers = config["num_hidden_layers"]
     k = int(ft.freeze_trainable_layers)

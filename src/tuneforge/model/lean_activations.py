@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import types
 
+from tuneforge.model.swiglu_down import fused_down_parts, swiglu_down
+
 # The families (config.json's model_type) whose classes below are patched; values a layer keeps fewer per token:
 # each RMSNorm's normalised input (two a layer), the MLP's silu(gate)
 LEAN_MODEL_TYPES = frozenset({"llama", "mistral", "qwen2", "qwen3", "qwen2_moe", "qwen3_moe"})
@@ -50,7 +52,11 @@ def _rms_norm(self, hidden_states):
 
 
 def _swiglu_mlp(self, x):
-    return self.down_proj(_function("SwiGLU").apply(self.gate_proj(x), self.up_proj(x)))
+    gate, up = self.gate_proj(x), self.up_proj(x)
+    parts = fused_down_parts(self.down_proj, gate)
+    if parts is not None:
+        return swiglu_down(gate, up, parts)
+    return self.down_proj(_function("SwiGLU").apply(gate, up))
 
 
 _FUNCTIONS: dict = {}
