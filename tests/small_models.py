@@ -37,12 +37,15 @@ def loss_and_grads(model, batch: dict, **kwargs) -> tuple[torch.Tensor, dict[str
 
 
 def loss_grads_saved(model, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor], int]:
-    """loss_and_grads, and the bytes of the storages autograd keeps for the backward pass (each counted once)."""
+    """loss_and_grads, and the bytes of the storages autograd keeps for the backward pass (each counted once; the
+    parameters' own are not: they are alive anyway)."""
     saved = {}
+    params = {p.untyped_storage().data_ptr() for p in model.parameters()}
 
     def pack(tensor):
         storage = tensor.untyped_storage()
-        saved[storage.data_ptr()] = storage.nbytes()
+        if storage.data_ptr() not in params:
+            saved[storage.data_ptr()] = storage.nbytes()
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):

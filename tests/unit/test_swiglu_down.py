@@ -91,11 +91,34 @@ def test_hooks_autocast_and_other_dtypes_go_through_the_module():
     gate = torch.zeros(1, down.in_features)
     assert swiglu_down.fused_down_parts(down, gate) is not None
     assert swiglu_down.fused_down_parts(down, gate.double()) is None
+    assert swiglu_down.fused_down_parts(down, gate.bfloat16()) is None  # fp32 weights, no autocast to cast them
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        assert swiglu_down.fused_down_parts(down, gate) is None
+        assert swiglu_down.fused_down_parts(down, gate.bfloat16()) is not None
+        assert swiglu_down.fused_down_parts(down, gate) is None  # not autocast's dtype: not from gate_proj under it
     calls = []
     handle = down.register_forward_hook(lambda *args: calls.append(1))
     assert swiglu_down.fused_down_parts(down, gate) is None
     loss_and_grads(model, _batch())
     handle.remove()
     assert len(calls) == 1  # the hook ran: the module was called, not stood in for
+
+
+@pytest.mark.parametrize("lora", [None, {}], ids=["full", "lora"])
+def test_under_bf16_autocast_as_autocast_runs_the_module(monkeypatch, lora):
+    """compute_type bf16 on a CPU: gate_proj's output is bf16 and the fp32 weights are cast, as autocast casts them."""
+    calls = []
+    fused = lean_activations.swiglu_down
+    monkeypatch.setattr(lean_activations, "swiglu_down", lambda *args: calls.append(1) or fused(*args))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = _loss_grads_saved(_model("llama", lora))
+    assert len(calls) == LAYERS
+    _unfused(monkeypatch)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        want = _loss_grads_saved(_model("llama", lora))
+    torch.testing.assert_close(got[0], want[0], atol=1e-2, rtol=1e-2)
+    assert got[1].keys() == want[1].keys()
+    for name, grad in want[1].items():
+        assert got[1][name].dtype == grad.dtype == torch.float32, name
+        torch.testing.assert_close(got[1][name], grad, atol=2e-3, rtol=2e-2, msg=name)
+    # the bf16 product that down_proj (or lora_A) kept, 2 bytes a value
+    assert want[2] - got[2] >= LAYERS * TOKENS * INTERMEDIATE * 2

@@ -6,9 +6,11 @@ keeps it for its own). Recomputing the product from gate and up in the backward 
 third: on the 100m benchmark model (intermediate 2,304) 217 MiB of a 2,048-token LoRA batch's 1.27 GiB.
 
 Taken only where `down_proj` is a plain `nn.Linear`, or peft's LoRA `Linear` over one, with one active adapter,
-no dropout, no variant (DoRA, ...), no LoRA bias, nothing merged, one dtype throughout, no autocast, and no hook on
-the module (DeepSpeed ZeRO-3 gathers weights in one): the cases whose forward is exactly
-`base(x) + lora_B(lora_A(x)) * scaling`. Anything else goes through the module as before.
+no dropout, no variant (DoRA, ...), no LoRA bias, nothing merged, and no hook on the module (DeepSpeed ZeRO-3 gathers
+weights in one): the cases whose forward is exactly `base(x) + lora_B(lora_A(x)) * scaling`. The weights are in the
+activations' dtype, or autocast (bf16 on a CPU with native bf16: `compute_type: auto`) would cast them to it; the
+function then casts them itself and runs every matmul in that dtype, as autocast does, and returns the weights'
+gradients in their own dtype. Anything else goes through the module as before.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ def fused_down_parts(down, gate) -> tuple | None:
     `gate`'s device and dtype, the LoRA parts None for a plain Linear; None when it cannot."""
     import torch
 
-    if _hooked(down) or torch.is_autocast_enabled(gate.device.type):
+    autocast = torch.is_autocast_enabled(gate.device.type)
+    if _hooked(down) or (autocast and torch.get_autocast_dtype(gate.device.type) != gate.dtype):
         return None
     if type(down) is torch.nn.Linear:
         parts = (down.weight, down.bias, None, None, 1.0)
@@ -34,8 +37,9 @@ def fused_down_parts(down, gate) -> tuple | None:
         return None
     tensors = [t for t in parts[:4] if t is not None]
     plain = all(type(t.data) is torch.Tensor for t in tensors)  # not a DTensor (FSDP) or a quantized weight
-    one_dtype = {t.dtype for t in tensors} == {gate.dtype}
-    return parts if plain and one_dtype else None
+    # autocast casts fp32 weights to its dtype (gate's, as gate_proj ran under it); without it they must be gate's
+    castable = {gate.dtype, torch.float32} if autocast else {gate.dtype}
+    return parts if plain and {t.dtype for t in tensors} <= castable else None
 
 
 def _lora_parts(down) -> tuple | None:
@@ -82,26 +86,39 @@ def _build():
     import torch
     import torch.nn.functional as F
 
+    def like(tensor, dtype):
+        return None if tensor is None else tensor.to(dtype)
+
     class SwiGLUDown(torch.autograd.Function):
-        """`linear(silu(gate) * up, weight, bias) + linear(linear(act, lora_a), lora_b) * scaling`; keeps gate, up
-        and the rank-sized `linear(act, lora_a)`."""
+        """`linear(silu(gate) * up, weight, bias) + linear(linear(act, lora_a), lora_b) * scaling`, every matmul in
+        gate's dtype; keeps gate, up and the rank-sized `linear(act, lora_a)`."""
 
         @staticmethod
         def forward(ctx, gate, up, weight, bias, lora_a, lora_b, scaling):
-            act = F.silu(gate) * up
-            out = F.linear(act, weight, bias)
-            low = None
-            if lora_a is not None:
-                low = F.linear(act, lora_a)
-                out = out + F.linear(low, lora_b) * scaling
+            dtype = gate.dtype
+            with torch.autocast(gate.device.type, enabled=False):
+                act = F.silu(gate) * up
+                out = F.linear(act, weight.to(dtype), like(bias, dtype))
+                low = None
+                if lora_a is not None:
+                    low = F.linear(act, lora_a.to(dtype))
+                    out = out + F.linear(low, lora_b.to(dtype)) * scaling
             ctx.scaling = scaling
             ctx.save_for_backward(gate, up, weight, lora_a, lora_b, low)
-            ctx.has_bias = bias is not None
+            ctx.bias_dtype = None if bias is None else bias.dtype
             return out
 
         @staticmethod
         def backward(ctx, grad):
-            gate, up, weight, lora_a, lora_b, low = ctx.saved_tensors
+            with torch.autocast(grad.device.type, enabled=False):
+                return SwiGLUDown.grads(ctx, grad)
+
+        @staticmethod
+        def grads(ctx, grad):
+            gate, up, weight_param, lora_a_param, lora_b_param, low = ctx.saved_tensors
+            dtype = gate.dtype
+            weight, lora_a, lora_b = (like(t, dtype) for t in (weight_param, lora_a_param, lora_b_param))
+            grad = grad.to(dtype)
             needs = ctx.needs_input_grad
             sigmoid = torch.sigmoid(gate)
             silu = gate * sigmoid
@@ -109,17 +126,17 @@ def _build():
             flat_grad = grad.reshape(-1, grad.shape[-1])
             flat_act = act.reshape(-1, act.shape[-1])
             grad_act = grad @ weight if needs[0] or needs[1] else None
-            grad_weight = flat_grad.t() @ flat_act if needs[2] else None
-            grad_bias = flat_grad.sum(0) if ctx.has_bias and needs[3] else None
+            grad_weight = (flat_grad.t() @ flat_act).to(weight_param.dtype) if needs[2] else None
+            grad_bias = flat_grad.sum(0).to(ctx.bias_dtype) if ctx.bias_dtype is not None and needs[3] else None
             grad_a = grad_b = None
             if lora_a is not None:
                 grad_low = (grad * ctx.scaling) @ lora_b
                 if grad_act is not None:
                     grad_act = grad_act + grad_low @ lora_a
                 if needs[4]:
-                    grad_a = grad_low.reshape(-1, grad_low.shape[-1]).t() @ flat_act
+                    grad_a = (grad_low.reshape(-1, grad_low.shape[-1]).t() @ flat_act).to(lora_a_param.dtype)
                 if needs[5]:
-                    grad_b = (flat_grad * ctx.scaling).t() @ low.reshape(-1, low.shape[-1])
+                    grad_b = ((flat_grad * ctx.scaling).t() @ low.reshape(-1, low.shape[-1])).to(lora_b_param.dtype)
             grad_gate = grad_up = None
             if grad_act is not None:
                 grad_gate = grad_act * up * (sigmoid * (1 + gate * (1 - sigmoid)))
