@@ -1,15 +1,17 @@
-"""`tuneforge` and `python -m tuneforge`. A `train` command first moves its process onto jemalloc where the system
-has it (utils/allocator.py: a re-exec, cheapest before the command line's own modules load); then tuneforge.cli
-runs the command."""
+"""`tuneforge` and `python -m tuneforge`. A `train` command first bounds oneDNN's primitive cache
+(utils/onednn_cache.py) and moves its process onto jemalloc where the system has it (utils/allocator.py: a re-exec,
+cheapest before the command line's own modules load); then tuneforge.cli runs the command."""
 
 import sys
 
 from tuneforge.errors import UserError
 from tuneforge.utils.allocator import reexec_with_allocator
+from tuneforge.utils.onednn_cache import bound_primitive_cache
 
 
 def main() -> int:
     if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train":
+        bound_primitive_cache()
         try:
             reexec_with_allocator()
         except UserError as exc:  # TUNEFORGE_MALLOC names no file: one line, as the CLI reports bad input

@@ -87,7 +87,10 @@ def test_preference_pairs_are_batched_by_the_length_they_pad_to():
         return sum(2 * max(lengths[i] for i in b) - sum(lengths[i] for i in b) for b in batches)
 
     assert sorted(order) == list(range(len(shapes)))
-    assert lengths[order[0]] == max(lengths)  # the longest batch first: an out-of-memory shows at step 1
+    steps = [order[k : k + 2] for k in range(0, len(order), 2)]
+    step_lengths = [sum(lengths[i] for i in step) for step in steps]
+    assert step_lengths[0] == min(step_lengths)  # the shortest step first: the first loss comes soon
+    assert lengths[order[2]] == max(lengths)  # the longest second: an out-of-memory shows at step 2
     assert padding(order) * 4 < padding(list(range(len(shapes))))
     assert list(sampler) == order  # seeded: the same order when drawn again (a resume)
 

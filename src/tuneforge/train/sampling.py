@@ -5,6 +5,11 @@ transformers' `LengthGroupedSampler` measures `input_ids`, which preference rows
 from the global torch RNG at each epoch start, which a resume mid-epoch restores only after drawing it. We measure
 every stage's rows ourselves and seed the order by (seed, epoch), so an epoch's batches are the same in an
 uninterrupted run, a resumed one, and on every rank.
+
+transformers puts the longest step first, so that an out-of-memory shows at once; it is also the slowest step, and
+the first loss waited for it (on the 100m benchmark model 21 s of a DPO run's 26 s to its first step, against 5 s an
+average step). The epoch's shortest step now goes first and the longest second: the memory check comes one step
+later, the first loss seconds sooner.
 """
 
 from __future__ import annotations
@@ -62,6 +67,18 @@ def _epoch_seeded(base):
 
             generator = torch.Generator()
             generator.manual_seed(self.seed + self.epoch)
-            return iter(get_length_grouped_indices(self.lengths, self.batch_size, generator=generator))
+            indices = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+            return iter(shortest_step_first(indices, self.lengths, self.batch_size))
 
     return EpochSeededLengthGroupedSampler
+
+
+def shortest_step_first(indices: list[int], lengths, step_rows: int) -> list[int]:
+    """`indices` in steps of `step_rows`, the longest first (transformers' order): the shortest full step moved to
+    the front, the rest in their order, so the longest is second."""
+    steps = [indices[k : k + step_rows] for k in range(0, len(indices), step_rows)]
+    later = [k for k in range(1, len(steps)) if len(steps[k]) == step_rows]
+    if not later:
+        return indices
+    shortest = min(later, key=lambda k: sum(lengths[i] for i in steps[k]))
+    return [*steps[shortest], *(i for k, step in enumerate(steps) if k != shortest for i in step)]
