@@ -3,7 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 from collections import Counter
 from typing import TYPE_CHECKING
 
@@ -29,20 +32,36 @@ def encode_in_workers(stage: str, name: str, conversations: list, template, toke
 
     index = Dataset.from_dict({"index": list(range(len(conversations)))})
     workers = max(1, min(args.preprocessing_num_workers or 1, len(conversations)))
-    encoded = index.map(
-        encode,
-        input_columns="index",
-        batched=True,
-        batch_size=args.preprocessing_batch_size,
-        num_proc=workers if workers > 1 else None,
-        remove_columns=["index"],
-        new_fingerprint=f"tuneforge-{stage}-{name}-{len(conversations)}-{workers}",  # no hashing of all samples
-        load_from_cache_file=False,
-        desc=f"Tokenizing {name}",
-    )
+    with _workers_die_on_sigterm():
+        encoded = index.map(
+            encode,
+            input_columns="index",
+            batched=True,
+            batch_size=args.preprocessing_batch_size,
+            num_proc=workers if workers > 1 else None,
+            remove_columns=["index"],
+            new_fingerprint=f"tuneforge-{stage}-{name}-{len(conversations)}-{workers}",  # no hashing of all samples
+            load_from_cache_file=False,
+            desc=f"Tokenizing {name}",
+        )
     columns: dict[str, list] = {}
     for row, reason in zip(encoded["example"], encoded[DROPPED], strict=True):
         if not reason:
             for key, value in json.loads(row).items():
                 columns.setdefault(key, []).append(value)
     return columns, Counter(reason for reason in encoded[DROPPED] if reason)
+
+
+@contextlib.contextmanager
+def _workers_die_on_sigterm():
+    """SIGTERM at its default while datasets forks its pool: the pool stops its workers with SIGTERM (after a worker
+    failed, too), and a handler of the caller's (a run's or a sweep's clean stop only sets a flag) inherited by them
+    would keep them waiting and the pool's join with them, for ever."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

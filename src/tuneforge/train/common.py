@@ -22,7 +22,7 @@ from tuneforge.model.vlm_files import processor_files, vision_chat_template, wri
 from tuneforge.model.vlm_processor import load_processor
 from tuneforge.train.apollo_front import apollo_callbacks
 from tuneforge.train.arguments import compute_dtype
-from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal, early_stopping_callbacks
+from tuneforge.train.callbacks import JsonlLogCallback, StopOnSignal, StopSignals, early_stopping_callbacks
 from tuneforge.train.checkpoint import make_resumable
 from tuneforge.train.effective_tokens import effective_tokens_per_second
 from tuneforge.train.methods import method_callbacks
@@ -116,6 +116,18 @@ def train_stage(trainer_cls, cfg: RunConfig, plan: OutputPlan, inputs: StageInpu
     return train_and_save(trainer, cfg, plan, inputs.tokenizer, inputs.template, inputs.eval_set, inputs.train_set)
 
 
+def train_restoring_signals(trainer, resume_from):
+    """`trainer.train`, and the signal handlers StopOnSignal installed at train begin put back however it ends: a run
+    that raises never reaches train end, and its flag-only SIGTERM / SIGINT handlers would outlive it in the process
+    (a notebook's interrupt would do nothing; forked workers would ignore a pool's SIGTERM)."""
+    try:
+        return trainer.train(resume_from_checkpoint=resume_from)
+    finally:
+        for callback in trainer.callback_handler.callbacks:
+            if isinstance(callback, StopSignals):
+                callback.restore()
+
+
 def train_and_save(
     trainer, cfg: RunConfig, plan: OutputPlan, tokenizer, template, eval_set=None, train_set=None
 ) -> Path:
@@ -123,7 +135,7 @@ def train_and_save(
     make_resumable(trainer)  # tmp-checkpoint-N renamed once complete; length-grouped order seeded per epoch
     if plan.resume_from:
         logger.info("resuming from %s", plan.resume_from)
-    result = trainer.train(resume_from_checkpoint=plan.resume_from)
+    result = train_restoring_signals(trainer, plan.resume_from)
     tokenizer.chat_template = template.to_jinja()  # plain transformers then renders what training saw
     vision = bound_vision(template)
     if vision is not None:  # a VLM's template also reads content parts with images (model/vlm_files.py)
