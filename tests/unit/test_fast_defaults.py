@@ -93,6 +93,11 @@ def test_preference_pairs_are_batched_by_the_length_they_pad_to():
     assert lengths[order[2]] == max(lengths)  # the longest second: an out-of-memory shows at step 2
     assert padding(order) * 4 < padding(list(range(len(shapes))))
     assert list(sampler) == order  # seeded: the same order when drawn again (a resume)
+    # a step is every process's rows: two processes of batch 2 order by steps of 4, as one process of batch 4 does
+    args.world_size = 2
+    two = SimpleNamespace(train_dataset=pairs, args=args, _get_train_sampler=lambda *a, **k: None)
+    seed_length_grouped_order(two)
+    assert two._get_train_sampler().step_rows == 4
 
 
 def test_gradient_checkpointing_auto(tiny_model_dir, tmp_path, monkeypatch):

@@ -50,6 +50,9 @@ def seed_length_grouped_order(trainer) -> None:
             seed = trainer.args.data_seed if trainer.args.data_seed is not None else trainer.args.seed
             sampler.__class__ = _epoch_seeded(LengthGroupedSampler)
             sampler.seed, sampler.epoch = int(seed), 0
+            # one optimizer step's rows over every process (accelerate deals consecutive batches out to the ranks)
+            world = getattr(trainer.args, "world_size", 1)
+            sampler.step_rows = trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps * world
         return sampler
 
     get_train_sampler._tuneforge_seeded = True
@@ -68,7 +71,7 @@ def _epoch_seeded(base):
             generator = torch.Generator()
             generator.manual_seed(self.seed + self.epoch)
             indices = get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
-            return iter(shortest_step_first(indices, self.lengths, self.batch_size))
+            return iter(shortest_step_first(indices, self.lengths, self.step_rows))
 
     return EpochSeededLengthGroupedSampler
 
