@@ -76,6 +76,7 @@ def test_preference_pairs_are_batched_by_the_length_they_pad_to():
         gradient_accumulation_steps=1,
         data_seed=None,
         seed=0,
+        world_size=1,
     )
     trainer = SimpleNamespace(train_dataset=pairs, args=args, _get_train_sampler=lambda *a, **k: None)
     seed_length_grouped_order(trainer)

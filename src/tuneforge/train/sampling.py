@@ -51,8 +51,8 @@ def seed_length_grouped_order(trainer) -> None:
             sampler.__class__ = _epoch_seeded(LengthGroupedSampler)
             sampler.seed, sampler.epoch = int(seed), 0
             # one optimizer step's rows over every process (accelerate deals consecutive batches out to the ranks)
-            world = getattr(trainer.args, "world_size", 1)
-            sampler.step_rows = trainer.args.train_batch_size * trainer.args.gradient_accumulation_steps * world
+            args = trainer.args
+            sampler.step_rows = args.train_batch_size * args.gradient_accumulation_steps * args.world_size
         return sampler
 
     get_train_sampler._tuneforge_seeded = True
