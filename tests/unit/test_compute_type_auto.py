@@ -71,25 +71,27 @@ def test_auto_picks_per_machine_and_sets_the_trainer_switches(machine, name, tmp
     assert env_info.collect()["compute_type auto"].startswith(f"{chosen} ({why})")  # `tuneforge env` says it too
 
 
-# full / freeze tuning: what auto trains in (on a CPU the trained weights would be bf16 themselves: fp32 there)
-FULL_WEIGHTS = {"amx": "fp32", "avx512_bf16": "fp32", "avx2_only": "fp32", "cuda_bf16": "bf16", "cuda_no_bf16": "fp16"}
-
-
 @pytest.mark.parametrize("method", ["full", "freeze"])
 @pytest.mark.parametrize("name", MACHINES)
-def test_auto_keeps_full_and_freeze_on_fp32_on_a_cpu(machine, name, method, tmp_path):
+def test_auto_trains_full_and_freeze_like_adapters(machine, name, method, tmp_path):
+    """Full / freeze tuning keeps fp32 master weights under a 16-bit compute type (test_master_weights.py), so auto
+    picks the same as for adapters: bf16 autocast on a native-bf16 CPU too."""
     machine(name)
-    chosen = FULL_WEIGHTS[name]
+    chosen = MACHINES[name][1]
     cfg = config(finetuning_type=method)
     assert arguments.compute_dtype(cfg) == DTYPES[chosen]
     args = built(cfg, tmp_path)
     assert (args.bf16, args.fp16) == (chosen == "bf16", chosen == "fp16")
     assert _compute_bytes(cfg, devices.has_cuda()) == (4 if chosen == "fp32" else 2)
-    if name == "amx":
-        assert devices.auto_compute_type(adapter=False)[1] == (
-            "this CPU has AMX-BF16 and AVX512-BF16, but full / freeze tuning would update bf16 weights"
-        )
-        assert env_info.collect()["compute_type auto"].endswith("; full / freeze: fp32")
+
+
+@pytest.mark.parametrize("name", ["amx", "avx512_bf16"])
+def test_auto_keeps_badam_on_fp32_on_a_cpu(machine, name):
+    """BAdam updates its block in the model's dtype: no fp32 master weights, so a CPU keeps it on fp32."""
+    machine(name)
+    cfg = config(finetuning_type="full", use_badam=True)
+    assert arguments.compute_dtype(cfg) == torch.float32
+    assert devices.auto_compute_type(master_weights=False)[1].endswith("but BAdam would update bf16 weights")
 
 
 @pytest.mark.parametrize("name", MACHINES)

@@ -127,6 +127,22 @@ def test_preference_stages_count_one_slice_of_logits(estimate):
     )
 
 
+def test_16_bit_full_and_freeze_count_fp32_master_weights(tiny_model_dir, estimate):
+    """bf16 full / freeze: the trained weights fp32 (+ autocast's bf16 copy of each) and their gradients fp32; frozen
+    weights bf16. pure_bf16: everything bf16."""
+    mib = 1024**2
+    total = sum(param_counts(read_model_config(str(tiny_model_dir))).values())
+    full = estimate(finetuning_type="full", compute_type="bf16")
+    assert full["weights"] == pytest.approx(total * (4 + 2) / mib, abs=0.1)
+    assert full["gradients"] == pytest.approx(total * 4 / mib, abs=0.1)
+    pure = estimate(finetuning_type="full", compute_type="pure_bf16")
+    assert (pure["weights"], pure["gradients"]) == pytest.approx((total * 2 / mib, total * 2 / mib), abs=0.1)
+    freeze = estimate(finetuning_type="freeze", compute_type="bf16", freeze_trainable_layers=1)
+    trained = freeze["trainable_params"]
+    assert freeze["weights"] == pytest.approx(((total - trained) * 2 + trained * 6) / mib, abs=0.1)
+    assert freeze["gradients"] == pytest.approx(trained * 4 / mib, abs=0.1)
+
+
 def test_16_bit_lora_counts_the_fp32_inputs_peft_keeps_for_its_adapters(tiny_model_dir, estimate):
     from tuneforge.model.estimate import layer_shapes
 

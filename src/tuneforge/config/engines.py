@@ -88,6 +88,21 @@ def load_deepspeed_config(value: Any, where: str) -> dict:
     return data
 
 
+def shards_weights(cfg: RunConfig) -> bool:
+    """DeepSpeed ZeRO-3 or FSDP: an engine that partitions the weights (and keeps fp32 master copies of its own).
+    From the run's `deepspeed` / `fsdp` keys or `accelerate launch`'s environment."""
+    tr = cfg.training
+    if _fsdp_enabled(tr.get("fsdp")) or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes"):
+        return True
+    if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
+        return True
+    deepspeed = tr.get("deepspeed")
+    if not deepspeed:
+        return False
+    zero = load_deepspeed_config(deepspeed, cfg.where("deepspeed")).get("zero_optimization", {})
+    return isinstance(zero, dict) and zero.get("stage") == 3
+
+
 def _needs_deepspeed(where: str) -> None:
     if importlib.util.find_spec("deepspeed") is None:
         raise UserError(

@@ -139,9 +139,10 @@ class ModelArguments:
     compute_type: Dtype = opt(
         "auto",
         "Training precision. auto: bf16 on GPUs that support it, fp16 (with loss scaling) on older GPUs; on a CPU"
-        " with native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 autocast for LoRA / OFT (~1.7x faster in"
-        " less memory), fp32 for full / freeze; fp32 on other CPUs. The first line of training says what auto chose;"
-        " TUNEFORGE_CPU_BF16=0 keeps a CPU on fp32.",
+        " with native bf16 (AMX / AVX512-BF16: `tuneforge env` says) bf16 autocast (~1.6-1.8x faster; BAdam stays"
+        " fp32); fp32 on other CPUs. bf16 / fp16 keep trained weights in fp32 (master weights, as LLaMA-Factory;"
+        " pure_bf16: all bf16). The first line of training says what auto chose; TUNEFORGE_CPU_BF16=0 keeps a CPU"
+        " on fp32.",
     )
     infer_dtype: Dtype = opt("auto", "Precision for chat, API and evaluation.")
     flash_attn: Literal["auto", "sdpa", "eager", "fa2", "disabled"] = opt(

@@ -25,6 +25,7 @@ from tuneforge.model.boosters import booster_name
 from tuneforge.model.lean_activations import LEAN_MODEL_TYPES, SAVED_FEWER_HIDDEN, SAVED_FEWER_INTERMEDIATE
 from tuneforge.model.logit_head import head_kept_whole, plain_logit_head
 from tuneforge.model.swiglu_down import SAVED_FEWER_FUSED
+from tuneforge.model.upcast import keeps_fp32_master_weights
 from tuneforge.model.vlm_estimate import VisionEstimate, estimate_vision, is_vision_folder, text_config
 from tuneforge.utils.devices import auto_compute_type, has_cuda
 
@@ -145,7 +146,7 @@ def _compute_bytes(cfg: RunConfig, cuda: bool) -> int:
     tr = cfg.training
     if tr.get("bf16") or tr.get("fp16") or cfg.model.compute_type in ("bf16", "pure_bf16", "fp16"):
         return 2
-    if cfg.model.compute_type == "auto" and (cuda or auto_compute_type(cfg.finetuning.uses_adapter)[0] != "fp32"):
+    if cfg.model.compute_type == "auto" and (cuda or auto_compute_type(not cfg.finetuning.use_badam)[0] != "fp32"):
         return 2
     return 4
 
@@ -235,13 +236,16 @@ def estimate_memory(cfg: RunConfig, gradient_checkpointing: bool | None = None, 
     else:
         weights = total_params * wb
     trainable = trainable_params(config, ft, counts) if vision is None else vision.trainable
-    grad_bytes = 4 if ft.uses_adapter else wb  # peft keeps adapters in fp32
+    master = not ft.uses_adapter and keeps_fp32_master_weights(cfg, wb == 2)
+    if master:  # full / freeze in 16 bits: the trained weights in fp32, and autocast's 16-bit copy of each
+        weights += trainable * (4 - wb + 2)
+    grad_bytes = 4 if ft.uses_adapter or master else wb  # peft keeps adapters in fp32
     adapter_weights = trainable * 4 if ft.uses_adapter else 0
     gradients = trainable * grad_bytes
     optimizer = trainable * _optim_bytes(cfg.training.get("optim"))
     stage = stage_record(ft.stage)
     if stage.uses_reference(ft) and not ft.uses_adapter and not ft.ref_model:
-        weights *= 2  # a frozen copy of the base as the reference model (ASFT: its anchor)
+        weights += total_params * wb  # a frozen copy of the base as the reference model (ASFT: its anchor)
 
     if gradient_checkpointing is None:  # as configured; auto (the default) as train/arguments.py resolves it
         value = cfg.training.get("gradient_checkpointing", "auto")

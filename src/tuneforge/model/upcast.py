@@ -1,13 +1,16 @@
 """upcast_layernorm and upcast_lmhead_output, as LLaMA-Factory's prepare_model_for_training does them (training
-only): the norm layers' 1-d weights kept in fp32, and the LM head's output (the logits) cast to fp32."""
+only): the norm layers' 1-d weights kept in fp32, and the LM head's output (the logits) cast to fp32. And the
+trainable weights of a 16-bit run kept in fp32 (its master weights), as LLaMA-Factory's init_adapter does."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from tuneforge.config.engines import shards_weights
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
+    from tuneforge.config.loader import RunConfig
     from tuneforge.config.model_args import ModelArguments
 
 logger = get_logger(__name__)
@@ -19,6 +22,32 @@ def apply_upcasts(model, args: ModelArguments) -> None:
         upcast_layernorm(model)
     if args.upcast_lmhead_output:
         upcast_lmhead_output(model)
+
+
+def keeps_fp32_master_weights(cfg: RunConfig, sixteen_bit: bool) -> bool:
+    """Whether a run keeps its trainable weights in fp32 (upcast_trainable), as LLaMA-Factory does: yes when it
+    computes in 16 bits (`sixteen_bit`: bf16 / fp16), except with compute_type pure_bf16 (everything in bf16, by
+    request), BAdam (which updates one block at a time in the model's dtype), and DeepSpeed ZeRO-3 / FSDP on an
+    unquantized model (the engine keeps fp32 master weights itself)."""
+    if not sixteen_bit or cfg.model.compute_type == "pure_bf16" or cfg.finetuning.use_badam:
+        return False
+    return cfg.model.quantization_bit is not None or not shards_weights(cfg)
+
+
+def upcast_trainable(model) -> int:
+    """Cast the trainable 16-bit parameters to fp32; frozen ones stay as loaded. Returns how many were cast.
+
+    Autocast still runs the matmuls in 16 bits, but the optimizer updates fp32 weights: an update below a bf16
+    weight's precision (~1/256 of it) would be lost, and fp16 weights would need a scaler of their own. A checkpoint
+    stored in 16 bits (most are) loses nothing by loading in 16 bits first."""
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
+            param.data = param.data.to(torch.float32)
+            cast += 1
+    return cast
 
 
 def upcast_layernorm(model) -> None:

@@ -32,14 +32,14 @@ def default_output_dir(cfg: RunConfig) -> str:
 
 def training_precision(cfg: RunConfig) -> tuple[str, str]:
     """(precision, the key that chose it): `bf16: true` / `fp16: true`, else compute_type; `auto` resolved for this
-    machine (auto_compute_type: bf16 / fp16 on CUDA; on a CPU with native bf16, bf16 for adapters; else fp32)."""
+    machine (auto_compute_type: bf16 / fp16 on CUDA; bf16 on a CPU with native bf16 (not for BAdam); else fp32)."""
     tr = cfg.training
     if tr.get("bf16"):
         return "bf16", "bf16"
     if tr.get("fp16"):
         return "fp16", "fp16"
     if cfg.model.compute_type == "auto":
-        return auto_compute_type(cfg.finetuning.uses_adapter)[0], "compute_type"
+        return auto_compute_type(not cfg.finetuning.use_badam)[0], "compute_type"
     return cfg.model.compute_type, "compute_type"
 
 
@@ -52,7 +52,7 @@ def log_precision(cfg: RunConfig) -> None:
     """One line at the start of training when compute_type auto chose: what, and why."""
     tr = cfg.training
     if cfg.model.compute_type == "auto" and not tr.get("bf16") and not tr.get("fp16"):
-        chosen, why = auto_compute_type(cfg.finetuning.uses_adapter)
+        chosen, why = auto_compute_type(not cfg.finetuning.use_badam)
         logger.info("compute_type auto: %s (%s)", chosen, why)
 
 

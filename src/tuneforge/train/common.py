@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-# transformers at the top: train/run.py imports a stage's recipe only when that stage runs.
+# torch / transformers at the top: train/run.py imports a stage's recipe only when that stage runs.
+import torch
 from transformers import set_seed
 
 from tuneforge.data.loader import get_stage_datasets
@@ -17,6 +18,7 @@ from tuneforge.model.adapters import adapter_paths, prepare_trainable
 from tuneforge.model.loader import load_config, load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.model.param_status import print_param_status
+from tuneforge.model.upcast import keeps_fp32_master_weights, upcast_trainable
 from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.model.vlm_files import processor_files, vision_chat_template, write_processor_files
 from tuneforge.model.vlm_processor import load_processor
@@ -60,7 +62,8 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     """The base model with the method's trainable weights (full / freeze / LoRA). `head="score"`: a reward model
     (sequence classification, one output) whose new score head is always trained and saved with a LoRA adapter."""
     set_seed(seed_of(cfg))  # adapter (and score head) initialisation is random too: same seed, same run
-    model = load_model(cfg.model, compute_dtype(cfg), cfg.data.cutoff_len, head=head)
+    dtype = compute_dtype(cfg)
+    model = load_model(cfg.model, dtype, cfg.data.cutoff_len, head=head)
     resize_embeddings(model, tokenizer, cfg.model)  # new tokens / resize_vocab, or a template's added token
     ft = cfg.finetuning
     if head == "score":
@@ -69,6 +72,8 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     if head == "score" and not ft.uses_adapter:
         for param in model.score.parameters():
             param.requires_grad_(True)
+    if keeps_fp32_master_weights(cfg, dtype in (torch.bfloat16, torch.float16)) and (cast := upcast_trainable(model)):
+        logger.info("fp32 master weights: %d trainable 16-bit tensors cast to fp32", cast)
     print_param_status(model, cfg.model.print_param_status)
     return model
 

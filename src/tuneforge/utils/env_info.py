@@ -50,8 +50,6 @@ def collect() -> dict[str, str]:
         info["cuda"] = "not available (training runs on the CPU)"
     chosen, why = auto_compute_type()
     info["compute_type auto"] = f"{chosen} ({why})"
-    if auto_compute_type(adapter=False)[0] != chosen:
-        info["compute_type auto"] += f"; full / freeze: {auto_compute_type(adapter=False)[0]}"
     return info
 
 
