@@ -50,7 +50,7 @@ def auto_compute_type(master_weights: bool = True) -> tuple[str, str]:
     supports it, else fp16 (the Trainer scales the loss). CPU: bf16 autocast where the CPU has native bf16 (on an
     AVX512-BF16 CPU a 100M model trained 1.62x (LoRA), 1.67x (full) and 1.80x (freeze) faster than in fp32:
     docs/benchmarks.md), else fp32. The trained weights stay fp32 (peft's adapters; full / freeze: fp32 master
-    weights, train/arguments.py fp32_master_weights). `master_weights` False (BAdam, which updates its block in the
+    weights, model/upcast.py keeps_fp32_master_weights). `master_weights` False (BAdam, which updates its block in the
     model's dtype): fp32 on a CPU, as the trained weights would be bf16 themselves (an update below ~1/256 of a
     weight is lost)."""
     import torch
