@@ -45,6 +45,21 @@ def test_trainable_weights_are_fp32_and_frozen_ones_stay_16_bit(tiny_model_dir, 
     assert frozen == (set() if method == "full" else {torch.bfloat16})  # freeze / LoRA keep their memory saving
 
 
+def test_full_tuning_loads_the_checkpoints_fp32_bits(tiny_model_dir):
+    """Full tuning loads in fp32 at once: an fp32 checkpoint's weights arrive unrounded (not via bf16)."""
+    model = trainable_model(tiny_model_dir, finetuning_type="full", compute_type="bf16")
+    plain = AutoModelForCausalLM.from_pretrained(tiny_model_dir, dtype=torch.float32)
+    trained = dict(model.named_parameters())
+    assert all(torch.equal(trained[name], param) for name, param in plain.named_parameters())
+
+
+def test_full_tuning_of_a_vlm_keeps_its_frozen_tower_16_bit(tiny_vlm_dir):
+    model = trainable_model(tiny_vlm_dir(), finetuning_type="full", compute_type="bf16")  # freeze_vision_tower: on
+    tower = {p.dtype for n, p in model.named_parameters() if "visual" in n}
+    assert tower == {torch.bfloat16} and dtypes(model, trainable=True) == {torch.float32}
+    assert dtypes(model, trainable=False) == {torch.bfloat16}
+
+
 def test_pure_bf16_keeps_every_weight_bf16(tiny_model_dir):
     model = trainable_model(tiny_model_dir, finetuning_type="full", compute_type="pure_bf16")
     assert dtypes(model, trainable=True) == {torch.bfloat16}

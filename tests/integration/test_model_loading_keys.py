@@ -49,6 +49,9 @@ def test_upcast_lmhead_output_gives_fp32_logits(tiny_model_dir):
     assert upcast.lm_head.weight.dtype == torch.bfloat16
     assert logits.dtype == torch.float32 and reference.dtype == torch.bfloat16
     assert torch.equal(logits, reference.float())  # the same numbers, only kept in fp32
+    fp32_head = load_model(model_args(tiny_model_dir, upcast_lmhead_output=True), torch.float32, for_training=True)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):  # fp32 master weights under autocast
+        assert fp32_head(input_ids=ids).logits.dtype == torch.float32
 
 
 def tiny_moe_dir(tmp_path):

@@ -50,6 +50,19 @@ def upcast_trainable(model) -> int:
     return cast
 
 
+def downcast_frozen(model, dtype) -> int:
+    """Cast the frozen fp32 parameters to `dtype` (a model loaded in fp32 for full tuning: the parts it leaves
+    frozen take 16 bits, as if loaded so). Returns how many were cast."""
+    import torch
+
+    cast = 0
+    for param in model.parameters():
+        if not param.requires_grad and param.dtype == torch.float32 and dtype != torch.float32:
+            param.data = param.data.to(dtype)
+            cast += 1
+    return cast
+
+
 def upcast_layernorm(model) -> None:
     """fp32 norm weights: the optimizer then updates them without 16-bit rounding. A norm's output is cast back to
     its input's dtype, so the 16-bit layer after it works without autocast too (compute_type: pure_bf16)."""
@@ -74,10 +87,12 @@ def _output_like_input(module, inputs, output):
 
 
 def upcast_lmhead_output(model) -> None:
+    """Whatever the head's weight dtype: under bf16 autocast an fp32 head (full tuning's fp32 master weights) still
+    returns 16-bit logits."""
     import torch
 
     head = model.get_output_embeddings()
-    if isinstance(head, torch.nn.Linear) and head.weight.dtype != torch.float32:
+    if isinstance(head, torch.nn.Linear):
         head.register_forward_hook(_to_fp32)
         logger.info("upcast_lmhead_output: logits in fp32")
 

@@ -18,7 +18,7 @@ from tuneforge.model.adapters import adapter_paths, prepare_trainable
 from tuneforge.model.loader import load_config, load_model, load_tokenizer
 from tuneforge.model.new_tokens import resize_embeddings
 from tuneforge.model.param_status import print_param_status
-from tuneforge.model.upcast import keeps_fp32_master_weights, upcast_trainable
+from tuneforge.model.upcast import downcast_frozen, keeps_fp32_master_weights, upcast_trainable
 from tuneforge.model.vision_parts import is_vision_config
 from tuneforge.model.vlm_files import processor_files, vision_chat_template, write_processor_files
 from tuneforge.model.vlm_processor import load_processor
@@ -63,17 +63,24 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     (sequence classification, one output) whose new score head is always trained and saved with a LoRA adapter."""
     set_seed(seed_of(cfg))  # adapter (and score head) initialisation is random too: same seed, same run
     dtype = compute_dtype(cfg)
-    model = load_model(cfg.model, dtype, cfg.data.cutoff_len, head=head)
-    resize_embeddings(model, tokenizer, cfg.model)  # new tokens / resize_vocab, or a template's added token
     ft = cfg.finetuning
+    master = keeps_fp32_master_weights(cfg, dtype in (torch.bfloat16, torch.float16))
+    # full fine-tuning trains (nearly) every weight: loaded in fp32 at once, a fp32 checkpoint keeps its bits and no
+    # 16-bit copy is made to be replaced (100m on a CPU: 590 MiB less at train begin, 265 MiB less at the peak)
+    whole = master and ft.finetuning_type == "full"
+    model = load_model(cfg.model, torch.float32 if whole else dtype, cfg.data.cutoff_len, head=head)
+    resize_embeddings(model, tokenizer, cfg.model)  # new tokens / resize_vocab, or a template's added token
     if head == "score":
         model.config.pad_token_id = tokenizer.pad_token_id  # the score is read at the last non-pad token
     model = prepare_trainable(model, ft, adapter_paths(cfg.model), cfg.multimodal)  # LoRA: SEQ_CLS, score saved
     if head == "score" and not ft.uses_adapter:
         for param in model.score.parameters():
             param.requires_grad_(True)
-    if keeps_fp32_master_weights(cfg, dtype in (torch.bfloat16, torch.float16)) and (cast := upcast_trainable(model)):
-        logger.info("fp32 master weights: %d trainable 16-bit tensors cast to fp32", cast)
+    if master:
+        upcast_trainable(model)
+        if whole:
+            downcast_frozen(model, dtype)  # e.g. the vision tower that full tuning of a VLM leaves frozen
+        logger.info("fp32 master weights: trained weights in fp32, frozen ones in %s", str(dtype).split(".")[-1])
     print_param_status(model, cfg.model.print_param_status)
     return model
 
