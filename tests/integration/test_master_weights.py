@@ -58,6 +58,9 @@ def test_full_tuning_of_a_vlm_keeps_its_frozen_tower_16_bit(tiny_vlm_dir):
     tower = {p.dtype for n, p in model.named_parameters() if "visual" in n}
     assert tower == {torch.bfloat16} and dtypes(model, trainable=True) == {torch.float32}
     assert dtypes(model, trainable=False) == {torch.bfloat16}
+    kept = trainable_model(tiny_vlm_dir(), finetuning_type="full", compute_type="bf16", upcast_layernorm=True)
+    norms = {p.dtype for n, p in kept.named_parameters() if "visual" in n and "norm" in n and p.ndim == 1}
+    assert norms == {torch.float32}  # upcast_layernorm's norms stay fp32 in the frozen tower too
 
 
 def test_pure_bf16_keeps_every_weight_bf16(tiny_model_dir):

@@ -50,13 +50,16 @@ def upcast_trainable(model) -> int:
     return cast
 
 
-def downcast_frozen(model, dtype) -> int:
+def downcast_frozen(model, dtype, keep_norms: bool = False) -> int:
     """Cast the frozen fp32 parameters to `dtype` (a model loaded in fp32 for full tuning: the parts it leaves
-    frozen take 16 bits, as if loaded so). Returns how many were cast."""
+    frozen take 16 bits, as if loaded so); `keep_norms` (upcast_layernorm): not the norm weights. Returns how many
+    were cast."""
     import torch
 
     cast = 0
-    for param in model.parameters():
+    for name, param in model.named_parameters():
+        if keep_norms and param.ndim == 1 and any(n in name for n in NORM_NAMES):
+            continue
         if not param.requires_grad and param.dtype == torch.float32 and dtype != torch.float32:
             param.data = param.data.to(dtype)
             cast += 1

@@ -79,7 +79,7 @@ def load_trainable_model(cfg: RunConfig, tokenizer, head: str = "lm"):
     if master:
         upcast_trainable(model)
         if whole:
-            downcast_frozen(model, dtype)  # e.g. the vision tower that full tuning of a VLM leaves frozen
+            downcast_frozen(model, dtype, cfg.model.upcast_layernorm)  # e.g. a VLM's tower, left frozen
         logger.info("fp32 master weights: trained weights in fp32, frozen ones in %s", str(dtype).split(".")[-1])
     print_param_status(model, cfg.model.print_param_status)
     return model
