@@ -88,11 +88,16 @@ def load_deepspeed_config(value: Any, where: str) -> dict:
     return data
 
 
+def fsdp_from_environment() -> bool:
+    """`accelerate launch` with an FSDP config tells the Trainer through the environment."""
+    return os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes")
+
+
 def shards_weights(cfg: RunConfig) -> bool:
     """DeepSpeed ZeRO-3 or FSDP: an engine that partitions the weights (and keeps fp32 master copies of its own).
     From the run's `deepspeed` / `fsdp` keys or `accelerate launch`'s environment."""
     tr = cfg.training
-    if _fsdp_enabled(tr.get("fsdp")) or os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes"):
+    if _fsdp_enabled(tr.get("fsdp")) or fsdp_from_environment():
         return True
     if os.environ.get("ACCELERATE_DEEPSPEED_ZERO_STAGE") == "3":
         return True

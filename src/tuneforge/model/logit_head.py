@@ -4,9 +4,8 @@ loss (train/trained_token_loss.py) and the memory estimate both ask."""
 
 from __future__ import annotations
 
-import os
-
 from tuneforge.config.backends import deepspeed_from_environment
+from tuneforge.config.engines import fsdp_from_environment
 
 # Config fields by which a model changes its logits after the head (soft-capping, scaling)
 LOGIT_TRANSFORMS = (
@@ -27,5 +26,4 @@ def plain_logit_head(config) -> bool:
 def head_kept_whole(deepspeed, fsdp, torch_compile) -> bool:
     """The head's weight can be read outside its module: not sharded by DeepSpeed or FSDP (from the run's settings
     or `accelerate launch`'s environment) and not compiled."""
-    fsdp_env = os.environ.get("ACCELERATE_USE_FSDP", "").lower() in ("1", "true", "yes")
-    return not (deepspeed or fsdp or torch_compile or deepspeed_from_environment() or fsdp_env)
+    return not (deepspeed or fsdp or torch_compile or deepspeed_from_environment() or fsdp_from_environment())

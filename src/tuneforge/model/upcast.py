@@ -34,36 +34,33 @@ def keeps_fp32_master_weights(cfg: RunConfig, sixteen_bit: bool) -> bool:
     return cfg.model.quantization_bit is not None or not shards_weights(cfg)
 
 
-def upcast_trainable(model) -> int:
-    """Cast the trainable 16-bit parameters to fp32; frozen ones stay as loaded. Returns how many were cast.
+def upcast_trainable(model) -> None:
+    """Cast the trainable 16-bit parameters to fp32; frozen ones stay as loaded.
 
     Autocast still runs the matmuls in 16 bits, but the optimizer updates fp32 weights: an update below a bf16
     weight's precision (~1/256 of it) would be lost, and fp16 weights would need a scaler of their own. A checkpoint
     stored in 16 bits (most are) loses nothing by loading in 16 bits first."""
     import torch
 
-    cast = 0
     for param in model.parameters():
         if param.requires_grad and param.dtype in (torch.bfloat16, torch.float16):
             param.data = param.data.to(torch.float32)
-            cast += 1
-    return cast
 
 
-def downcast_frozen(model, dtype, keep_norms: bool = False) -> int:
+def downcast_frozen(model, dtype, keep_norms: bool = False) -> None:
     """Cast the frozen fp32 parameters to `dtype` (a model loaded in fp32 for full tuning: the parts it leaves
-    frozen take 16 bits, as if loaded so); `keep_norms` (upcast_layernorm): not the norm weights. Returns how many
-    were cast."""
+    frozen take 16 bits, as if loaded so); `keep_norms` (upcast_layernorm): not the norm weights."""
     import torch
 
-    cast = 0
     for name, param in model.named_parameters():
-        if keep_norms and param.ndim == 1 and any(n in name for n in NORM_NAMES):
+        if keep_norms and _is_norm_weight(name, param):
             continue
         if not param.requires_grad and param.dtype == torch.float32 and dtype != torch.float32:
             param.data = param.data.to(dtype)
-            cast += 1
-    return cast
+
+
+def _is_norm_weight(name: str, param) -> bool:
+    return param.ndim == 1 and any(n in name for n in NORM_NAMES)
 
 
 def upcast_layernorm(model) -> None:
@@ -73,7 +70,7 @@ def upcast_layernorm(model) -> None:
 
     upcast = set()
     for name, param in model.named_parameters():
-        if param.ndim == 1 and param.dtype != torch.float32 and any(n in name for n in NORM_NAMES):
+        if param.dtype != torch.float32 and _is_norm_weight(name, param):
             param.data = param.data.to(torch.float32)
             upcast.add(name.rsplit(".", 1)[0])
     for name, module in model.named_modules():
