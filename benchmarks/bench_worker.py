@@ -74,6 +74,9 @@ def install_timer() -> dict:
 
     class Timer(TrainerCallback):
         def on_train_begin(self, args, state, control, **kwargs):
+            global T0
+            # a warm worker's child (vs_llamafactory --warm) learns its caller's launch time from the environment
+            T0 = float(os.environ.get("BENCH_T_LAUNCH", T0))
             marks["train_begin"] = time.time() - T0
             marks["sched_begin"] = runqueue_wait()
             marks["rss_at_train_begin_mib"] = resident_mib()  # imports, model and data: before any step

@@ -17,6 +17,11 @@ harness counts them; peak RSS of the process tree (psutil, every 0.1 s, and wait
 keeps its last error line (`error`): LF's refusal of a row is a result. Summary lines per model x row: medians of
 the uncontended runs per tool and the ratios TuneForge / LF, with issue 19's targets (`--summarise A.jsonl
 B.jsonl` prints them for the run lines of earlier runs, e.g. tiny and 100m run apart).
+
+`--warm` adds a third tool, tuneforge_warm: the same `tuneforge train CFG` handed to a warm worker (`tuneforge warm
+start`, started once before the runs with the runs' environment; the cold `tuneforge` runs set TUNEFORGE_WARM=0).
+Its first step counts from the launch of `tuneforge train` as the others do; its peak RSS is the forked child's own
+(wait4 cannot see it: the child is the worker's), which does not count the worker's pages the child never touched.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from pathlib import Path
 
 import yaml
 
+# The environment the runs start from, as this script found it: preparing the rows imports our loader, which sets
+# library switches (TOKENIZERS_PARALLELISM, ...) in this process. A run, and the warm worker it must match, gets none.
+LAUNCH_ENV = dict(os.environ)
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
@@ -57,6 +65,7 @@ VARIANTS = {
     "dpo_no_gc": ("dpo", {"disable_gradient_checkpointing": True}),
 }
 TOOLS = ("llamafactory", "tuneforge")
+WARM = "tuneforge_warm"
 # issue 19's targets for TuneForge / LF: (tokens/s at least, peak RSS at most); first step at most FIRST_STEP_MAX
 TARGETS = {"lora": (2.5, 0.8), "full": (2.0, 0.8), "freeze": (2.0, 0.8), "dpo": (2.0, 0.8)}
 FIRST_STEP_MAX = 0.5
@@ -91,19 +100,23 @@ def lf_config(row: str, model_dir: Path, data_dir: Path, out: Path, opts) -> dic
 
 
 def commands(opts) -> dict[str, list[str]]:
+    tuneforge = str(Path(sys.executable).parent / "tuneforge")
     return {
         "llamafactory": [str(Path(opts.lf_venv) / "bin" / "llamafactory-cli"), "train"],
-        "tuneforge": [str(Path(sys.executable).parent / "tuneforge"), "train"],
+        "tuneforge": [tuneforge, "train"],
+        WARM: [tuneforge, "train"],  # the same command: a listening worker takes it
     }
 
 
-def run_env(marks_file: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if k not in ("FORCE_TORCHRUN", "PYTHONPATH")}
+def run_env(marks_file: Path, tool: str = WARM) -> dict:
+    env = {k: v for k, v in LAUNCH_ENV.items() if k not in ("FORCE_TORCHRUN", "PYTHONPATH", "TUNEFORGE_WARM")}
+    if tool == "tuneforge":
+        env["TUNEFORGE_WARM"] = "0"  # cold, whether or not a worker listens
     env.update(
         PYTHONPATH=str(HERE / "step_timer"),
         BENCH_MARKS_FILE=str(marks_file),
         BENCH_T_LAUNCH=repr(time.time()),
-        OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", "1"),
+        OMP_NUM_THREADS=LAUNCH_ENV.get("OMP_NUM_THREADS", "1"),
         HF_HUB_OFFLINE="1",
         HF_HUB_DISABLE_TELEMETRY="1",
     )
@@ -121,12 +134,12 @@ def tree_rss_mib(proc) -> float:
     return total / 2**20
 
 
-def launch(cmd: list[str], marks_file: Path, timeout: float, log: Path) -> dict:
+def launch(cmd: list[str], marks_file: Path, timeout: float, log: Path, tool: str) -> dict:
     """Runs one command line; returns the Timer's marks with the tree's peak RSS, or `error` (its last error line)."""
     import psutil
 
     marks_file.unlink(missing_ok=True)
-    env = run_env(marks_file)
+    env = run_env(marks_file, tool)
     with log.open("w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
     watched, peak, deadline, status, usage = psutil.Process(proc.pid), 0.0, time.time() + timeout, None, None
@@ -145,8 +158,10 @@ def launch(cmd: list[str], marks_file: Path, timeout: float, log: Path) -> dict:
     marks = json.loads(marks_file.read_text()) if marks_file.is_file() else {}
     if status != 0 or "train_end" not in marks:
         return {"error": f"exit {status}: {last_error(log.read_text(errors='replace'))}"}
-    # wait4's ru_maxrss: the largest single process of the tree (maximum, not sum); the poll: the sum, sampled
-    return {**marks, "peak_rss_mib": max(peak, usage.ru_maxrss / 1024), "peak_rss_polled_mib": peak}
+    # wait4's ru_maxrss: the largest single process of the tree (maximum, not sum); the poll: the sum, sampled; the
+    # training process's own (a warm worker's child, outside the tree)
+    own = marks.get("peak_rss_self_mib") or 0
+    return {**marks, "peak_rss_mib": max(peak, usage.ru_maxrss / 1024, own), "peak_rss_polled_mib": peak}
 
 
 def last_error(output: str) -> str:
@@ -161,7 +176,7 @@ def measure(row: str, tool: str, model_name: str, model_dir: Path, work: Path, o
     shutil.rmtree(work / f"out-{model_name}-{row}", ignore_errors=True)  # the config's output_dir: both tools'
     before = cpu_pressure()
     log = work / f"{model_name}-{row}-{tool}.log"  # the last run's output of each model x row x tool
-    res = launch([*commands(opts)[tool], str(cfg_file)], work / "marks.json", opts.timeout, log)
+    res = launch([*commands(opts)[tool], str(cfg_file)], work / "marks.json", opts.timeout, log, tool)
     pressure = [before, cpu_pressure()]
     if "error" in res:
         return {"model": model_name, "row": row, "tool": tool, "error": res["error"], "cpu_pressure": pressure}
@@ -201,14 +216,29 @@ def summary_lines(runs: list[dict], peak_gflops: float) -> list[dict]:
         medians[(s["model"], row, tool)] = {**s, "row": row, "tool": tool}
     out = list(medians.values())
     for model, row in dict.fromkeys((r["model"], r["row"]) for r in runs):
-        tf, lf = medians.get((model, row, "tuneforge")), medians.get((model, row, "llamafactory"))
-        line = {"summary": True, "model": model, "row": row, "tool": "tuneforge/llamafactory"}
-        if tf and lf:
-            out.append({**line, **ratios(tf, lf, row)})
-            continue
-        errors = {r["tool"]: r["error"] for r in runs if (r["model"], r["row"]) == (model, row) and "error" in r}
-        out.append({**line, "failed": errors})
+        for ours in ("tuneforge", WARM):
+            if not any(r["tool"] == ours for r in runs if (r["model"], r["row"]) == (model, row)):
+                continue
+            tf, lf = medians.get((model, row, ours)), medians.get((model, row, "llamafactory"))
+            line = {"summary": True, "model": model, "row": row, "tool": f"{ours}/llamafactory"}
+            if tf and lf:
+                out.append({**line, **ratios(tf, lf, row)})
+                continue
+            errors = {r["tool"]: r["error"] for r in runs if (r["model"], r["row"]) == (model, row) and "error" in r}
+            out.append({**line, "failed": errors})
     return out
+
+
+@contextlib.contextmanager
+def warm_worker(opts, work: Path):
+    """`tuneforge warm start` in the runs' environment (so their `tuneforge train` finds it), stopped at the end."""
+    tuneforge = commands(opts)["tuneforge"][0]
+    env = run_env(work / "marks.json")
+    subprocess.run([tuneforge, "warm", "start", "--idle-minutes", "120"], env=env, check=True, stdout=sys.stderr)
+    try:
+        yield
+    finally:
+        subprocess.run([tuneforge, "warm", "stop"], env=env, check=False, stdout=sys.stderr)
 
 
 def prepare(model_name: str, work: Path, opts) -> tuple[Path, dict]:
@@ -248,6 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lf-venv", default=str(ROOT / ".venv-llamafactory"))
     parser.add_argument("--work", help="folder for models, data, configs and logs (default: a temporary folder)")
     parser.add_argument("--summarise", nargs="+", metavar="JSONL", help="only the summary of earlier runs' lines")
+    parser.add_argument("--warm", action="store_true", help="also run ours through a warm worker (tuneforge_warm)")
     opts = parser.parse_args(argv)
     if opts.summarise:
         lines = [json.loads(ln) for f in opts.summarise for ln in Path(f).read_text().splitlines() if ln.strip()]
@@ -261,9 +292,13 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     out = sys.stdout
-    with contextlib.redirect_stdout(sys.stderr), tempfile.TemporaryDirectory() as tmp:
-        work = Path(opts.work or tmp).resolve()
+    tools = (*TOOLS, WARM) if opts.warm else TOOLS
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(contextlib.redirect_stdout(sys.stderr))
+        work = Path(opts.work or stack.enter_context(tempfile.TemporaryDirectory())).resolve()
         work.mkdir(parents=True, exist_ok=True)
+        if opts.warm:
+            stack.enter_context(warm_worker(opts, work))
         best = run_child({"kind": "peak", "row": "peak"}, opts.timeout)["gflops"]
         print(json.dumps({"matmul_peak_gflops": round(best, 1), "best": round(best, 1)}), file=out, flush=True)
         runs = []
@@ -272,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
             ctx["peak_gflops"] = best
             for repeat in range(opts.repeats):
                 for row in opts.rows:
-                    order = TOOLS if repeat % 2 == 0 else TOOLS[::-1]  # neither tool always runs first
+                    order = tools if repeat % 2 == 0 else tools[::-1]  # neither tool always runs first
                     for tool in order:
                         record = measure(row, tool, model_name, model_dir, work, opts, ctx)
                         runs.append(record)

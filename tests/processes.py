@@ -13,18 +13,23 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def train_process(cfg: dict, folder: Path, name: str) -> subprocess.Popen:
+def cli_env(**extra: str) -> dict[str, str]:
+    """The environment of a `python -m tuneforge` process: this one's, one thread, offline, our sources first."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
+    return {**env, **extra}
+
+
+def train_process(cfg: dict, folder: Path, name: str, **env: str) -> subprocess.Popen:
     """`python -m tuneforge train <folder>/<name>.yaml` in its own process (one thread, offline)."""
     path = folder / f"{name}.yaml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
-    env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return subprocess.Popen(
         [sys.executable, "-m", "tuneforge", "train", str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env=env,
+        env=cli_env(**env),
     )
 
 

@@ -4,7 +4,9 @@ benchmarks/vs_llamafactory.py puts this folder on PYTHONPATH (so Python imports 
 BENCH_MARKS_FILE and BENCH_T_LAUNCH set. Nothing is imported until the tool itself imports `transformers.trainer`;
 then bench_worker's Timer callback joins its DEFAULT_CALLBACKS (train begin, first step end, train end, run-queue
 wait, precision: the same marks the in-process harness rows take), and at exit the marks go to BENCH_MARKS_FILE
-as one JSON object. A callback cannot be passed to either tool, hence the import hook.
+as one JSON object. In a warm worker (`tuneforge warm start`, vs_llamafactory.py --warm) the hook is installed
+once, at the worker's import; each forked run reads BENCH_MARKS_FILE and BENCH_T_LAUNCH from its caller's
+environment, which the child adopts. A callback cannot be passed to either tool, hence the import hook.
 """
 
 import atexit
@@ -33,12 +35,13 @@ def _install(out: str, t_launch: float) -> None:
     marks = worker.install_timer()
 
     def write() -> None:
-        if "train_begin" not in marks and Path(out).exists():
+        out_now = os.environ.get("BENCH_MARKS_FILE", out)  # a warm worker's child: its caller's file
+        if "train_begin" not in marks and Path(out_now).exists():
             return  # a helper process (a spawned worker) that trained nothing: the run's marks stay
         torch = sys.modules.get("torch")
         marks["threads"] = torch.get_num_threads() if torch else None
         marks["peak_rss_self_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        Path(out).write_text(json.dumps(marks), encoding="utf-8")
+        Path(out_now).write_text(json.dumps(marks), encoding="utf-8")
 
     atexit.register(write)
 

@@ -1,16 +1,22 @@
-"""`tuneforge` and `python -m tuneforge`. A `train` command first bounds oneDNN's primitive cache
-(utils/onednn_cache.py) and moves its process onto jemalloc where the system has it (utils/allocator.py: a re-exec,
-cheapest before the command line's own modules load); then tuneforge.cli runs the command."""
+"""`tuneforge` and `python -m tuneforge`. A `train` command goes to this environment's warm worker when one
+listens (warm/: `tuneforge warm start`), which runs it without the imports. Otherwise it first bounds oneDNN's
+primitive cache (utils/onednn_cache.py) and moves its process onto jemalloc where the system has it
+(utils/allocator.py: a re-exec, cheapest before the command line's own modules load); then tuneforge.cli runs the
+command."""
 
 import sys
 
 from tuneforge.errors import UserError
 from tuneforge.utils.allocator import reexec_with_allocator
 from tuneforge.utils.onednn_cache import bound_primitive_cache
+from tuneforge.warm.client import run_in_worker
 
 
 def main() -> int:
     if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train":
+        code = run_in_worker(sys.argv[1:])
+        if code is not None:
+            return code
         bound_primitive_cache()
         try:
             reexec_with_allocator()

@@ -2,7 +2,7 @@
 
 Layers (shared/DESIGN.md), top to bottom; a module imports its own layer or the ones below, never above:
 
-    faces      cli, __main__, webui/, api/
+    faces      cli, __main__, webui/, api/, warm/
     workflows  train/, chat/, export/, evaluate/, jobs/, sweep/
     blocks     data/, model/
     schema     config/
@@ -49,6 +49,7 @@ LAYERS = {  # top-level name under tuneforge -> rank (higher = further up)
     "__main__": 4,
     "webui": 4,
     "api": 4,
+    "warm": 4,
     "train": 3,
     "chat": 3,
     "export": 3,

@@ -1,0 +1,93 @@
+"""Which warm worker a `tuneforge train` may hand its run to (warm/address.py), and when it runs cold instead."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from tuneforge.warm import address, client
+
+BASE = {"HOME": "/home/u", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin", "XDG_RUNTIME_DIR": "/run/user/1000"}
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"HF_HOME": "/data/hf"},  # transformers' cache folder, fixed at import
+        {"HF_HUB_OFFLINE": "1"},
+        {"OMP_NUM_THREADS": "4"},  # the OpenMP pool's size, read when libgomp loads
+        {"TRANSFORMERS_VERBOSITY": "info"},
+        {"PYTHONPATH": "/src"},
+        {"LD_PRELOAD": "/usr/lib/libtcmalloc.so"},
+        {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": "0"},
+        {"TUNEFORGE_MALLOC": "system"},  # the worker's allocator
+    ],
+)
+def test_an_import_time_variable_names_another_worker(change):
+    assert address.fingerprint({**BASE, **change}) != address.fingerprint(BASE)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"WANDB_PROJECT": "mine"},  # a run's own settings reach the child as the caller has them
+        {"PATH": "/opt/bin:/usr/bin"},
+        {"BENCH_T_LAUNCH": "123.4"},
+        {"TUNEFORGE_WARM": "1"},  # the switch itself
+        {"PWD": "/elsewhere"},
+        {"TUNEFORGE_CPU_BF16": "0", "TUNEFORGE_SWEEP_TRIAL": "3"},  # read per run
+    ],
+)
+def test_other_variables_reach_the_same_worker(change):
+    assert address.fingerprint({**BASE, **change}) == address.fingerprint(BASE)
+
+
+def test_the_socket_lives_in_a_private_folder_of_this_user(tmp_path):
+    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+    assert address.private_dir(env) is None  # not made by a lookup
+    folder = address.private_dir(env, create=True)
+    assert folder == tmp_path / f"tuneforge-warm-{os.getuid()}" and folder.stat().st_mode & 0o777 == 0o700
+    assert address.socket_path(env).parent == folder and address.socket_path(env).suffix == ".sock"
+    folder.chmod(0o755)  # open to others: a socket there could be anyone's
+    assert address.private_dir(env) is None
+
+
+@pytest.mark.parametrize("value", ["0", "false", "no", "OFF"])
+def test_tuneforge_warm_0_never_uses_a_worker(value, monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("TUNEFORGE_WARM", value)
+    address.private_dir(create=True)
+    assert address.disabled()
+    assert client.run_in_worker(["train", "cfg.yaml"]) is None
+
+
+def test_without_a_listening_worker_the_caller_runs_cold(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.delenv("TUNEFORGE_WARM", raising=False)
+    monkeypatch.delenv("LOCAL_RANK", raising=False)
+    assert client.run_in_worker(["train", "cfg.yaml"]) is None  # no folder: nothing to look at
+    address.private_dir(create=True)
+    assert client.run_in_worker(["train", "cfg.yaml"]) is None  # no socket
+    dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a worker killed -9 leaves its socket file
+    dead.bind(str(address.socket_path()))
+    dead.close()
+    assert address.socket_path().exists()
+    assert client.run_in_worker(["train", "cfg.yaml"]) is None
+
+
+def test_a_torchrun_rank_runs_in_its_own_process(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    address.private_dir(create=True)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(address.socket_path()))
+    listener.listen(1)
+    try:
+        assert client.run_in_worker(["train", "cfg.yaml"]) is None
+        listener.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # it never connected
+    finally:
+        listener.close()
