@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -44,27 +47,42 @@ def test_other_variables_reach_the_same_worker(change):
     assert address.fingerprint({**BASE, **change}) == address.fingerprint(BASE)
 
 
-def test_the_socket_lives_in_a_private_folder_of_this_user(tmp_path):
-    env = {"XDG_RUNTIME_DIR": str(tmp_path)}
+@pytest.fixture
+def short_tmp():
+    """A folder with a short path (pytest's tmp_path can be longer than a Unix socket address allows)."""
+    folder = tempfile.mkdtemp(prefix="tfw", dir="/tmp")
+    yield Path(folder)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_base_folder_too_long_for_a_socket_is_passed_over(tmp_path):
+    deep = tmp_path / ("x" * 100)
+    deep.mkdir()
+    folder = address.socket_dir({"XDG_RUNTIME_DIR": str(deep)})
+    assert folder.parent != deep and len(os.fsencode(address.socket_path({"XDG_RUNTIME_DIR": str(deep)}))) < 108
+
+
+def test_the_socket_lives_in_a_private_folder_of_this_user(short_tmp):
+    env = {"XDG_RUNTIME_DIR": str(short_tmp)}
     assert address.private_dir(env) is None  # not made by a lookup
     folder = address.private_dir(env, create=True)
-    assert folder == tmp_path / f"tuneforge-warm-{os.getuid()}" and folder.stat().st_mode & 0o777 == 0o700
+    assert folder == short_tmp / f"tuneforge-warm-{os.getuid()}" and folder.stat().st_mode & 0o777 == 0o700
     assert address.socket_path(env).parent == folder and address.socket_path(env).suffix == ".sock"
     folder.chmod(0o755)  # open to others: a socket there could be anyone's
     assert address.private_dir(env) is None
 
 
 @pytest.mark.parametrize("value", ["0", "false", "no", "OFF"])
-def test_tuneforge_warm_0_never_uses_a_worker(value, monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+def test_tuneforge_warm_0_never_uses_a_worker(value, monkeypatch, short_tmp):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
     monkeypatch.setenv("TUNEFORGE_WARM", value)
     address.private_dir(create=True)
     assert address.disabled()
     assert client.run_in_worker(["train", "cfg.yaml"]) is None
 
 
-def test_without_a_listening_worker_the_caller_runs_cold(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+def test_without_a_listening_worker_the_caller_runs_cold(monkeypatch, short_tmp):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
     monkeypatch.delenv("TUNEFORGE_WARM", raising=False)
     monkeypatch.delenv("LOCAL_RANK", raising=False)
     assert client.run_in_worker(["train", "cfg.yaml"]) is None  # no folder: nothing to look at
@@ -77,8 +95,8 @@ def test_without_a_listening_worker_the_caller_runs_cold(monkeypatch, tmp_path):
     assert client.run_in_worker(["train", "cfg.yaml"]) is None
 
 
-def test_a_torchrun_rank_runs_in_its_own_process(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+def test_a_torchrun_rank_runs_in_its_own_process(monkeypatch, short_tmp):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
     monkeypatch.setenv("LOCAL_RANK", "0")
     address.private_dir(create=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)

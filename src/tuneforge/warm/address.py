@@ -46,6 +46,7 @@ IMPORT_TIME_ENV = (
     "XDG_CACHE_HOME",
 )
 SWITCH = "TUNEFORGE_WARM"  # 0 / false / no / off: never use a worker; not part of the hash
+SOCKET_NAME_BYTES = len("/0123456789abcdef.sock")
 LIBRARIES = ("torch", "transformers", "peft", "trl", "datasets", "accelerate", "tokenizers", "huggingface_hub")
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
@@ -56,11 +57,16 @@ def disabled(environ=None) -> bool:
 
 
 def socket_dir(environ=None) -> Path:
-    """$XDG_RUNTIME_DIR (where it is a folder; else the temp folder) / tuneforge-warm-<uid>."""
+    """<base> / tuneforge-warm-<uid>, the base being $XDG_RUNTIME_DIR (where it is a folder), else the temp folder,
+    else /tmp: the first whose socket paths fit in a Unix socket address (108 bytes with its NUL)."""
     environ = os.environ if environ is None else environ
     runtime = environ.get("XDG_RUNTIME_DIR")
-    base = runtime if runtime and os.path.isdir(runtime) else tempfile.gettempdir()
-    return Path(base) / f"tuneforge-warm-{os.getuid()}"
+    bases = [runtime] if runtime and os.path.isdir(runtime) else []
+    for base in (*bases, tempfile.gettempdir(), "/tmp"):
+        folder = Path(base) / f"tuneforge-warm-{os.getuid()}"
+        if len(os.fsencode(folder)) + SOCKET_NAME_BYTES < 108:
+            return folder
+    return folder
 
 
 def private_dir(environ=None, create: bool = False) -> Path | None:

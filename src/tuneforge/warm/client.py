@@ -39,6 +39,10 @@ def run_in_worker(argv: list[str]) -> int | None:
     except OSError:  # a worker that died and left its socket, or one that went away meanwhile
         conn.close()
         return None
+    except KeyboardInterrupt:  # Ctrl-C before the child said who it is: closing the connection ends it
+        conn.close()
+        print("tuneforge: interrupted", file=sys.stderr)
+        return 130
     if first[0] != "pid":  # "declined <reason>": this config needs what the worker keeps out
         conn.close()
         return None
