@@ -6,11 +6,12 @@ import os
 import shutil
 import socket
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
 
-from tuneforge.warm import address, client
+from tuneforge.warm import address, client, control
 
 BASE = {"HOME": "/home/u", "OMP_NUM_THREADS": "1", "PATH": "/usr/bin", "XDG_RUNTIME_DIR": "/run/user/1000"}
 
@@ -109,3 +110,32 @@ def test_a_torchrun_rank_runs_in_its_own_process(monkeypatch, short_tmp):
             listener.accept()  # it never connected
     finally:
         listener.close()
+
+
+def test_status_names_the_workers_of_other_environments(monkeypatch, short_tmp):
+    """A worker started in another environment (or before an edit) is not this one's: status says so, and how to
+    stop it."""
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(short_tmp))
+    folder = address.private_dir(create=True)
+    other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    other.bind(str(folder / "0000000000000000.sock"))
+    other.listen(1)
+
+    def answer_once():
+        conn, _ = other.accept()
+        (size,) = client.HEADER.unpack(conn.recv(client.HEADER.size))
+        while size > 0:  # the whole request, as a worker reads it
+            size -= len(conn.recv(size))
+        conn.sendall(b'{"pid": 4242, "started": 0, "idle_s": 60, "runs": 0}\n')
+        conn.close()
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    try:
+        line = control.status()
+    finally:
+        thread.join(timeout=10)
+        other.close()
+    assert line.startswith("no warm worker runs for this environment")
+    assert "1 other warm worker of yours" in line and "tuneforge warm stop" in line
+    assert control.status().endswith(f"(it would listen on {address.socket_path()})")  # none listens now

@@ -75,9 +75,7 @@ def start(idle_minutes: float) -> str:
 
 def stop() -> str:
     """Stop every warm worker of this user: this environment's and those of others (another venv, older code)."""
-    folder = private_dir()
-    sockets = sorted(folder.glob("*.sock")) if folder else []
-    stopped = [answer["pid"] for answer in (ask({"stop": True}, path) for path in sockets) if answer]
+    stopped = [answer["pid"] for answer in (ask({"stop": True}, path) for path in _sockets()) if answer]
     for pid in stopped:
         _wait_for_exit(pid)
     if not stopped:
@@ -88,12 +86,25 @@ def stop() -> str:
 def status() -> str:
     answer = ask({"status": True})
     if not answer:
-        return f"no warm worker runs for this environment (it would listen on {socket_path()})"
+        others = [path for path in _sockets() if ask({"status": True}, path)]
+        elsewhere = (
+            f"; {len(others)} other warm worker{'s' if len(others) > 1 else ''} of yours "
+            "(another environment, or older code) `tuneforge warm stop` stops"
+            if others
+            else ""
+        )
+        return f"no warm worker runs for this environment (it would listen on {socket_path()}){elsewhere}"
     up = time.time() - answer["started"]
     return (
         f"warm worker pid {answer['pid']}, up {up / 60:.1f} min, {answer['runs']} runs, stops after "
         f"{answer['idle_s'] / 60:g} idle min: {socket_path()}"
     )
+
+
+def _sockets() -> list[Path]:
+    """The sockets in this user's folder: this environment's worker and any other's."""
+    folder = private_dir()
+    return sorted(folder.glob("*.sock")) if folder else []
 
 
 def _wait_for_exit(pid: int, timeout_s: float = 10.0) -> None:
