@@ -1,8 +1,9 @@
 """The warm worker: import what a training run imports, then fork one child per `tuneforge train` it is handed.
 
 `python -m tuneforge.warm.server SOCKET IDLE_SECONDS` (started by `tuneforge warm start`, control.py). The worker
-itself never runs a step: no thread, no OpenMP pool and no model exist in it when it forks, so each child starts
-as a fresh process would after its imports.
+itself never runs a step: no model, no data and no parallel region exist in it when it forks, so each child starts
+as a fresh process would after its imports. (The few threads libraries start at import, torch's and pyarrow's
+allocator's, do not follow a fork; those libraries register fork handlers for that, and a child starts its own.)
 """
 
 from __future__ import annotations
