@@ -13,6 +13,7 @@ import signal
 import socket
 import struct
 import sys
+from pathlib import Path
 
 from tuneforge.warm.address import disabled, private_dir, socket_path
 
@@ -30,10 +31,7 @@ def run_in_worker(argv: list[str]) -> int | None:
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(str(path))
-        request = json.dumps({"run": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
-        socket.send_fds(conn, [HEADER.pack(len(request))], [0, 1, 2])
-        conn.sendall(request)
+        send(conn, path, {"run": argv, "cwd": os.getcwd(), "env": dict(os.environ)}, [0, 1, 2])
         replies = conn.makefile("r", encoding="utf-8")
         first = replies.readline().split(" ", 1)
     except OSError:  # a worker that died and left its socket, or one that went away meanwhile
@@ -47,6 +45,15 @@ def run_in_worker(argv: list[str]) -> int | None:
         conn.close()
         return None
     return _wait_for_child(int(first[1]), replies, conn)
+
+
+def send(conn: socket.socket, path: Path, request: dict, fds: list[int]) -> None:
+    """Connect `conn` to the worker at `path` and send it `request` with these file descriptors (the length-prefixed
+    JSON server.py reads). OSError when nothing listens there."""
+    conn.connect(str(path))
+    body = json.dumps(request).encode()
+    socket.send_fds(conn, [HEADER.pack(len(body))], fds)
+    conn.sendall(body)
 
 
 def _wait_for_child(pid: int, replies, conn: socket.socket) -> int:

@@ -13,23 +13,18 @@ from pathlib import Path
 
 from tuneforge.errors import UserError
 from tuneforge.warm.address import private_dir, socket_path
-from tuneforge.warm.client import HEADER
+from tuneforge.warm.client import send
 
 START_TIMEOUT_S = 180.0  # the worker's imports: ~4 s on a warm disk, a minute from a cold network filesystem
 
 
-def ask(request: dict, path: Path | None = None) -> dict | None:
-    """The answer of the worker listening on `path` (default: this environment's) to a status / stop request; None
-    when none listens."""
-    path = socket_path() if path is None else path
+def ask(request: dict, path: Path) -> dict | None:
+    """The answer of the worker listening on `path` to a status / stop request; None when none listens."""
     if private_dir() is None or not path.exists():
         return None
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        conn.connect(str(path))
-        body = json.dumps(request).encode()
-        socket.send_fds(conn, [HEADER.pack(len(body))], [])
-        conn.sendall(body)
+        send(conn, path, request, [])
         return json.loads(conn.makefile("r", encoding="utf-8").readline())
     except (OSError, ValueError):
         return None
@@ -41,15 +36,15 @@ def start(idle_minutes: float) -> str:
     """Start this environment's worker (unless one listens) and wait until it does; a line saying so."""
     if not idle_minutes > 0:
         raise UserError(f"{idle_minutes:g} is not a duration", where="--idle-minutes", fix="give minutes above 0")
-    running = ask({"status": True})
+    path = socket_path()  # a hash over every source file: once, not at every poll below
+    running = ask({"status": True}, path)
     if running:
-        return f"a warm worker already runs for this environment (pid {running['pid']}): {socket_path()}"
+        return f"a warm worker already runs for this environment (pid {running['pid']}): {path}"
     folder = private_dir(create=True)
     if folder is None:
         raise UserError(
-            "is not a folder only you can use", where=str(socket_path().parent), fix="remove it, or set XDG_RUNTIME_DIR"
+            "is not a folder only you can use", where=str(path.parent), fix="remove it, or set XDG_RUNTIME_DIR"
         )
-    path = socket_path()
     log = path.with_suffix(".log")
     with open(log, "w", encoding="utf-8") as out:
         proc = subprocess.Popen(
@@ -61,7 +56,7 @@ def start(idle_minutes: float) -> str:
             cwd=folder,  # `python -m` puts its folder first on sys.path: ours, where no file shadows a library
         )
     deadline = time.monotonic() + START_TIMEOUT_S
-    while (running := ask({"status": True})) is None:
+    while (running := ask({"status": True}, path)) is None:
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             tail = log.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:]
@@ -84,20 +79,21 @@ def stop() -> str:
 
 
 def status() -> str:
-    answer = ask({"status": True})
+    path = socket_path()
+    answer = ask({"status": True}, path)
     if not answer:
-        others = [path for path in _sockets() if ask({"status": True}, path)]
+        others = [other for other in _sockets() if ask({"status": True}, other)]
         elsewhere = (
             f"; {len(others)} other warm worker{'s' if len(others) > 1 else ''} of yours "
             "(another environment, or older code) `tuneforge warm stop` stops"
             if others
             else ""
         )
-        return f"no warm worker runs for this environment (it would listen on {socket_path()}){elsewhere}"
+        return f"no warm worker runs for this environment (it would listen on {path}){elsewhere}"
     up = time.time() - answer["started"]
     return (
         f"warm worker pid {answer['pid']}, up {up / 60:.1f} min, {answer['runs']} runs, stops after "
-        f"{answer['idle_s'] / 60:g} idle min: {socket_path()}"
+        f"{answer['idle_s'] / 60:g} idle min: {path}"
     )
 
 
