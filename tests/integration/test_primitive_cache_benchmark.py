@@ -29,7 +29,7 @@ def test_one_line_per_setting_with_what_the_process_read():
     settings = [(1024, 1024), (64, 32)] if first["onednn_bf16"] else [(1024, 1024)]
     results = [line for line in lines if "rss_growth_mib" in line]
     assert [(r["onednn_capacity"], r["ideep_capacity"]) for r in results] == settings
-    for result, (onednn, ideep) in zip(results, settings):
+    for result, (onednn, ideep) in zip(results, settings, strict=True):
         assert result["read"] == {"ONEDNN_PRIMITIVE_CACHE_CAPACITY": str(onednn), "LRU_CACHE_CAPACITY": str(ideep)}
         assert len(result["rss_growth_mib"]) == 2 and result["ms_per_matmul"] > 0
         assert (result["shapes"], result["in"], result["out"]) == (6, 32, 48)
