@@ -58,13 +58,9 @@ def measure(shapes: int, in_features: int, out_features: int, repeat_every: int,
 def run_setting(setting: str, args) -> dict:
     onednn, ideep = setting.split("/")
     env = dict(os.environ, ONEDNN_PRIMITIVE_CACHE_CAPACITY=onednn, LRU_CACHE_CAPACITY=ideep, OMP_NUM_THREADS="1")
-    from tuneforge.utils.allocator import JEMALLOC_CONF, allocator_to_preload
+    from tuneforge.utils.allocator import allocator_environment
 
-    library = allocator_to_preload(env)
-    if library:  # as `tuneforge train` re-executes itself
-        env["LD_PRELOAD"] = ":".join(p for p in (library, env.get("LD_PRELOAD", "")) if p)
-        if "jemalloc" in library:
-            env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
+    env = allocator_environment(env) or env  # as `tuneforge train` re-executes itself
     command = [sys.executable, __file__, "--child", *(str(v) for v in (args.shapes, args.in_features))]
     command += [str(v) for v in (args.out_features, args.repeat_every, args.every)]
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout

@@ -105,3 +105,18 @@ def test_a_missing_named_library_is_one_line_and_exit_2(tmp_path):
         f"tuneforge: error: TUNEFORGE_MALLOC: {tmp_path / 'missing.so'} is not a file — set it to a malloc library's "
         "path, to auto or to system"
     ]
+
+
+def test_the_environment_of_another_process(machine):
+    """allocator_environment(environ): what a process started with `environ` needs (benchmarks/primitive_cache.py
+    starts its children so), without reading or changing this process's environment."""
+    libs, _ = machine
+    (libs / "libjemalloc.so.2").write_bytes(b"")
+    jemalloc = str(libs / "libjemalloc.so.2")
+    env = allocator.allocator_environment({"PATH": "/bin"})
+    assert env == {"PATH": "/bin", "LD_PRELOAD": jemalloc, "MALLOC_CONF": allocator.JEMALLOC_CONF}
+    assert allocator.allocator_environment(env) is None  # already on it
+    assert allocator.allocator_environment({"TUNEFORGE_MALLOC": "system"}) is None
+    mine = {"MALLOC_CONF": "narenas:1"}
+    assert allocator.allocator_environment(mine)["MALLOC_CONF"] == "narenas:1"
+    assert mine == {"MALLOC_CONF": "narenas:1"}

@@ -60,16 +60,26 @@ def allocator_to_preload(environ=None) -> str | None:
     return next((str(Path(d) / LIBRARY) for d in dirs if (Path(d) / LIBRARY).is_file()), None)
 
 
+def allocator_environment(environ=None) -> dict[str, str] | None:
+    """`environ` (default: this process's) with the chosen allocator preloaded, or None when a process started with
+    it would already run on that allocator (or on the system's). Raises as allocator_to_preload."""
+    environ = os.environ if environ is None else environ
+    library = allocator_to_preload(environ)
+    preloaded = environ.get("LD_PRELOAD", "")
+    if library is None or library in preloaded.split(":") or "jemalloc" in preloaded:
+        return None
+    env = {**environ, "LD_PRELOAD": ":".join(p for p in (library, preloaded) if p)}
+    if "jemalloc" in Path(library).name:
+        env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
+    return env
+
+
 def reexec_with_allocator() -> None:
     """Re-run this process's own command line on the chosen allocator (same PID, same stdio), unless it already
     runs on it. Returns only when nothing changes; call it before importing torch."""
-    library = allocator_to_preload()
-    preloaded = os.environ.get("LD_PRELOAD", "")
-    if library is None or library in preloaded.split(":") or "jemalloc" in preloaded:
+    env = allocator_environment()
+    if env is None:
         return
-    env = {**os.environ, "LD_PRELOAD": ":".join(p for p in (library, preloaded) if p)}
-    if "jemalloc" in Path(library).name:
-        env.setdefault("MALLOC_CONF", JEMALLOC_CONF)
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(sys.executable, sys.orig_argv, env)
