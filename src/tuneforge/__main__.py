@@ -2,18 +2,21 @@
 listens (warm/: `tuneforge warm start`), which runs it without the imports. Otherwise it first bounds oneDNN's
 primitive cache (utils/onednn_cache.py) and moves its process onto jemalloc where the system has it
 (utils/allocator.py: a re-exec, cheapest before the command line's own modules load); then tuneforge.cli runs the
-command."""
+command. A torchrun rank that ran it leaves without interpreter shutdown (utils/rank_exit.py)."""
 
 import sys
 
 from tuneforge.errors import UserError
+from tuneforge.train.launch import in_distributed_child
 from tuneforge.utils.allocator import reexec_with_allocator
 from tuneforge.utils.onednn_cache import bound_primitive_cache
+from tuneforge.utils.rank_exit import leave_rank
 from tuneforge.warm.client import run_in_worker
 
 
 def main() -> int:
-    if next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train":
+    train = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None) == "train"
+    if train:
         code = run_in_worker(sys.argv[1:])
         if code is not None:
             return code
@@ -25,7 +28,10 @@ def main() -> int:
             return exc.exit_code
     from tuneforge.cli import main as run_command  # ~0.5 s of imports: after the re-exec, not twice
 
-    return run_command()
+    code = run_command()
+    if train and in_distributed_child():
+        leave_rank(code)
+    return code
 
 
 if __name__ == "__main__":
