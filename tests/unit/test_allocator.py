@@ -120,3 +120,26 @@ def test_the_environment_of_another_process(machine):
     mine = {"MALLOC_CONF": "narenas:1"}
     assert allocator.allocator_environment(mine)["MALLOC_CONF"] == "narenas:1"
     assert mine == {"MALLOC_CONF": "narenas:1"}
+
+
+def test_this_machines_jemalloc_takes_every_setting():
+    """The preloaded library reads JEMALLOC_CONF whole (an option it does not know would print a warning at every
+    start and be ignored): each option reads back as set, and nothing reaches stderr. Without jemalloc here, the
+    environment stays glibc's."""
+    env = allocator.allocator_environment({"PATH": "/usr/bin:/bin"})
+    if allocator_to_preload({}) is None:
+        assert env is None
+        return
+    settings = dict(pair.split(":") for pair in allocator.JEMALLOC_CONF.split(","))
+    script = (
+        "import ctypes\n"
+        "libc = ctypes.CDLL(None)\n"
+        f"for name in {list(settings)!r}:\n"
+        "    value, size = ctypes.c_ssize_t(), ctypes.c_size_t(8)\n"
+        "    assert libc.mallctl(('opt.' + name).encode(), ctypes.byref(value), ctypes.byref(size), None, 0) == 0\n"
+        "    print(name, value.value)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    read = dict(line.split() for line in proc.stdout.splitlines())
+    assert read == settings
