@@ -7,6 +7,9 @@ and the target shapes; gradients and AdamW states for what is trained; activatio
 with and without gradient checkpointing; plus
 the framework (Python, torch, transformers, peft: measured on a CPU with `benchmarks/harness.py`). A vision-language
 model adds its vision tower and projector, and each sample's image tokens (model/vlm_estimate.py).
+Where `gradient_checkpointing: auto` resolves off, SFT still checkpoints its steps of over twice a typical step's
+tokens (model/long_step_checkpointing.py); which those are is the data's, so the estimate stays that of the
+longest batch uncheckpointed: an upper bound there.
 
 The factors were calibrated on a 2-core CPU with fp32 and sdpa attention (see docs/benchmarks.md); on CUDA the
 same counts hold, with the CUDA context in place of the Python framework.

@@ -15,6 +15,7 @@ from tuneforge.data.vision_collate import with_image_batches
 from tuneforge.evaluate.accuracy import accuracy_kwargs
 from tuneforge.model.boosters import booster_name
 from tuneforge.model.lean_activations import use_lean_activations
+from tuneforge.model.long_step_checkpointing import LONG_STEP_FACTOR, checkpoint_long_steps, typical_step_tokens
 from tuneforge.model.varlen_attention import use_varlen_attention, varlen_attention_fits
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.common import StageInputs, load_tokenizer_and_template, load_trainable_model, seed_of, train_stage
@@ -57,6 +58,15 @@ def run(cfg: RunConfig, plan: OutputPlan) -> Path:
     collator = with_image_batches(collator, inputs.template)  # a vision model's rows: + their pixel values
     if slim and loss is None and sliced_loss_applies(model, args):  # cross-entropy a slice of logits at a time
         use_sliced_loss(model)
+    rows = args.per_device_train_batch_size
+    typical = typical_step_tokens(inputs.train_set, rows) if long_step_checkpointing_applies(cfg, args) else None
+    if typical and checkpoint_long_steps(model, LONG_STEP_FACTOR * typical):
+        logger.info(
+            "activation checkpointing for steps of over %d tokens only (%dx a typical step's; "
+            "gradient_checkpointing: false keeps every step's activations)",
+            LONG_STEP_FACTOR * typical,
+            LONG_STEP_FACTOR,
+        )
     losses = {} if loss is None else {"sft_loss": loss, "anchor": anchor}
     trainer_cls = Trainer if loss is None else sft_loss_trainer_class()
     # + what every stage's trainer gets: JSONL log, StopOnSignal (Abort saves a checkpoint), the method's callbacks,
@@ -73,3 +83,15 @@ def padding_free_applies(cfg: RunConfig, model, args) -> bool:
     if not cfg.data.ignore_pad_token_for_loss or cfg.data.streaming or args.torch_compile:
         return False
     return varlen_attention_fits(model.config)  # a PeftModel reads its base model's config
+
+
+def long_step_checkpointing_applies(cfg: RunConfig, args) -> bool:
+    """`gradient_checkpointing: auto` resolved off (the run fits): the long steps alone are checkpointed
+    (model/long_step_checkpointing.py). Not under DeepSpeed or FSDP: their own checkpointing and sharded weights
+    (a ZeRO-3 recompute gathers every layer's weights again)."""
+    given = {key: cfg.training.get(key, "auto") for key in ("gradient_checkpointing", "activation_checkpointing")}
+    if any(value != "auto" for value in given.values()) or cfg.model.disable_gradient_checkpointing:
+        return False
+    if getattr(args, "activation_checkpointing", None) or getattr(args, "gradient_checkpointing", None):
+        return False
+    return not args.deepspeed and not args.fsdp
