@@ -10,11 +10,11 @@ from peft import LoraConfig, get_peft_model
 
 from small_models import loss_grads_saved, small_causal_lm
 from tuneforge.config import load_config
-from tuneforge.model.long_step_checkpointing import checkpoint_long_steps, typical_step_tokens
+from tuneforge.model.long_step_checkpointing import checkpoint_long_steps, layers_to_checkpoint, typical_step_tokens
 from tuneforge.train.arguments import build_training_arguments
 from tuneforge.train.sft import long_step_checkpointing_applies
 
-THRESHOLD = 15  # tokens: a 1 x 10 batch is short, a 2 x 10 one long
+THRESHOLD = 15  # tokens: a 1 x 10 batch is short, a 2 x 10 one checkpoints one layer of two, a 4 x 10 one both
 
 
 def _batch(rows: int) -> dict:
@@ -50,13 +50,33 @@ def test_only_a_long_batch_is_recomputed_and_gradients_stay_the_same(lora):
     _assert_same(short_got, short_want)
     assert short_got[2] == short_want[2]  # every activation kept, as without the switch
 
-    long_want, long_got = loss_grads_saved(plain, _batch(2)), loss_grads_saved(switched, _batch(2))
+    half_want, half_got = loss_grads_saved(plain, _batch(2)), loss_grads_saved(switched, _batch(2))
+    assert [layer.gradient_checkpointing for layer in layers] == [True, False]
+    _assert_same(half_got, half_want)
+
+    long_want, long_got = loss_grads_saved(plain, _batch(4)), loss_grads_saved(switched, _batch(4))
     assert all(layer.gradient_checkpointing for layer in layers)
     _assert_same(long_got, long_want)
-    assert long_got[2] < 0.5 * long_want[2]  # the layers' activations recomputed in the backward pass
+    # the layers' activations recomputed in the backward pass: one layer's fewer kept, then both layers'
+    assert long_got[2] < 0.5 * long_want[2]
+    assert long_got[2] / long_want[2] < half_got[2] / half_want[2] < 0.8
 
     loss_grads_saved(switched, _batch(1))  # and off again for the next short batch
     assert not any(layer.gradient_checkpointing for layer in layers)
+
+
+def test_a_long_batch_checkpoints_enough_layers_to_keep_what_the_threshold_keeps():
+    assert [layers_to_checkpoint(tokens, 500, 12) for tokens in (0, 500, 501, 770, 1000, 1551, 10**6)] == [
+        0,
+        0,
+        1,
+        5,
+        6,
+        9,
+        12,
+    ]
+    for tokens in (501, 770, 1551, 4000):  # the layers left keep at most what 12 keep for 500 tokens
+        assert (12 - layers_to_checkpoint(tokens, 500, 12)) * tokens <= 12 * 500
 
 
 def test_a_model_without_decoder_layers_is_left_alone():
