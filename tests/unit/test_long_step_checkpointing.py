@@ -51,7 +51,7 @@ def test_only_a_long_batch_is_recomputed_and_gradients_stay_the_same(lora):
     assert short_got[2] == short_want[2]  # every activation kept, as without the switch
 
     half_want, half_got = loss_grads_saved(plain, _batch(2)), loss_grads_saved(switched, _batch(2))
-    assert [layer.gradient_checkpointing for layer in layers] == [True, False]
+    assert [layer.gradient_checkpointing for layer in layers] == [False, True]  # the top one
     _assert_same(half_got, half_want)
 
     long_want, long_got = loss_grads_saved(plain, _batch(4)), loss_grads_saved(switched, _batch(4))
@@ -63,6 +63,17 @@ def test_only_a_long_batch_is_recomputed_and_gradients_stay_the_same(lora):
 
     loss_grads_saved(switched, _batch(1))  # and off again for the next short batch
     assert not any(layer.gradient_checkpointing for layer in layers)
+
+
+def test_with_the_bottom_layer_frozen_the_top_one_is_recomputed():
+    plain, switched = _model(lora=False), _model(lora=False)
+    for model in (plain, switched):  # freeze: only the top layer trains, the bottom one keeps nothing anyway
+        model.requires_grad_(False)
+        model.model.layers[1].requires_grad_(True)
+    checkpoint_long_steps(switched, THRESHOLD)
+    want, got = loss_grads_saved(plain, _batch(2)), loss_grads_saved(switched, _batch(2))
+    _assert_same(got, want)
+    assert got[2] < 0.5 * want[2]
 
 
 def test_a_long_batch_checkpoints_enough_layers_to_keep_what_the_threshold_keeps():

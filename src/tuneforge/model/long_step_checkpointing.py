@@ -32,9 +32,10 @@ def typical_step_tokens(dataset, rows: int) -> int | None:
 
 
 def checkpoint_long_steps(model, threshold_tokens: int) -> int:
-    """Enable activation checkpointing on `model` (a transformers model, or a PeftModel over one), then turn its
-    decoder layers' checkpointing on for a forward whose inputs hold more than `threshold_tokens` tokens and off for
-    any other. Returns how many layers it switches (0: the model has none, nothing changed)."""
+    """Enable activation checkpointing on `model` (a transformers model, or a PeftModel over one), then turn its top
+    decoder layers' checkpointing on for a forward whose inputs hold more than `threshold_tokens` tokens (as many as
+    `layers_to_checkpoint` says) and off for any other. Returns how many layers it switches (0: the model has none,
+    nothing changed)."""
     from transformers.modeling_layers import GradientCheckpointingLayer
 
     layers = [m for m in model.modules() if isinstance(m, GradientCheckpointingLayer)]
@@ -47,9 +48,10 @@ def checkpoint_long_steps(model, threshold_tokens: int) -> int:
         base.disable_input_require_grads()
 
     def switch(module, args, kwargs) -> None:
-        checkpointed = layers_to_checkpoint(_tokens(args, kwargs), threshold_tokens, len(layers))
+        # the top layers first: with `freeze` the bottom ones keep nothing for a backward pass that never reaches them
+        first = len(layers) - layers_to_checkpoint(_tokens(args, kwargs), threshold_tokens, len(layers))
         for index, layer in enumerate(layers):
-            layer.gradient_checkpointing = index < checkpointed
+            layer.gradient_checkpointing = index >= first
 
     model.register_forward_pre_hook(switch, with_kwargs=True)
     switch(model, (), {})  # off until a long batch comes
