@@ -22,7 +22,9 @@ The training group is Hugging Face's `Seq2SeqTrainingArguments`: every field of 
 `gradient_checkpointing`, `resume_from_checkpoint`, `eval_strategy`, `report_to`, ...). TuneForge's defaults
 differ from Hugging Face's in: `learning_rate: 1e-4`, `per_device_train_batch_size: 2`, `logging_steps: 5`,
 `save_steps: 100`, `lr_scheduler_type: cosine`, `report_to: none`. `gradient_checkpointing` also takes `auto`
-(the default): on only when `tuneforge estimate` says the run does not fit in memory without it. SFT without
+(the default): on only when `tuneforge estimate` says the run does not fit in memory without it; where it is off,
+SFT checkpoints some layers of a step with over twice a typical step's tokens (a rare long batch, which would
+otherwise set the peak: model/long_step_checkpointing.py); `false` keeps every step's activations. SFT without
 `packing` / `neat_packing` defaults to `train_sampling_strategy: group_by_length` (see docs/benchmarks.md).
 
 `report_to: none` (the word, a YAML null, or alone in a list) means no reporting; a tracker that is not installed
