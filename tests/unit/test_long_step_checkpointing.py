@@ -117,6 +117,7 @@ def _cfg(tiny_model_dir, **keys):
         ({"gradient_checkpointing": False}, False),  # the user keeps every step's activations
         ({"gradient_checkpointing": True}, False),  # every step checkpointed already
         ({"disable_gradient_checkpointing": True}, False),  # LLaMA-Factory's switch
+        ({"torch_compile": True}, False),  # a switched layer would recompile
     ],
 )
 def test_sft_takes_it_where_auto_resolved_off(tiny_model_dir, tmp_path, keys, applies):

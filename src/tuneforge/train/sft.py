@@ -87,11 +87,11 @@ def padding_free_applies(cfg: RunConfig, model, args) -> bool:
 
 def long_step_checkpointing_applies(cfg: RunConfig, args) -> bool:
     """`gradient_checkpointing: auto` resolved off (the run fits): the long steps alone are checkpointed
-    (model/long_step_checkpointing.py). Not under DeepSpeed or FSDP: their own checkpointing and sharded weights
-    (a ZeRO-3 recompute gathers every layer's weights again)."""
+    (model/long_step_checkpointing.py). Not under DeepSpeed or FSDP (their own checkpointing and sharded weights:
+    a ZeRO-3 recompute gathers every layer's weights again), nor with `torch_compile` (a switch would recompile)."""
     given = {key: cfg.training.get(key, "auto") for key in ("gradient_checkpointing", "activation_checkpointing")}
     if any(value != "auto" for value in given.values()) or cfg.model.disable_gradient_checkpointing:
         return False
     if getattr(args, "activation_checkpointing", None) or getattr(args, "gradient_checkpointing", None):
         return False
-    return not args.deepspeed and not args.fsdp
+    return not args.deepspeed and not args.fsdp and not args.torch_compile
