@@ -77,6 +77,8 @@ def open_study(sweep_dir: str | Path, spec: SweepSpec):
     """Create the study, or load it when the folder holds one already (a resumed sweep)."""
     optuna = quiet_optuna()
     Path(sweep_dir).mkdir(parents=True, exist_ok=True)
+    if not folder.study_path(sweep_dir).is_file():
+        create_study_file(sweep_dir)
     stored = load_stored_study(sweep_dir)
     trials_so_far = len(stored.get_trials(deepcopy=False)) if stored is not None else 0
     return optuna.create_study(
@@ -87,6 +89,20 @@ def open_study(sweep_dir: str | Path, spec: SweepSpec):
         pruner=make_pruner(pruner_settings(spec)),
         direction=spec.direction,
     )
+
+
+def create_study_file(sweep_dir: str | Path) -> None:
+    """Optuna's tables written to a file beside the study's, then moved in: whoever reads the study meanwhile (the
+    Web UI's Sweep tab asks every 2 s) finds no file, never one whose schema is half written. Opening such a file
+    starts writing the schema a second time, and one of the two processes then fails (sqlite3.IntegrityError:
+    UNIQUE constraint failed: alembic_version.version_num), the sweep's driver as often as the reader."""
+    optuna = quiet_optuna()
+    final = folder.study_path(sweep_dir)
+    aside = final.with_name(f".{final.name}.{os.getpid()}")
+    aside.unlink(missing_ok=True)  # ours: a driver of this PID that stopped before moving it in
+    storage = optuna.storages.RDBStorage(f"sqlite:///{aside.resolve()}")
+    storage.engine.dispose()  # closed before it moves
+    os.replace(aside, final)
 
 
 def load_stored_study(sweep_dir: str | Path):
