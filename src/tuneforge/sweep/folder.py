@@ -5,6 +5,7 @@
   config.yaml               the base train config (CLI overrides applied)       write_inputs
   sweep.yaml                the sweep spec                                     write_inputs
   study.sqlite              Optuna's RDB storage, study "tuneforge"            storage_url
+  .study.sqlite.<pid>       a new study's tables before they move in whole      study_path_aside
   trials/000/ ...           each trial's own train run folder                  trial_dir
   trials.csv, best.yaml, importances.json   the results (sweep/report.py)
   sweep.log                 a queued sweep's output (the driver's)
@@ -35,6 +36,11 @@ LOG_FILE = "sweep.log"
 
 def study_path(sweep_dir: str | Path) -> Path:
     return Path(sweep_dir) / STUDY_FILE
+
+
+def study_path_aside(sweep_dir: str | Path, pid: int) -> Path:
+    """Where process `pid` writes a new study file's tables before moving it to `study_path` (study.py)."""
+    return Path(sweep_dir) / f".{STUDY_FILE}.{pid}"
 
 
 def storage_url(sweep_dir: str | Path) -> str:

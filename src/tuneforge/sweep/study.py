@@ -98,7 +98,7 @@ def create_study_file(sweep_dir: str | Path) -> None:
     UNIQUE constraint failed: alembic_version.version_num), the sweep's driver as often as the reader."""
     optuna = quiet_optuna()
     final = folder.study_path(sweep_dir)
-    aside = final.with_name(f".{final.name}.{os.getpid()}")
+    aside = folder.study_path_aside(sweep_dir, os.getpid())
     aside.unlink(missing_ok=True)  # ours: a driver of this PID that stopped before moving it in
     storage = optuna.storages.RDBStorage(f"sqlite:///{aside.resolve()}")
     storage.engine.dispose()  # closed before it moves
