@@ -25,6 +25,7 @@ from tuneforge.train.launch import maybe_relaunch
 from tuneforge.train.preview import preview
 from tuneforge.train.ray_launch import run_on_ray
 from tuneforge.train.run import run_training
+from tuneforge.utils import startup_gc
 from tuneforge.utils.allocator import allocator_in_use
 from tuneforge.utils.env_info import format_env
 from tuneforge.utils.imports import WHILE_LIBRARIES_IMPORT, hold_back
@@ -55,6 +56,7 @@ def cmd_train(args) -> int:
     logger.info("memory allocator: %s", allocator_in_use())
     argv = [*args.config, "--debug"] if args.debug else args.config
     if ray_requested(cfg):  # USE_RAY=1 or ray_num_workers > 1: Ray actors start the processes (train/ray_launch.py)
+        startup_gc.settle()  # this process trains nothing itself: collection back on while it waits
         return run_on_ray(cfg, args.nproc)
     code = maybe_relaunch(argv, args.nproc, disabled=args.no_torchrun)
     if code is not None:

@@ -8,11 +8,10 @@ import difflib
 import functools
 from importlib import resources
 
-import yaml
-
 from tuneforge.data.template_engine import Template
 from tuneforge.data.tokenizer_template import TokenizerTemplate
 from tuneforge.errors import UserError
+from tuneforge.utils.yaml_text import load_shipped_yaml
 
 __all__ = ["TEMPLATE_NAMES", "Template", "TokenizerTemplate", "get_template", "template_for", "template_info"]
 
@@ -23,7 +22,7 @@ DOC_KEYS = ("models",)  # in templates.yaml for docs/templates.md, not for the e
 def _definitions() -> dict[str, dict]:
     text = resources.files("tuneforge.data").joinpath("templates.yaml").read_text(encoding="utf-8")
     defs: dict[str, dict] = {}
-    for name, spec in yaml.safe_load(text).items():
+    for name, spec in load_shipped_yaml(text).items():
         spec = dict(spec or {})
         base = spec.pop("extends", None)
         defs[name] = {**defs[base], **spec} if base else spec

@@ -34,6 +34,7 @@ from tuneforge.train.preference import drop_ref_adapter
 from tuneforge.train.profiler import profiler_callbacks
 from tuneforge.train.swanlab_report import swanlab_callbacks
 from tuneforge.train.sweep_report import sweep_callbacks
+from tuneforge.utils import startup_gc
 from tuneforge.utils.logging import get_logger
 
 if TYPE_CHECKING:
@@ -131,7 +132,9 @@ def train_stage(trainer_cls, cfg: RunConfig, plan: OutputPlan, inputs: StageInpu
 def train_restoring_signals(trainer, resume_from):
     """`trainer.train`, and the signal handlers StopOnSignal installed at train begin put back however it ends: a run
     that raises never reaches train end, and its flag-only SIGTERM / SIGINT handlers would outlive it in the process
-    (a notebook's interrupt would do nothing; forked workers would ignore a pool's SIGTERM)."""
+    (a notebook's interrupt would do nothing; forked workers would ignore a pool's SIGTERM). What start-up left alive
+    is frozen first where the CLI deferred garbage collection while it loaded (utils/startup_gc.py)."""
+    startup_gc.settle()
     try:
         return trainer.train(resume_from_checkpoint=resume_from)
     finally:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 
 from tuneforge.errors import UserError
+from tuneforge.utils import startup_gc
 from tuneforge.utils.logging import get_logger
 
 logger = get_logger(__name__)
@@ -76,4 +77,5 @@ def maybe_relaunch(argv: list[str], nproc: int | None, disabled: bool) -> int | 
     logger.info("starting %d process(es) on each of %d node(s) with torchrun", per_node, nodes)
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # torchrun's default too; two busy processes on two cores otherwise thrash
+    startup_gc.settle()  # this process trains nothing itself: collection back on while it waits
     return subprocess.call(cmd, env=env)

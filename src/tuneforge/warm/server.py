@@ -25,6 +25,7 @@ from pathlib import Path
 
 from tuneforge.config.backends import backends_used
 from tuneforge.config.loader import read_flat
+from tuneforge.utils import import_structure_cache, startup_gc
 from tuneforge.utils.allocator import reexec_with_allocator
 from tuneforge.utils.imports import OPTIONAL_BACKENDS, WHILE_LIBRARIES_IMPORT, hold_back
 from tuneforge.utils.onednn_cache import bound_primitive_cache
@@ -196,7 +197,9 @@ def _run_cli(argv: list[str]) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     path, idle_s = Path(argv[0]), float(argv[1])
+    startup_gc.defer()
     preload()
+    startup_gc.settle()  # the imports frozen before the first fork: no collection walks (and copies) their pages
     serve(path, idle_s)
     return 0
 
@@ -204,4 +207,5 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":  # as __main__ does for a train command, before the imports
     bound_primitive_cache()
     reexec_with_allocator()
+    import_structure_cache.install()
     raise SystemExit(main())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-import yaml
+from tuneforge.utils.yaml_text import load_shipped_yaml
 
 CUSTOM = "Custom"
 
@@ -13,7 +13,7 @@ CUSTOM = "Custom"
 @functools.cache
 def families() -> dict[str, dict]:
     text = resources.files("tuneforge.webui").joinpath("model_families.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text) or {}
+    return load_shipped_yaml(text) or {}
 
 
 def family_names() -> list[str]:

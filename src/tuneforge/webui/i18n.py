@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from importlib import resources
 
-import yaml
+from tuneforge.utils.yaml_text import load_shipped_yaml
 
 DEFAULT_LANG = "en"
 
@@ -25,7 +25,7 @@ def languages() -> dict[str, str]:
 @functools.cache
 def strings(lang: str) -> dict[str, dict]:
     text = resources.files("tuneforge.webui").joinpath("i18n", f"{lang}.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    return load_shipped_yaml(text)
 
 
 def entry(key: str, lang: str) -> dict:
