@@ -22,6 +22,10 @@ B.jsonl` prints them for the run lines of earlier runs, e.g. tiny and 100m run a
 start`, started once before the runs with the runs' environment; the cold `tuneforge` runs set TUNEFORGE_WARM=0).
 Its first step counts from the launch of `tuneforge train` as the others do; its peak RSS is the forked child's own
 (wait4 cannot see it: the child is the worker's), which does not count the worker's pages the child never touched.
+
+`--baseline-src DIR` adds tuneforge_base: the same `python -m tuneforge train CFG`, cold, with DIR/src first on
+PYTHONPATH (DIR: another checkout, e.g. `git worktree add /tmp/tf-base <commit>`), so a change is measured against
+the code before it in the same interleaved run; its summary line is tuneforge_base/llamafactory.
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ VARIANTS = {
 }
 TOOLS = ("llamafactory", "tuneforge")
 WARM = "tuneforge_warm"
+BASE = "tuneforge_base"
 # issue 19's targets for TuneForge / LF: (tokens/s at least, peak RSS at most); first step at most FIRST_STEP_MAX
 TARGETS = {"lora": (2.5, 0.8), "full": (2.0, 0.8), "freeze": (2.0, 0.8), "dpo": (2.0, 0.8)}
 FIRST_STEP_MAX = 0.5
@@ -105,15 +110,19 @@ def commands(opts) -> dict[str, list[str]]:
         "llamafactory": [str(Path(opts.lf_venv) / "bin" / "llamafactory-cli"), "train"],
         "tuneforge": [tuneforge, "train"],
         WARM: [tuneforge, "train"],  # the same command: a listening worker takes it
+        BASE: [sys.executable, "-m", "tuneforge", "train"],  # the baseline's sources come first on PYTHONPATH
     }
 
 
-def run_env(marks_file: Path, tool: str = WARM) -> dict:
+def run_env(marks_file: Path, tool: str = WARM, baseline_src: str | None = None) -> dict:
     env = {k: v for k, v in LAUNCH_ENV.items() if k not in ("FORCE_TORCHRUN", "PYTHONPATH", "TUNEFORGE_WARM")}
-    if tool == "tuneforge":
+    if tool in ("tuneforge", BASE):
         env["TUNEFORGE_WARM"] = "0"  # cold, whether or not a worker listens
+    paths = [str(HERE / "step_timer")]
+    if tool == BASE:
+        paths.append(str(Path(baseline_src, "src").resolve()))
     env.update(
-        PYTHONPATH=str(HERE / "step_timer"),
+        PYTHONPATH=os.pathsep.join(paths),
         BENCH_MARKS_FILE=str(marks_file),
         BENCH_T_LAUNCH=repr(time.time()),
         OMP_NUM_THREADS=LAUNCH_ENV.get("OMP_NUM_THREADS", "1"),
@@ -134,12 +143,12 @@ def tree_rss_mib(proc) -> float:
     return total / 2**20
 
 
-def launch(cmd: list[str], marks_file: Path, timeout: float, log: Path, tool: str) -> dict:
+def launch(cmd: list[str], marks_file: Path, timeout: float, log: Path, tool: str, baseline_src=None) -> dict:
     """Runs one command line; returns the Timer's marks with the tree's peak RSS, or `error` (its last error line)."""
     import psutil
 
     marks_file.unlink(missing_ok=True)
-    env = run_env(marks_file, tool)
+    env = run_env(marks_file, tool, baseline_src)
     with log.open("w") as sink:
         proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, env=env, cwd=log.parent)
     watched, peak, deadline, status, usage = psutil.Process(proc.pid), 0.0, time.time() + timeout, None, None
@@ -176,7 +185,8 @@ def measure(row: str, tool: str, model_name: str, model_dir: Path, work: Path, o
     shutil.rmtree(work / f"out-{model_name}-{row}", ignore_errors=True)  # the config's output_dir: both tools'
     before = cpu_pressure()
     log = work / f"{model_name}-{row}-{tool}.log"  # the last run's output of each model x row x tool
-    res = launch([*commands(opts)[tool], str(cfg_file)], work / "marks.json", opts.timeout, log, tool)
+    cmd = [*commands(opts)[tool], str(cfg_file)]
+    res = launch(cmd, work / "marks.json", opts.timeout, log, tool, opts.baseline_src)
     pressure = [before, cpu_pressure()]
     if "error" in res:
         return {"model": model_name, "row": row, "tool": tool, "error": res["error"], "cpu_pressure": pressure}
@@ -216,7 +226,7 @@ def summary_lines(runs: list[dict], peak_gflops: float) -> list[dict]:
         medians[(s["model"], row, tool)] = {**s, "row": row, "tool": tool}
     out = list(medians.values())
     for model, row in dict.fromkeys((r["model"], r["row"]) for r in runs):
-        for ours in ("tuneforge", WARM):
+        for ours in ("tuneforge", WARM, BASE):
             if not any(r["tool"] == ours for r in runs if (r["model"], r["row"]) == (model, row)):
                 continue
             tf, lf = medians.get((model, row, ours)), medians.get((model, row, "llamafactory"))
@@ -279,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", help="folder for models, data, configs and logs (default: a temporary folder)")
     parser.add_argument("--summarise", nargs="+", metavar="JSONL", help="only the summary of earlier runs' lines")
     parser.add_argument("--warm", action="store_true", help="also run ours through a warm worker (tuneforge_warm)")
+    parser.add_argument("--baseline-src", metavar="DIR", help="also run another checkout's code (tuneforge_base)")
     opts = parser.parse_args(argv)
     if opts.summarise:
         lines = [json.loads(ln) for f in opts.summarise for ln in Path(f).read_text().splitlines() if ln.strip()]
@@ -293,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
 
     out = sys.stdout
     tools = (*TOOLS, WARM) if opts.warm else TOOLS
+    if opts.baseline_src:
+        if not (Path(opts.baseline_src) / "src" / "tuneforge" / "__main__.py").is_file():
+            sys.exit(f"no src/tuneforge in {opts.baseline_src}: give a checkout of TuneForge")
+        tools = (*tools, BASE)
     with contextlib.ExitStack() as stack:
         stack.enter_context(contextlib.redirect_stdout(sys.stderr))
         work = Path(opts.work or stack.enter_context(tempfile.TemporaryDirectory())).resolve()

@@ -5,6 +5,7 @@ means it), the summary's medians and TuneForge / LF ratios with issue 19's targe
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -101,3 +102,15 @@ def test_last_error_line_is_the_reason():
     output = "INFO loading\nTraceback (most recent call last):\n  File x\nValueError: Quantization needs CUDA.\n"
     assert vs.last_error(output) == "ValueError: Quantization needs CUDA."
     assert vs.last_error("just a line\n") == "just a line"
+
+
+def test_the_baseline_runs_another_checkouts_code_cold_and_is_summarised_beside_ours(tmp_path):
+    env = vs.run_env(tmp_path / "marks.json", vs.BASE, str(tmp_path / "base"))
+    assert env["PYTHONPATH"].split(os.pathsep) == [str(BENCHMARKS / "step_timer"), str(tmp_path / "base" / "src")]
+    assert env["TUNEFORGE_WARM"] == "0"
+    assert vs.commands(SimpleNamespace(lf_venv="lf"))[vs.BASE][1:] == ["-m", "tuneforge", "train"]
+    assert vs.run_env(tmp_path / "marks.json", "tuneforge")["PYTHONPATH"] == str(BENCHMARKS / "step_timer")
+
+    runs = [run("llamafactory", 100, 1000, 10), run("tuneforge", 300, 700, 4), run(vs.BASE, 290, 720, 6)]
+    (base,) = [s for s in vs.summary_lines(runs, 50.0) if s["tool"] == f"{vs.BASE}/llamafactory"]
+    assert base["first_step_vs_lf"] == 0.6 and base["targets"]["first_step <= 0.5x"] is False
