@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -12,6 +15,11 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # learning thresholds were made in fp32 and must not change with the CI machine's CPU. Subprocesses inherit it.
 # Tests of the choice itself unset it (tests/unit/test_compute_type_auto.py); set it to 1 to run the suite in bf16.
 os.environ.setdefault("TUNEFORGE_CPU_BF16", "0")
+# Our caches (transformers' import structure, tokenized data; utils/cache_home.py) go to a folder of this process,
+# so a test never reads what another run, or the developer's own runs, left there. Subprocesses inherit it.
+_CACHE = tempfile.mkdtemp(prefix="tuneforge-test-cache-")
+os.environ.setdefault("TUNEFORGE_CACHE", _CACHE)
+atexit.register(shutil.rmtree, _CACHE, True)
 
 import pytest  # noqa: E402
 

@@ -101,9 +101,11 @@ def test_an_unwritable_folder_or_a_damaged_file_only_costs_the_computation(tmp_p
     assert [p.name for p in folder.iterdir()] == [stored.path.name]  # nothing left aside
 
 
-def test_the_cache_folder_follows_xdg_cache_home(tmp_path):
-    assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "tuneforge" / "transformers-import-structure"
-    assert cache_folder({}).parts[-3:] == (".cache", "tuneforge", "transformers-import-structure")
+def test_the_cache_folder_is_under_tuneforge_cache_else_xdg_cache_home(tmp_path):
+    folder = "transformers-import-structure"
+    assert cache_folder({"TUNEFORGE_CACHE": str(tmp_path), "XDG_CACHE_HOME": "/x"}) == tmp_path / folder
+    assert cache_folder({"XDG_CACHE_HOME": str(tmp_path)}) == tmp_path / "tuneforge" / folder
+    assert cache_folder({}).parts[-3:] == (".cache", "tuneforge", folder)
 
 
 REAL = textwrap.dedent(
@@ -126,7 +128,7 @@ REAL = textwrap.dedent(
 
 def test_transformers_imports_through_the_cache_with_its_own_answer(tmp_path):
     """Twice in fresh processes: the first computes and stores, the second reads; transformers works in both."""
-    env = cli_env(XDG_CACHE_HOME=str(tmp_path))
+    env = cli_env(TUNEFORGE_CACHE=str(tmp_path / "tuneforge"))
     for _ in range(2):
         done = subprocess.run([sys.executable, "-c", REAL], capture_output=True, text=True, env=env, timeout=300)
         assert done.returncode == 0, done.stderr[-2000:]

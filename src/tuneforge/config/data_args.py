@@ -55,7 +55,12 @@ class DataArguments:
         "concat", "How several datasets are mixed."
     )
     interleave_probs: str | None = opt(None, "Sampling weights for interleaving, comma separated.")
-    overwrite_cache: bool = opt(False, "Re-tokenize even if a cache exists.")
+    overwrite_cache: bool = opt(
+        False,
+        "Tokenize again even where tokens are kept: in tokenized_path, or (without it) an earlier run's with the same"
+        " data and settings, which runs reuse by themselves when encoding took 2 s or more (TUNEFORGE_CACHE, else"
+        " ~/.cache/tuneforge/tokenized).",
+    )
     preprocessing_batch_size: int = opt(1000, "Samples per tokenization batch.")
     preprocessing_num_workers: int | None = opt(None, "Processes that tokenize in parallel (each a batch at a time).")
     max_samples: int | None = opt(None, "Use at most this many samples of each dataset (for quick runs).")

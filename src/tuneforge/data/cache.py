@@ -116,7 +116,7 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
         have = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint", {})
         changed = [k for k in want if have.get(k) != want[k]]
         if not changed:
-            return _load(path, args, seed)
+            return load_tokenized(path, args, seed)
         if not args.overwrite_cache:
             raise UserError(
                 f"the tokenized dataset was built from other settings (changed: {', '.join(changed)})",
@@ -132,11 +132,11 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
         )
     train, eval_set = build()
     if with_train and is_main_process():  # every rank built the same data; one writes it
-        _save(path, train, eval_set, want)
+        save_tokenized(path, train, eval_set, want)
     return train, eval_set
 
 
-def _save(path: Path, train, eval_set, want: dict) -> None:
+def save_tokenized(path: Path, train, eval_set, want: dict) -> None:
     from datasets import DatasetDict  # heavy: only a run with tokenized_path saves or loads datasets
 
     meta: dict[str, Any] = {"fingerprint": want}
@@ -147,14 +147,18 @@ def _save(path: Path, train, eval_set, want: dict) -> None:
         evals = {"eval": eval_set} if eval_set is not None else {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     DatasetDict({"train": train} | evals).save_to_disk(str(tmp))
-    (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
-    if path.exists():
-        shutil.rmtree(path)
-    os.replace(tmp, path)
+    try:
+        (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except OSError:  # e.g. another run put its own copy there meanwhile: nothing of ours is left aside
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     logger.info("saved the tokenized dataset to %s (reused by runs with the same settings)", path)
 
 
-def _load(path: Path, args: DataArguments, seed: int):
+def load_tokenized(path: Path, args: DataArguments, seed: int):
     from datasets import load_from_disk
 
     logger.info("loading the tokenized dataset from %s", path)

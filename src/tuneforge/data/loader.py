@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -14,6 +13,7 @@ from tuneforge.data.formats import load_conversations
 from tuneforge.data.parallel import encode_in_workers
 from tuneforge.data.pretrain import pack_documents
 from tuneforge.data.registry import get_dataset_attrs
+from tuneforge.data.reuse import reused_datasets
 from tuneforge.data.stage_sets import check_dataset_for_stage, encode_for_stage, encode_sft
 from tuneforge.data.streaming import get_streaming_datasets
 from tuneforge.errors import UserError
@@ -95,12 +95,15 @@ def get_stage_datasets(stage: str, args: DataArguments, template, tokenizer, see
     sft: input_ids, attention_mask, labels · pt: input_ids, labels, position_ids (packed to cutoff_len blocks) ·
     rm: chosen_ids, rejected_ids · dpo: prompt_ids, chosen_ids, rejected_ids · kto: prompt_ids, completion_ids,
     label · ppo: input_ids (prompts)."""
-    if args.tokenized_path:  # tokenize once, reuse across runs (data/cache.py)
-        fresh = dataclasses.replace(args, tokenized_path=None)
-        build = lambda: get_stage_datasets(stage, fresh, template, tokenizer, seed, with_train)  # noqa: E731
+    build = lambda: _encoded(stage, args, template, tokenizer, seed, with_train)  # noqa: E731
+    if args.tokenized_path:  # tokenize once, reuse across runs (data/cache.py; it refuses to build when streaming)
         return cached_datasets(stage, args, template, tokenizer, seed, with_train, build)
     if args.streaming:  # read, convert and encode lazily: flat memory (data/streaming.py)
         return get_streaming_datasets(stage, args, template, tokenizer, seed, with_train)
+    return reused_datasets(stage, args, template, tokenizer, seed, with_train, build)  # an earlier run's (reuse.py)
+
+
+def _encoded(stage: str, args: DataArguments, template, tokenizer, seed: int, with_train: bool):
     train, eval_set = _train_and_eval(stage, args, template, tokenizer, seed, with_train)
     if stage_record(stage).data == "text":  # documents: packed into cutoff_len blocks
         train = _pack(train, args.cutoff_len) if train is not None else None

@@ -26,15 +26,15 @@ import pickle
 import sys
 from pathlib import Path
 
+from tuneforge.utils.cache_home import cache_home
+
 TARGET = "transformers.utils.import_utils"
 FUNCTION = "define_import_structure"
 
 
 def cache_folder(environ=None) -> Path:
-    """Where the stored structures go: `$XDG_CACHE_HOME/tuneforge`, else `~/.cache/tuneforge`."""
-    environ = os.environ if environ is None else environ
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "tuneforge" / "transformers-import-structure"
+    """Where the stored structures go: under TuneForge's cache folder (utils/cache_home.py)."""
+    return cache_home(environ) / "transformers-import-structure"
 
 
 def package_fingerprint(root: Path) -> str:
