@@ -1,9 +1,10 @@
 """`tuneforge` and `python -m tuneforge`. A `train` command goes to this environment's warm worker when one
 listens (warm/: `tuneforge warm start`), which runs it without the imports. Otherwise it first bounds oneDNN's
 primitive cache (utils/onednn_cache.py) and moves its process onto jemalloc where the system has it
-(utils/allocator.py: a re-exec, cheapest before the command line's own modules load). Every command reads
-transformers' import structure from disk once it has been built (utils/import_structure_cache.py); then
-tuneforge.cli runs the command. A torchrun rank that ran it leaves without interpreter shutdown (utils/rank_exit.py)."""
+(utils/allocator.py: a re-exec, cheapest before the command line's own modules load), and collects no garbage
+until its trainer is built (utils/startup_gc.py). Every command reads transformers' import structure from disk once
+it has been built (utils/import_structure_cache.py); then tuneforge.cli runs the command. A torchrun rank that ran
+it leaves without interpreter shutdown (utils/rank_exit.py)."""
 
 import sys
 

@@ -113,3 +113,16 @@ def test_a_run_on_kept_tokens_trains_on_the_same_numbers(kept, train_overrides, 
     assert kept == ["sft"]  # encoded by the first run only
     assert losses(second) == losses(first) and len(losses(first)) == 4
     assert os.listdir(tmp_path / "cache" / "tokenized")
+
+
+def test_a_cache_folder_that_cannot_be_written_costs_nothing_but_the_keeping(
+    monkeypatch, tiny_model_dir, tiny_tokenizer, data_dir, tmp_path, caplog
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    monkeypatch.setenv("TUNEFORGE_CACHE", str(blocker))  # a file: no folder can be made under it
+    monkeypatch.setattr(reuse, "KEEP_AFTER_S", 0.0)
+    template = get_template("qwen", tiny_tokenizer)
+    train, _ = get_sft_datasets(data_args(tiny_model_dir, data_dir), template, tiny_tokenizer)
+    assert len(train) > 0 and blocker.read_text() == ""
+    assert "could not keep the tokenized data" in caplog.text

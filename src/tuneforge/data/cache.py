@@ -146,13 +146,13 @@ def save_tokenized(path: Path, train, eval_set, want: dict) -> None:
     else:
         evals = {"eval": eval_set} if eval_set is not None else {}
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    DatasetDict({"train": train} | evals).save_to_disk(str(tmp))
     try:
+        DatasetDict({"train": train} | evals).save_to_disk(str(tmp))
         (tmp / META_FILE).write_text(json.dumps(meta, indent=2), encoding="utf-8")
         if path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
-    except OSError:  # e.g. another run put its own copy there meanwhile: nothing of ours is left aside
+    except BaseException:  # a full disk, Ctrl-C, another run's copy put there meanwhile: nothing left aside
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     logger.info("saved the tokenized dataset to %s (reused by runs with the same settings)", path)

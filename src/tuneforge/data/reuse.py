@@ -59,7 +59,7 @@ def reused_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
     if with_train and took >= KEEP_AFTER_S and _first_on_its_node():
         try:
             save_tokenized(path, train, eval_set, want)
-        except OSError as exc:  # a full disk or a read-only cache folder costs the next run its encoding only
+        except Exception as exc:  # a full disk, a read-only cache folder: the next run encodes again, this one trains
             logger.warning("could not keep the tokenized data for the next run in %s: %s", path, exc)
     return train, eval_set
 

@@ -80,7 +80,10 @@ class StoredStructures:
         return self._answers
 
     def store(self, key, structure) -> None:
-        self.answers()[key] = pickle.dumps(structure, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self.answers()[key] = pickle.dumps(structure, protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # a structure pickle cannot hold (none seen): this one is computed every time
+            return
         aside = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -97,7 +100,7 @@ def cached(define, stored: StoredStructures):
 
     @functools.lru_cache  # as transformers' own: one object per (path, prefix) within the process
     def define_import_structure(module_path, prefix=None):
-        key = (os.path.relpath(os.path.abspath(module_path), stored.root), prefix)
+        key = (os.path.relpath(os.path.realpath(module_path), stored.root), prefix)
         answers = stored.answers()
         if key in answers:
             try:
