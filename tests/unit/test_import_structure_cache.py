@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 import subprocess
 import sys
 import textwrap
@@ -94,10 +93,10 @@ def test_an_unwritable_folder_or_a_damaged_file_only_costs_the_computation(tmp_p
     folder = tmp_path / "cache"
     stored = StoredStructures(root, folder)
     folder.mkdir()
-    stored.path.write_bytes(b"not a pickle")
+    stored.path.write_text("{not json", encoding="utf-8")
     define = CountingDefine()
     assert cached(define, stored)(root / "models") and len(define.calls) == 1
-    assert isinstance(pickle.loads(stored.path.read_bytes()), dict)  # replaced by a whole, good file
+    assert isinstance(json.loads(stored.path.read_text()), dict)  # replaced by a whole, good file
     assert [p.name for p in folder.iterdir()] == [stored.path.name]  # nothing left aside
 
 
@@ -136,5 +135,12 @@ def test_transformers_imports_through_the_cache_with_its_own_answer(tmp_path):
         assert seen == {"patched": True, "same": True, "lazy": "AutoModelForCausalLM"}
     stored = list((tmp_path / "tuneforge" / "transformers-import-structure").iterdir())
     assert len(stored) == 1 and stored[0].name.startswith("structure-")
-    keys = set(pickle.loads(stored[0].read_bytes()))
-    assert {("models", "models"), (os.path.join("models", "__init__.py"), None)} <= keys  # transformers' two big asks
+    keys = set(json.loads(stored[0].read_text()))
+    assert {"models\0models", os.path.join("models", "__init__.py") + "\0"} <= keys  # transformers' two big asks
+
+
+def test_a_structure_reads_back_as_transformers_built_it():
+    from tuneforge.utils.import_structure_cache import decode, encode
+
+    structure = {frozenset(): {"models.a.modeling_a": {"A", "B"}}, frozenset({"torch", "vision"}): {"m.x": {"X"}}}
+    assert decode(json.loads(json.dumps(encode(structure)))) == structure

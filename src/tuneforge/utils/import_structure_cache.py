@@ -5,7 +5,7 @@ learn which names each one exports (`transformers.utils.import_utils.define_impo
 every process, before anything of ours runs, and `transformers.processing_utils` and `transformers.models` ask again
 for their own folders (~0.6 s together on this machine). The answer depends only on those files. This module
 installs an import hook that, once Python has executed `transformers.utils.import_utils`, wraps that function: the
-answer for a folder is read from a pickle named by a fingerprint of the package's files (path, size and mtime of
+answer for a folder is read from a JSON file named by a fingerprint of the package's files (path, size and mtime of
 every `.py`, ~25 ms to take), and computed by transformers itself (then stored) when the fingerprint is new. An
 upgraded or edited transformers gets a new fingerprint, so a stale answer is never read. Where the cache folder
 cannot be written, or a stored file does not load, transformers computes the answer as before.
@@ -21,8 +21,8 @@ import functools
 import hashlib
 import importlib.abc
 import importlib.machinery
+import json
 import os
-import pickle
 import sys
 from pathlib import Path
 
@@ -55,10 +55,38 @@ def package_fingerprint(root: Path) -> str:
     return digest.hexdigest()
 
 
+def encode(value):
+    """transformers' structures (dicts keyed by frozensets of backend names, sets of names) as JSON values."""
+    if isinstance(value, frozenset):
+        return {"frozenset": [encode(v) for v in sorted(value, key=repr)]}
+    if isinstance(value, set):
+        return {"set": [encode(v) for v in sorted(value, key=repr)]}
+    if isinstance(value, dict):
+        return {"dict": [[encode(k), encode(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return {"list": [encode(v) for v in value]}
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"cannot store a {type(value).__name__}")
+
+
+def decode(value):
+    if isinstance(value, dict):
+        (kind, items), *_ = value.items()
+        if kind == "frozenset":
+            return frozenset(decode(v) for v in items)
+        if kind == "set":
+            return {decode(v) for v in items}
+        if kind == "dict":
+            return {decode(k): decode(v) for k, v in items}
+        return [decode(v) for v in items]
+    return value
+
+
 class StoredStructures:
-    """The answers of one transformers installation: one pickle of {(module path, prefix): pickled structure}. Each
-    structure stays pickled on its own because transformers adds to the one it is given (`transformers/__init__.py`
-    updates the models' structure with its own names): what is stored is what the function returned."""
+    """The answers of one transformers installation: one JSON file of {"module path\\0prefix": structure}. Each
+    answer is decoded afresh because transformers adds to the one it is given (`transformers/__init__.py` updates
+    the models' structure with its own names): what is stored is what the function returned."""
 
     def __init__(self, root: Path, folder: Path):
         self.root = root
@@ -67,28 +95,26 @@ class StoredStructures:
 
     @functools.cached_property
     def path(self) -> Path:
-        return self.folder / f"structure-{package_fingerprint(self.root)}.pickle"
+        return self.folder / f"structure-{package_fingerprint(self.root)}.json"
 
     def answers(self) -> dict:
         if self._answers is None:
             try:
-                with open(self.path, "rb") as f:
-                    loaded = pickle.load(f)
+                loaded = json.loads(self.path.read_text(encoding="utf-8"))
                 self._answers = loaded if isinstance(loaded, dict) else {}
-            except Exception:  # absent, unreadable, from another Python: transformers computes it again
+            except Exception:  # absent, unreadable, damaged: transformers computes it again
                 self._answers = {}
         return self._answers
 
-    def store(self, key, structure) -> None:
+    def store(self, key: str, structure) -> None:
         try:
-            self.answers()[key] = pickle.dumps(structure, protocol=pickle.HIGHEST_PROTOCOL)
-        except Exception:  # a structure pickle cannot hold (none seen): this one is computed every time
+            self.answers()[key] = encode(structure)
+        except Exception:  # a structure JSON cannot hold (none seen): this one is computed every time
             return
         aside = self.path.with_name(f".{self.path.name}.{os.getpid()}")
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
-            with open(aside, "wb") as f:
-                pickle.dump(self._answers, f, protocol=pickle.HIGHEST_PROTOCOL)
+            aside.write_text(json.dumps(self._answers), encoding="utf-8")
             os.replace(aside, self.path)  # a reader finds the old file or the whole new one
         except OSError:  # a folder we may not write: the next process computes it again
             with contextlib.suppress(OSError):
@@ -100,11 +126,11 @@ def cached(define, stored: StoredStructures):
 
     @functools.lru_cache  # as transformers' own: one object per (path, prefix) within the process
     def define_import_structure(module_path, prefix=None):
-        key = (os.path.relpath(os.path.realpath(module_path), stored.root), prefix)
+        key = f"{os.path.relpath(os.path.realpath(module_path), stored.root)}\0{prefix or ''}"
         answers = stored.answers()
         if key in answers:
             try:
-                return pickle.loads(answers[key])
+                return decode(answers[key])
             except Exception:  # a damaged entry: computed again below
                 pass
         structure = define(module_path, prefix)
