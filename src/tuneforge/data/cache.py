@@ -50,7 +50,7 @@ DATA_KEYS = (
 )
 
 
-def _digest(value: Any) -> str:
+def digest(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
@@ -91,13 +91,13 @@ def fingerprint(stage: str, args: DataArguments, template, tokenizer, seed: int)
     return {
         "format": str(FORMAT_VERSION),
         "stage": stage,
-        "tokenizer": _digest(_tokenizer_state(tokenizer)),
-        "template": _digest(_template_state(template)),
-        "data settings": _digest({k: getattr(args, k, None) for k in DATA_KEYS}),
-        "data files": _digest(_files_state(args)),
+        "tokenizer": digest(_tokenizer_state(tokenizer)),
+        "template": digest(_template_state(template)),
+        "data settings": digest({k: getattr(args, k, None) for k in DATA_KEYS}),
+        "data files": digest(_files_state(args)),
         "seed": str(seed),
         # a vision model's image settings and processor decide how many tokens each picture takes
-        "images": _digest(vision.settings()) if (vision := bound_vision(template)) is not None else "none",
+        "images": digest(vision.settings()) if (vision := bound_vision(template)) is not None else "none",
     }
 
 
@@ -113,7 +113,7 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
             fix="choose an empty or new folder",
         )
     if meta.is_file():
-        have = json.loads(meta.read_text(encoding="utf-8")).get("fingerprint", {})
+        have = stored_fingerprint(path)
         changed = [k for k in want if have.get(k) != want[k]]
         if not changed:
             return load_tokenized(path, args, seed)
@@ -134,6 +134,15 @@ def cached_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
     if with_train and is_main_process():  # every rank built the same data; one writes it
         save_tokenized(path, train, eval_set, want)
     return train, eval_set
+
+
+def stored_fingerprint(path: Path) -> dict:
+    """The fingerprint kept with a saved tokenized dataset; {} where there is none, or it does not read."""
+    try:
+        have = json.loads((path / META_FILE).read_text(encoding="utf-8")).get("fingerprint", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return have if isinstance(have, dict) else {}
 
 
 def save_tokenized(path: Path, train, eval_set, want: dict) -> None:

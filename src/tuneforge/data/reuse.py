@@ -11,14 +11,12 @@ with images (their token counts follow the image files, which the fingerprint do
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tuneforge.data.cache import META_FILE, fingerprint, load_tokenized, save_tokenized
+from tuneforge.data.cache import digest, fingerprint, load_tokenized, save_tokenized, stored_fingerprint
 from tuneforge.data.vision_conversation import bound_vision
 from tuneforge.utils.cache_home import cache_home
 from tuneforge.utils.logging import get_logger
@@ -36,8 +34,7 @@ def entry_path(stage: str, args: DataArguments, template, tokenizer, seed: int) 
     if args.streaming or bound_vision(template) is not None:
         return None
     want = fingerprint(stage, args, template, tokenizer, seed)
-    name = hashlib.sha256(json.dumps(want, sort_keys=True).encode("utf-8")).hexdigest()[:24]
-    return cache_home() / "tokenized" / f"{stage}-{name}", want
+    return cache_home() / "tokenized" / f"{stage}-{digest(want)}", want
 
 
 def reused_datasets(stage: str, args: DataArguments, template, tokenizer, seed: int, with_train: bool, build):
@@ -46,7 +43,7 @@ def reused_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
     if found is None:
         return build()
     path, want = found
-    if not args.overwrite_cache and _matches(path, want):
+    if not args.overwrite_cache and stored_fingerprint(path) == want:
         try:
             data = load_tokenized(path, args, seed)
             logger.info("reusing the tokenized data of an earlier run (%s; overwrite_cache: true encodes again)", path)
@@ -67,10 +64,3 @@ def reused_datasets(stage: str, args: DataArguments, template, tokenizer, seed: 
 def _first_on_its_node() -> bool:
     """Every rank encoded the same rows; one process per machine writes them to that machine's cache folder."""
     return int(os.environ.get("LOCAL_RANK", "0")) == 0
-
-
-def _matches(path: Path, want: dict) -> bool:
-    try:
-        return json.loads((path / META_FILE).read_text(encoding="utf-8")).get("fingerprint") == want
-    except (OSError, ValueError):
-        return False
